@@ -1,0 +1,154 @@
+"""Fluent JobBuilder and StepBuilder.
+
+step = StepBuilder("load").chunk(1000).reader(rows).processor(clean).writer(save).build()
+job = JobBuilder("import_trades").step(step).require("date").build()
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Self
+
+from batchline.errors import ConfigurationError
+from batchline.items.base import ReaderSpec, as_processor, as_writer
+from batchline.job import Job
+from batchline.model import StepExecution
+from batchline.parameters import JobParameters
+from batchline.steps.base import Step, StepOptions
+from batchline.steps.chunk import ChunkStep
+from batchline.steps.simple import SimpleStep
+from batchline.transaction import TransactionManager
+
+
+class StepBuilder:
+    """Builds a simple step (``.task``) or a chunk step (``.chunk`` with reader and writer)."""
+
+    def __init__(self, name: str) -> None:
+        if not name or len(name) > 100:
+            raise ConfigurationError(f"step name {name!r} must be 1 to 100 characters")
+        self._name = name
+        self._task: Callable[[StepExecution], Any] | None = None
+        self._chunk_size: int | None = None
+        self._reader: ReaderSpec | None = None
+        self._processor: Any = None
+        self._writer: Any = None
+        self._tm: TransactionManager | None = None
+        self._options = StepOptions()
+
+    def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
+        """A simple step: a callable, or an object with ``execute(step_execution)``."""
+        handler = getattr(task, "execute", None)
+        self._task = handler if callable(handler) else task
+        if not callable(self._task):
+            raise ConfigurationError(f"step {self._name!r}: task {task!r} is not callable")
+        return self
+
+    handler = task
+
+    def chunk(self, size: int) -> Self:
+        if not isinstance(size, int) or size < 1:
+            raise ConfigurationError(f"step {self._name!r}: chunk size must be an int >= 1")
+        self._chunk_size = size
+        return self
+
+    def reader(self, reader: ReaderSpec) -> Self:
+        """An ItemReader, a re-iterable, or a factory ``f(step_execution)`` returning either."""
+        self._reader = reader
+        return self
+
+    def processor(self, processor: Any) -> Self:
+        """An ItemProcessor or a callable; returning None filters the item out."""
+        self._processor = as_processor(processor)
+        return self
+
+    def writer(self, writer: Any) -> Self:
+        """An ItemWriter, or a callable taking (items) or (items, chunk)."""
+        self._writer = as_writer(writer)
+        return self
+
+    def transaction_manager(self, manager: TransactionManager) -> Self:
+        self._tm = manager
+        return self
+
+    def listener(self, listener: Any) -> Self:
+        self._options.listeners.append(listener)
+        return self
+
+    def allow_start_if_complete(self, allow: bool = True) -> Self:
+        self._options.allow_start_if_complete = allow
+        return self
+
+    def start_limit(self, limit: int) -> Self:
+        if limit < 1:
+            raise ConfigurationError(f"step {self._name!r}: start_limit must be >= 1")
+        self._options.start_limit = limit
+        return self
+
+    def build(self) -> Step:
+        if self._task is not None:
+            if self._reader is not None or self._writer is not None:
+                raise ConfigurationError(
+                    f"step {self._name!r} has both a task and a reader/writer; choose one"
+                )
+            return SimpleStep(self._name, self._task, self._options)
+        missing = [
+            what
+            for what, value in (("reader", self._reader), ("writer", self._writer))
+            if value is None
+        ]
+        if missing:
+            raise ConfigurationError(
+                f"step {self._name!r} needs a task, or a reader and a writer (missing "
+                f"{' and '.join(missing)})"
+            )
+        return ChunkStep(
+            self._name,
+            reader=self._reader,
+            processor=self._processor,
+            writer=self._writer,
+            chunk_size=self._chunk_size or 100,
+            transaction_manager=self._tm,
+            options=self._options,
+        )
+
+
+class JobBuilder:
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._steps: list[Step] = []
+        self._listeners: list[Any] = []
+        self._restartable = True
+        self._required: list[str] = []
+        self._validator: Callable[[JobParameters], None] | None = None
+
+    def step(self, step: Step | StepBuilder) -> Self:
+        self._steps.append(step.build() if isinstance(step, StepBuilder) else step)
+        return self
+
+    def listener(self, listener: Any) -> Self:
+        self._listeners.append(listener)
+        return self
+
+    def restartable(self, restartable: bool = True) -> Self:
+        self._restartable = restartable
+        return self
+
+    def require(self, *names: str) -> Self:
+        """Parameters the job cannot start without."""
+        self._required.extend(names)
+        return self
+
+    def validator(self, validator: Callable[[JobParameters], None]) -> Self:
+        """Called with the parameters before launch; raise ValueError to refuse them."""
+        self._validator = validator
+        return self
+
+    def build(self) -> Job:
+        return Job(
+            self._name,
+            list(self._steps),
+            list(self._listeners),
+            self._restartable,
+            tuple(self._required),
+            self._validator,
+        )

@@ -1,0 +1,278 @@
+"""The engine: the one object that holds a repository, a registry and pools, and runs jobs.
+
+No state lives at module level: two engines (say, on two repositories) work side by side.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from batchline.errors import (
+    JobExecutionAlreadyRunning,
+    JobRestartRefused,
+    LaunchRefused,
+    NoSuchExecution,
+)
+from batchline.job import Job, run_job
+from batchline.logging import log
+from batchline.model import JobExecution, StepExecution, utcnow
+from batchline.parameters import JobParameters, ParamValue
+from batchline.pools import WorkerPool
+from batchline.registry import JobRegistry
+from batchline.repository.base import JobRepository
+from batchline.repository.database import DEFAULT_URL
+from batchline.repository.sql import SqlJobRepository
+from batchline.status import BatchStatus
+from batchline.steps.base import StepRuntime
+from batchline.transaction import SqlTransactionManager, TransactionManager
+
+Params = JobParameters | Mapping[str, ParamValue] | None
+
+
+@dataclass(frozen=True)
+class JobHandle:
+    """A job started with ``start_async``: wait for it, or ask the repository how it is doing."""
+
+    execution_id: int
+    future: Future[JobExecution]
+    engine: Engine
+
+    def wait(self, timeout: float | None = None) -> JobExecution:
+        return self.future.result(timeout)
+
+    def done(self) -> bool:
+        return self.future.done()
+
+    def status(self) -> BatchStatus:
+        return self.engine.get_execution(self.execution_id).status
+
+    def stop(self) -> JobExecution:
+        return self.engine.stop(self.execution_id)
+
+
+class Engine:
+    """Starts, stops, restarts, abandons and recovers jobs against one job repository.
+
+    ``heartbeat_interval`` is how often a running execution proves it is alive; an execution
+    whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``.
+    """
+
+    def __init__(
+        self,
+        repository: JobRepository | str = DEFAULT_URL,
+        *,
+        registry: JobRegistry | None = None,
+        transaction_manager: TransactionManager | None = None,
+        max_concurrent_jobs: int = 4,
+        heartbeat_interval: float = 10.0,
+        lease: float = 60.0,
+    ) -> None:
+        self.repository: JobRepository = (
+            SqlJobRepository(repository) if isinstance(repository, str) else repository
+        )
+        self.registry = registry if registry is not None else JobRegistry()
+        if transaction_manager is None:
+            engine = getattr(self.repository, "engine", None)
+            if engine is None:
+                raise LaunchRefused(
+                    "a repository without an SQL engine needs a transaction_manager"
+                )
+            transaction_manager = SqlTransactionManager(engine)
+        self.transaction_manager = transaction_manager
+        self.heartbeat_interval = heartbeat_interval
+        self.lease = lease
+        self._pool = WorkerPool("batchline-job", max_concurrent_jobs)
+        self._running: set[int] = set()
+        self._lock = threading.Lock()
+        self._closed = threading.Event()
+        self._heart = threading.Thread(target=self._beat, name="batchline-heartbeat", daemon=True)
+        self._heart.start()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Wait for jobs started here, then stop the heartbeat and release connections."""
+        self._pool.shutdown(wait=True)
+        self._closed.set()
+        self._heart.join(timeout=5)
+        dispose = getattr(self.repository, "dispose", None)
+        if callable(dispose):
+            dispose()
+
+    # --- registry ---------------------------------------------------------------------------
+
+    def register(self, job: Job, *, replace: bool = False) -> Job:
+        return self.registry.register(job, replace=replace)
+
+    def _job(self, job: Job | str) -> Job:
+        return self.registry.get(job) if isinstance(job, str) else job
+
+    # --- launching --------------------------------------------------------------------------
+
+    def launch(self, job: Job | str, parameters: Params = None) -> tuple[Job, JobExecution]:
+        """Validate, create the execution, and return it without running it."""
+        resolved = self._job(job)
+        params = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
+        resolved.validate(params)
+        execution = self.repository.create_job_execution(
+            resolved.name, params, restartable=resolved.restartable
+        )
+        return resolved, execution
+
+    def start(self, job: Job | str, parameters: Params = None) -> JobExecution:
+        """Run a job to its end in this thread and return the finished execution."""
+        return self._run(*self.launch(job, parameters))
+
+    def start_async(self, job: Job | str, parameters: Params = None) -> JobHandle:
+        """Launch now (so launch errors raise here), run on the engine's pool."""
+        return self._submit(*self.launch(job, parameters))
+
+    def restart(
+        self, execution_id: int | None = None, *, job_name: str | None = None
+    ) -> JobExecution:
+        """A new execution of a FAILED or STOPPED execution's instance, resuming where it ended."""
+        return self._run(*self._relaunch(execution_id, job_name))
+
+    def restart_async(
+        self, execution_id: int | None = None, *, job_name: str | None = None
+    ) -> JobHandle:
+        return self._submit(*self._relaunch(execution_id, job_name))
+
+    def _relaunch(self, execution_id: int | None, job_name: str | None) -> tuple[Job, JobExecution]:
+        if (execution_id is None) == (job_name is None):
+            raise LaunchRefused("restart takes an execution id or a job name, not both or neither")
+        if execution_id is not None:
+            old = self.repository.get_job_execution(execution_id)
+        else:
+            assert job_name is not None
+            found = self.repository.last_job_execution(job_name)
+            if found is None:
+                raise NoSuchExecution(f"job {job_name!r} has no execution to restart")
+            old = found
+        job = self.registry.get(old.job_name)
+        if old.status is BatchStatus.UNKNOWN:
+            raise JobRestartRefused(
+                f"job execution {old.id} is UNKNOWN; abandon it or recover it before a restart"
+            )
+        if old.status.is_running:
+            self._recover_if_dead(old)
+        return job, self.repository.create_job_execution(
+            job.name, old.parameters, restartable=job.restartable
+        )
+
+    def _run(self, job: Job, execution: JobExecution) -> JobExecution:
+        with self._lock:
+            self._running.add(execution.id)
+        try:
+            runtime = StepRuntime(self.repository, self.transaction_manager)
+            return run_job(job, execution, runtime)
+        finally:
+            with self._lock:
+                self._running.discard(execution.id)
+
+    def _submit(self, job: Job, execution: JobExecution) -> JobHandle:
+        with self._lock:
+            self._running.add(execution.id)  # heartbeat from launch on, even while queued
+        return JobHandle(execution.id, self._pool.submit(lambda: self._run(job, execution)), self)
+
+    # --- operating --------------------------------------------------------------------------
+
+    def stop(self, execution_id: int) -> JobExecution:
+        """Ask a running execution to stop; its step ends STOPPED at the next chunk boundary."""
+        execution = self.repository.request_stop(execution_id)
+        log.info("stop requested for job execution %d", execution_id)
+        return execution
+
+    def abandon(self, execution_id: int) -> JobExecution:
+        """Mark a FAILED, STOPPED or UNKNOWN execution ABANDONED: its instance never runs again."""
+        execution = self.repository.get_job_execution(execution_id)
+        if execution.status.is_running:
+            raise JobExecutionAlreadyRunning(
+                f"job execution {execution_id} is {execution.status.value}; stop it first"
+            )
+        return self.repository.mark_abandoned(execution_id)
+
+    def recover(
+        self, execution_id: int | None = None, *, force: bool = False
+    ) -> list[JobExecution]:
+        """Mark dead executions FAILED so they can be restarted.
+
+        Dead means: not running in this engine and no heartbeat within the lease (or ``force``,
+        when an operator knows the process is gone). Without an id, every dead execution.
+        """
+        if execution_id is not None:
+            execution = self.repository.get_job_execution(execution_id)
+            if execution.status is BatchStatus.UNKNOWN:
+                return [self.repository.mark_failed(execution_id, "recovered from UNKNOWN")]
+            if not execution.status.is_running:
+                raise LaunchRefused(
+                    f"job execution {execution_id} is {execution.status.value}, not running; "
+                    "nothing to recover"
+                )
+            return [self._recover_if_dead(execution, force=force)]
+        cutoff = utcnow() - dt.timedelta(seconds=self.lease)
+        return [self._recover_if_dead(e) for e in self.repository.stale_executions(cutoff)]
+
+    def _recover_if_dead(self, execution: JobExecution, *, force: bool = False) -> JobExecution:
+        with self._lock:
+            local = execution.id in self._running
+        if local:
+            raise JobExecutionAlreadyRunning(
+                f"job execution {execution.id} is running in this process"
+            )
+        beat = self._heartbeat_of(execution.id)
+        expires = beat + dt.timedelta(seconds=self.lease) if beat else None
+        if not force and expires is not None and expires > utcnow():
+            raise JobExecutionAlreadyRunning(
+                f"job execution {execution.id} is {execution.status.value} and its heartbeat "
+                f"lease runs until {expires:%Y-%m-%d %H:%M:%S} UTC; it may still be alive "
+                "(recover with force if you know its process is gone)"
+            )
+        message = (
+            f"recovered: its process stopped sending heartbeats (last {beat:%Y-%m-%d %H:%M:%S} "
+            f"UTC, lease {self.lease:g}s)"
+            if beat and not force
+            else "recovered by an operator: its process is gone"
+        )
+        log.warning("job execution %d: %s", execution.id, message)
+        return self.repository.mark_failed(execution.id, message)
+
+    def _heartbeat_of(self, execution_id: int) -> dt.datetime | None:
+        getter = getattr(self.repository, "heartbeat_of", None)
+        return getter(execution_id) if callable(getter) else None
+
+    def _beat(self) -> None:
+        while not self._closed.wait(self.heartbeat_interval):
+            with self._lock:
+                running = sorted(self._running)
+            try:
+                self.repository.heartbeat(running)
+            except Exception:  # a missed beat is retried next interval; the lease allows it
+                log.warning("heartbeat failed for executions %s", running, exc_info=True)
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get_execution(self, execution_id: int) -> JobExecution:
+        execution = self.repository.get_job_execution(execution_id)
+        execution.step_executions = self.repository.step_executions(execution_id)
+        return execution
+
+    def list_executions(
+        self, job_name: str | None = None, *, limit: int = 50
+    ) -> list[JobExecution]:
+        return self.repository.list_job_executions(job_name, limit=limit)
+
+    def step_executions(self, execution_id: int) -> list[StepExecution]:
+        return self.repository.step_executions(execution_id)
+
+    def describe(self) -> dict[str, Any]:
+        return {"repository": repr(self.repository), "jobs": self.registry.names()}

@@ -1,0 +1,75 @@
+"""Every error batchline raises derives from BatchlineError::
+
+BatchlineError
+├── ConfigurationError          a job or step built wrong (names the job, step, option)
+│   └── NoSuchJob               a job name the registry does not know
+├── ParameterError              a malformed or missing job parameter (names it)
+├── IllegalTransition           a status change the state machine forbids
+├── RepositoryError             the job repository failed or refused
+│   ├── OptimisticLockingFailure    a row changed under its writer
+│   └── NoSuchExecution         an execution id the repository does not hold
+├── LaunchRefused               the instance may not run now
+│   ├── JobExecutionAlreadyRunning
+│   ├── JobInstanceAlreadyComplete
+│   ├── JobRestartRefused       the job is not restartable, or its state is UNKNOWN
+│   └── StartLimitExceeded      a step has been started start_limit times
+└── StepFailure                 wraps what a step raised, with job, step and position
+"""
+
+from __future__ import annotations
+
+
+class BatchlineError(Exception):
+    """Base of every error batchline raises."""
+
+
+class ConfigurationError(BatchlineError):
+    """A job, step or engine was configured wrongly."""
+
+
+class NoSuchJob(ConfigurationError):
+    """The registry holds no job of that name."""
+
+
+class ParameterError(BatchlineError, ValueError):
+    """A job parameter is malformed, of the wrong type, or missing."""
+
+
+class IllegalTransition(BatchlineError):
+    """A status transition that the state machine forbids."""
+
+
+class RepositoryError(BatchlineError):
+    """The job repository failed to record or find something."""
+
+
+class OptimisticLockingFailure(RepositoryError):
+    """A row's version changed between read and write: someone else wrote it."""
+
+
+class NoSuchExecution(RepositoryError):
+    """No job execution with that id."""
+
+
+class LaunchRefused(BatchlineError):
+    """The job instance may not be launched now."""
+
+
+class JobExecutionAlreadyRunning(LaunchRefused):
+    """An execution of this job instance is running (STARTING, STARTED or STOPPING)."""
+
+
+class JobInstanceAlreadyComplete(LaunchRefused):
+    """This job instance completed (or was abandoned); new parameters make a new instance."""
+
+
+class JobRestartRefused(LaunchRefused):
+    """The job may not be restarted: not restartable, or its last state is UNKNOWN."""
+
+
+class StartLimitExceeded(LaunchRefused):
+    """A step was started as often as its start_limit allows."""
+
+
+class StepFailure(BatchlineError):
+    """What a step raised, wrapped with where it happened (job, step, chunk, item)."""

@@ -1,0 +1,120 @@
+"""A job: steps run in order, with listeners, parameter checks and a restart policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchline.errors import ConfigurationError, LaunchRefused, ParameterError
+from batchline.listeners import callbacks
+from batchline.logging import job_scope, log
+from batchline.model import JobExecution, utcnow
+from batchline.parameters import JobParameters
+from batchline.status import BatchStatus, ExitStatus
+from batchline.steps.base import Step, StepRuntime, cause_chain, run_step
+
+
+@dataclass
+class Job:
+    name: str
+    steps: Sequence[Step]
+    listeners: list[Any] = field(default_factory=list)
+    restartable: bool = True
+    required_parameters: tuple[str, ...] = ()
+    validator: Callable[[JobParameters], None] | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or len(self.name) > 100:
+            raise ConfigurationError(f"job name {self.name!r} must be 1 to 100 characters")
+        if not self.steps:
+            raise ConfigurationError(f"job {self.name!r} has no steps")
+        names = [s.name for s in self.steps]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigurationError(f"job {self.name!r} has more than one step named {duplicates}")
+
+    def validate(self, parameters: JobParameters) -> None:
+        """Raise ParameterError naming what is missing or wrong, before anything is recorded."""
+        missing = [n for n in self.required_parameters if n not in parameters]
+        if missing:
+            raise ParameterError(
+                f"job {self.name!r}: missing required parameter(s) {', '.join(missing)}"
+            )
+        if self.validator is not None:
+            try:
+                self.validator(parameters)
+            except ParameterError:
+                raise
+            except ValueError as exc:
+                raise ParameterError(f"job {self.name!r}: {exc}") from None
+
+
+def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecution:
+    """Run the steps of an execution in order and record how it ended."""
+    repo = runtime.repository
+    with job_scope(job.name, execution.id):
+        execution.start_time = utcnow()
+        execution.set_status(BatchStatus.STARTED)
+        repo.update_job_execution(execution)
+        log.info("job %s started with %r", job.name, execution.parameters)
+        final = BatchStatus.COMPLETED
+        exit_status: ExitStatus | None = None
+        try:
+            for fn in callbacks(job.listeners, "before_job"):
+                fn(execution)
+            for step in job.steps:
+                if repo.stop_requested(execution.id):
+                    final = BatchStatus.STOPPED
+                    break
+                step_execution = run_step(step, execution, runtime)
+                if step_execution is None:
+                    continue
+                if execution.context.dirty:
+                    repo.save_job_context(execution)
+                if step_execution.status is not BatchStatus.COMPLETED:
+                    final = step_execution.status
+                    exit_status = ExitStatus(
+                        final.value,
+                        f"step {step.name!r} {final.value}: "
+                        f"{step_execution.exit_status.description}".strip(),
+                    )
+                    execution.failures.extend(step_execution.failures)
+                    break
+        except (Exception, LaunchRefused) as exc:
+            execution.failures.append(exc)
+            final = BatchStatus.FAILED
+            exit_status = ExitStatus("FAILED", cause_chain(exc))
+            log.error("job %s failed: %s", job.name, exc)
+        _finish(job, execution, final, exit_status, runtime)
+    return execution
+
+
+def _finish(
+    job: Job,
+    execution: JobExecution,
+    final: BatchStatus,
+    exit_status: ExitStatus | None,
+    runtime: StepRuntime,
+) -> None:
+    if execution.status is BatchStatus.STARTED and final is BatchStatus.STOPPED:
+        execution.status = BatchStatus.STOPPING
+    execution.set_status(final)
+    execution.exit_status = exit_status or ExitStatus.of(final)
+    execution.end_time = utcnow()
+    for fn in callbacks(job.listeners, "after_job"):
+        try:
+            fn(execution)
+        except Exception as exc:
+            execution.failures.append(exc)
+            if execution.status is BatchStatus.COMPLETED:
+                execution.status = BatchStatus.FAILED
+            execution.exit_status = ExitStatus("FAILED", cause_chain(exc))
+    try:
+        runtime.repository.update_job_execution(execution)
+    except Exception:
+        # The outcome could not be recorded: what the repository holds is not to be trusted.
+        log.exception("job %s: could not record its final status %s", job.name, final.value)
+        execution.status = BatchStatus.UNKNOWN
+        raise
+    log.info("job %s %s", job.name, execution.status.value)

@@ -1,0 +1,42 @@
+"""Listener protocols: job, step, chunk. Every method is optional; implement the ones you need.
+
+A listener is any object with some of these methods; batchline calls the ones it finds.
+``after_step`` may return an ExitStatus that replaces the step's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from batchline.items.base import Chunk
+    from batchline.model import JobExecution, StepExecution
+    from batchline.status import ExitStatus
+
+
+class JobListener(Protocol):
+    def before_job(self, execution: JobExecution) -> None: ...
+
+    def after_job(self, execution: JobExecution) -> None: ...
+
+
+class StepListener(Protocol):
+    def before_step(self, step_execution: StepExecution) -> None: ...
+
+    def after_step(self, step_execution: StepExecution) -> ExitStatus | None: ...
+
+
+class ChunkListener(Protocol):
+    def before_chunk(self, chunk: Chunk) -> None: ...
+
+    def after_chunk(self, chunk: Chunk) -> None:
+        """Called after the chunk committed."""
+
+    def on_chunk_error(self, chunk: Chunk, error: BaseException) -> None:
+        """Called after the chunk rolled back."""
+
+
+def callbacks(listeners: Sequence[Any], method: str) -> list[Callable[..., Any]]:
+    """The bound methods named ``method`` of the listeners that have one, in order."""
+    return [fn for fn in (getattr(lst, method, None) for lst in listeners) if callable(fn)]

@@ -1,0 +1,189 @@
+"""What the job repository records: instances, executions, step executions, contexts.
+
+Plain dataclasses: the repository turns them into rows and back; the engine and steps mutate them
+only from the thread that runs them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterator, MutableMapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchline.errors import ConfigurationError
+from batchline.parameters import JobParameters
+from batchline.status import BatchStatus, ExitStatus
+
+
+def utcnow() -> dt.datetime:
+    # Naive UTC: every backend stores it the same way (MySQL's DATETIME has no zone).
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class ExecutionContext(MutableMapping[str, Any]):
+    """A JSON-only key/value store a step or job keeps across commits and restarts."""
+
+    __slots__ = ("_data", "dirty")
+
+    def __init__(self, data: dict[str, Any] | None = None) -> None:
+        self._data: dict[str, Any] = dict(data or {})
+        self.dirty = False
+
+    def __getitem__(self, key: str) -> Any:
+        return self._data[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if self._data.get(key, _MISSING) != value:
+            self._data[key] = value
+            self.dirty = True
+
+    def __delitem__(self, key: str) -> None:
+        del self._data[key]
+        self.dirty = True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        return f"ExecutionContext({self._data!r})"
+
+    def to_json(self) -> str:
+        try:
+            return json.dumps(self._data, sort_keys=True, separators=(",", ":"))
+        except (TypeError, ValueError) as exc:
+            bad = [k for k, v in self._data.items() if not _is_json(v)]
+            raise ConfigurationError(
+                f"execution context key(s) {bad} hold values that are not JSON: {exc}"
+            ) from None
+
+    @classmethod
+    def from_json(cls, text: str | None) -> ExecutionContext:
+        return cls(json.loads(text) if text else {})
+
+    def copy(self) -> ExecutionContext:
+        return ExecutionContext(json.loads(self.to_json()))
+
+
+_MISSING = object()
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@dataclass(slots=True)
+class JobInstance:
+    id: int
+    job_name: str
+    job_key: str
+
+
+@dataclass(slots=True)
+class JobExecution:
+    id: int
+    instance: JobInstance
+    parameters: JobParameters
+    status: BatchStatus = BatchStatus.STARTING
+    exit_status: ExitStatus = field(default_factory=lambda: ExitStatus("UNKNOWN"))
+    context: ExecutionContext = field(default_factory=ExecutionContext)
+    create_time: dt.datetime = field(default_factory=utcnow)
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    last_updated: dt.datetime | None = None
+    version: int = 0
+    step_executions: list[StepExecution] = field(default_factory=list)
+    failures: list[BaseException] = field(default_factory=list)
+
+    @property
+    def job_name(self) -> str:
+        return self.instance.job_name
+
+    def set_status(self, status: BatchStatus) -> None:
+        self.status.check_transition(status, what=f"job execution {self.id}")
+        self.status = status
+
+    def step(self, name: str) -> StepExecution:
+        for step in self.step_executions:
+            if step.step_name == name:
+                return step
+        raise KeyError(f"job execution {self.id} has no step {name!r}")
+
+
+COUNTERS = (
+    "read_count",
+    "write_count",
+    "filter_count",
+    "commit_count",
+    "rollback_count",
+    "read_skip_count",
+    "process_skip_count",
+    "write_skip_count",
+)
+
+
+@dataclass(slots=True)
+class StepExecution:
+    id: int
+    job_execution_id: int
+    step_name: str
+    status: BatchStatus = BatchStatus.STARTING
+    exit_status: ExitStatus = field(default_factory=lambda: ExitStatus("EXECUTING"))
+    context: ExecutionContext = field(default_factory=ExecutionContext)
+    read_count: int = 0
+    write_count: int = 0
+    filter_count: int = 0
+    commit_count: int = 0
+    rollback_count: int = 0
+    read_skip_count: int = 0
+    process_skip_count: int = 0
+    write_skip_count: int = 0
+    start_time: dt.datetime | None = None
+    end_time: dt.datetime | None = None
+    last_updated: dt.datetime | None = None
+    version: int = 0
+    job_execution: JobExecution | None = field(default=None, repr=False)
+    failures: list[BaseException] = field(default_factory=list, repr=False)
+
+    @property
+    def skip_count(self) -> int:
+        return self.read_skip_count + self.process_skip_count + self.write_skip_count
+
+    @property
+    def parameters(self) -> JobParameters:
+        return self.job_execution.parameters if self.job_execution else JobParameters()
+
+    def set_status(self, status: BatchStatus) -> None:
+        self.status.check_transition(status, what=f"step execution {self.step_name}#{self.id}")
+        self.status = status
+
+    def counters(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in COUNTERS}
+
+    def restore_counters(self, counters: dict[str, int]) -> None:
+        for name, value in counters.items():
+            setattr(self, name, value)
+
+
+@dataclass(slots=True)
+class StepContext:
+    """One per job instance and step, kept across executions (GoBatch's StepContext).
+
+    ``context`` is the step's context as its last execution left it; ``start_count`` counts the
+    executions of this step in this instance (for ``start_limit``).
+    """
+
+    job_instance_id: int
+    step_name: str
+    start_count: int = 0
+    last_step_execution_id: int | None = None
+    last_status: BatchStatus | None = None
+    context: ExecutionContext = field(default_factory=ExecutionContext)

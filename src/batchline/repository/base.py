@@ -1,0 +1,70 @@
+"""The job repository interface.
+
+Implementing one (say, for a store batchline does not ship)::
+
+    class MyRepository:
+        def create_job_execution(self, job_name, parameters, *, restartable=True): ...
+        ...
+
+An implementation must make ``create_job_execution`` atomic: of two callers racing to launch the
+same instance, exactly one gets an execution and the other JobExecutionAlreadyRunning. Methods
+that take ``conn`` run inside the caller's open transaction when it is given (so chunk progress
+commits with the chunk's data) and in a transaction of their own otherwise.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from batchline.model import JobExecution, JobInstance, StepContext, StepExecution
+from batchline.parameters import JobParameters
+
+
+class JobRepository(Protocol):
+    def create_job_execution(
+        self, job_name: str, parameters: JobParameters, *, restartable: bool = True
+    ) -> JobExecution:
+        """Find or create the instance and launch a new execution of it, or refuse."""
+
+    def update_job_execution(self, execution: JobExecution) -> None:
+        """Save status, exit status and times; adopts a concurrent stop request's version."""
+
+    def save_job_context(self, execution: JobExecution) -> None: ...
+
+    def get_job_execution(self, execution_id: int) -> JobExecution: ...
+
+    def last_job_execution(self, job_name: str) -> JobExecution | None: ...
+
+    def list_job_executions(
+        self, job_name: str | None = None, *, limit: int = 50
+    ) -> list[JobExecution]: ...
+
+    def get_job_instance(self, job_name: str, parameters: JobParameters) -> JobInstance | None: ...
+
+    def request_stop(self, execution_id: int) -> JobExecution: ...
+
+    def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool: ...
+
+    def mark_abandoned(self, execution_id: int) -> JobExecution: ...
+
+    def mark_failed(self, execution_id: int, message: str) -> JobExecution: ...
+
+    def heartbeat(self, execution_ids: Sequence[int]) -> None: ...
+
+    def stale_executions(self, older_than: dt.datetime) -> list[JobExecution]: ...
+
+    def get_step_context(self, job_instance_id: int, step_name: str) -> StepContext | None: ...
+
+    def create_step_execution(
+        self, job_execution: JobExecution, step_name: str, previous: StepContext | None
+    ) -> StepExecution: ...
+
+    def update_step_execution(self, step_execution: StepExecution, conn: Any = None) -> None:
+        """Save counters, context and status; raises OptimisticLockingFailure on a lost update."""
+
+    def step_executions(self, job_execution_id: int) -> list[StepExecution]: ...
+
+    def shares_connection_with(self, other: Any) -> bool:
+        """Whether a transaction manager's connections reach this repository's database."""

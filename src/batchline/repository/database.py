@@ -1,0 +1,134 @@
+"""Connecting to a repository database: URL normalisation, SQLite set-up, migrations, retries."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import event, exc
+from sqlalchemy.engine import URL, Engine, make_url
+
+from batchline.errors import ConfigurationError, RepositoryError
+
+T = TypeVar("T")
+
+DEFAULT_URL = "sqlite:///batchline.db"
+
+# The driver batchline installs for each backend, used when a URL names none.
+_DRIVERS = {
+    "postgresql": "postgresql+psycopg",
+    "mysql": "mysql+pymysql",
+    "mariadb": "mariadb+pymysql",
+}
+
+
+def normalise_url(url: str | URL) -> URL:
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError as err:
+        raise ConfigurationError(f"invalid repository URL {str(url)!r}: {err}") from None
+    if parsed.drivername in _DRIVERS:
+        parsed = parsed.set(drivername=_DRIVERS[parsed.drivername])
+    return parsed
+
+
+def create_engine(url: str | URL, **kwargs: Any) -> Engine:
+    """An SQLAlchemy engine set up for batch work on SQLite, PostgreSQL or MySQL/MariaDB."""
+    parsed = normalise_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            raise ConfigurationError(
+                "an in-memory SQLite repository cannot be shared between threads; "
+                "use a file (batchline.testing.temporary_engine makes a temporary one)"
+            )
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs.setdefault("connect_args", {"timeout": 60, "check_same_thread": False})
+        engine = sa.create_engine(parsed, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    if backend in ("mysql", "mariadb"):
+        # READ COMMITTED so a locking insert that lost a race sees the winner's row.
+        kwargs.setdefault("isolation_level", "READ COMMITTED")
+    kwargs.setdefault("pool_pre_ping", True)
+    try:
+        return sa.create_engine(parsed, **kwargs)
+    except ModuleNotFoundError as err:
+        extra = "postgres" if backend == "postgresql" else "mysql"
+        raise ConfigurationError(
+            f"repository URL {parsed.render_as_string(hide_password=True)!r} needs the "
+            f"{err.name!r} driver: install batchline[{extra}]"
+        ) from None
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    """WAL, a busy timeout, and BEGIN IMMEDIATE so writers queue instead of deadlocking."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # let the begin hook below issue BEGIN itself
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: sa.Connection) -> None:
+        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+
+
+def describe(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
+
+
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the repository schema with the migrations shipped in the package."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", "batchline.repository:migrations")
+    try:
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, revision)
+    except exc.OperationalError as err:
+        raise RepositoryError(
+            f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
+        ) from None
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(getattr(err, "orig", None) or err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+# PostgreSQL: serialization failure, deadlock; MySQL: lock wait timeout, deadlock; SQLite: busy.
+_TRANSIENT_CODES = {"40001", "40P01", "1205", "1213"}
+
+
+def is_transient(err: BaseException) -> bool:
+    if not isinstance(err, exc.DBAPIError) or err.connection_invalidated:
+        return False
+    orig = err.orig
+    code = getattr(orig, "sqlstate", None) or (orig.args[0] if orig and orig.args else None)
+    if str(code) in _TRANSIENT_CODES:
+        return True
+    return "database is locked" in str(orig)
+
+
+def retrying(fn: Callable[[], T], *, attempts: int = 5) -> T:
+    """Run a repository transaction again when the database reports a deadlock or lock timeout."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return fn()
+        except exc.DBAPIError as err:
+            if attempt == attempts or not is_transient(err):
+                raise
+            time.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")

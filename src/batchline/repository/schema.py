@@ -1,0 +1,122 @@
+"""The job repository's tables, as SQLAlchemy Core metadata.
+
+The Alembic migrations in ``migrations/versions`` create exactly this schema; a test compares the
+two. Every lookup the engine makes has an index; the invariants are constraints:
+
+- one instance per (job_name, job_key): ``uq_job_instance_name_key``;
+- one running execution per instance: ``running_instance_id`` is the instance id while the
+  execution runs and NULL after; its unique constraint lets only one be non-NULL;
+- one execution per step name per job execution: ``uq_step_execution_job_step``;
+- one StepContext per (instance, step): ``uq_step_context_instance_step``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects import mysql
+
+metadata = MetaData()
+
+# BigInteger ids, but SQLite only autoincrements a column declared INTEGER PRIMARY KEY.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+# MySQL DATETIME keeps whole seconds unless asked for microseconds.
+Timestamp = DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+job_instance = Table(
+    "batch_job_instance",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job_name", String(100), nullable=False),
+    Column("job_key", String(64), nullable=False),
+    Column("last_execution_id", Id, nullable=True),
+    Column("create_time", Timestamp, nullable=False),
+    UniqueConstraint("job_name", "job_key", name="uq_job_instance_name_key"),
+)
+
+job_execution = Table(
+    "batch_job_execution",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "job_instance_id",
+        Id,
+        ForeignKey("batch_job_instance.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("exit_code", String(64), nullable=False),
+    Column("exit_message", Text, nullable=False),
+    Column("parameters", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("create_time", Timestamp, nullable=False),
+    Column("start_time", Timestamp, nullable=True),
+    Column("end_time", Timestamp, nullable=True),
+    Column("last_updated", Timestamp, nullable=True),
+    Column("heartbeat", Timestamp, nullable=True),
+    Column("owner", String(200), nullable=True),
+    Column("running_instance_id", Id, nullable=True),
+    UniqueConstraint("running_instance_id", name="uq_job_execution_running"),
+    Index("ix_job_execution_instance", "job_instance_id"),
+    Index("ix_job_execution_status", "status"),
+    Index("ix_job_execution_create_time", "create_time"),
+)
+
+step_execution = Table(
+    "batch_step_execution",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "job_execution_id",
+        Id,
+        ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_name", String(100), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("exit_code", String(64), nullable=False),
+    Column("exit_message", Text, nullable=False),
+    Column("context", Text, nullable=False),
+    Column("read_count", BigInteger, nullable=False),
+    Column("write_count", BigInteger, nullable=False),
+    Column("filter_count", BigInteger, nullable=False),
+    Column("commit_count", BigInteger, nullable=False),
+    Column("rollback_count", BigInteger, nullable=False),
+    Column("read_skip_count", BigInteger, nullable=False),
+    Column("process_skip_count", BigInteger, nullable=False),
+    Column("write_skip_count", BigInteger, nullable=False),
+    Column("start_time", Timestamp, nullable=True),
+    Column("end_time", Timestamp, nullable=True),
+    Column("last_updated", Timestamp, nullable=True),
+    UniqueConstraint("job_execution_id", "step_name", name="uq_step_execution_job_step"),
+)
+
+step_context = Table(
+    "batch_step_context",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "job_instance_id",
+        Id,
+        ForeignKey("batch_job_instance.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_name", String(100), nullable=False),
+    Column("start_count", Integer, nullable=False),
+    Column("last_step_execution_id", Id, nullable=True),
+    Column("last_updated", Timestamp, nullable=True),
+    UniqueConstraint("job_instance_id", "step_name", name="uq_step_context_instance_step"),
+)

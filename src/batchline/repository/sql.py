@@ -1,0 +1,580 @@
+"""The job repository on SQLAlchemy Core: SQLite, PostgreSQL, MySQL/MariaDB.
+
+Costs, which tests count: a launch is a constant number of statements whatever the instance's
+history (the instance row points at its last execution); a chunk commit is two (the step
+execution update, which carries counters, context and heartbeat, and the stop check).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc
+from sqlalchemy.engine import Connection, Engine, RowMapping
+
+from batchline.errors import (
+    JobExecutionAlreadyRunning,
+    JobInstanceAlreadyComplete,
+    JobRestartRefused,
+    NoSuchExecution,
+    OptimisticLockingFailure,
+    RepositoryError,
+)
+from batchline.model import (
+    COUNTERS,
+    ExecutionContext,
+    JobExecution,
+    JobInstance,
+    StepContext,
+    StepExecution,
+    utcnow,
+)
+from batchline.parameters import JobParameters
+from batchline.repository.database import create_engine, describe, migrate, retrying
+from batchline.repository.schema import job_execution, job_instance, step_context, step_execution
+from batchline.status import BatchStatus, ExitStatus
+
+T = TypeVar("T")
+
+_RUNNING = [s.value for s in BatchStatus if s.is_running]
+# Exit messages hold a cause chain; keep them within what every backend's TEXT takes.
+_MAX_MESSAGE = 60_000
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"[:200]
+
+
+class SqlJobRepository:
+    """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first."""
+
+    def __init__(self, engine: Engine | str, *, upgrade: bool = True) -> None:
+        self.engine = create_engine(engine) if isinstance(engine, str) else engine
+        if upgrade:
+            migrate(self.engine)
+
+    def __repr__(self) -> str:
+        return f"SqlJobRepository({describe(self.engine)!r})"
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def shares_connection_with(self, other: Any) -> bool:
+        bind = getattr(other, "engine", None)
+        return bind is self.engine
+
+    # --- transactions ---------------------------------------------------------------------
+
+    def _tx(self, fn: Callable[[Connection], T], conn: Connection | None = None) -> T:
+        if conn is not None:
+            return fn(conn)
+
+        def attempt() -> T:
+            with self.engine.begin() as own:
+                return fn(own)
+
+        try:
+            return retrying(attempt)
+        except exc.OperationalError as err:
+            raise RepositoryError(
+                f"job repository {describe(self.engine)} failed: {str(err.orig).strip()}"
+            ) from err
+
+    # --- launching ------------------------------------------------------------------------
+
+    def create_job_execution(
+        self, job_name: str, parameters: JobParameters, *, restartable: bool = True
+    ) -> JobExecution:
+        key = parameters.key
+
+        def launch(conn: Connection) -> JobExecution:
+            instance_row = self._instance_row(conn, job_name, key)
+            if instance_row is None:
+                instance_row = self._insert_instance(conn, job_name, key)
+            instance = JobInstance(instance_row["id"], job_name, key)
+            last_id = instance_row["last_execution_id"]
+            if last_id is not None:
+                last = conn.execute(
+                    sa.select(job_execution.c.status).where(job_execution.c.id == last_id)
+                ).scalar_one()
+                self._check_launch(job_name, parameters, BatchStatus(last), last_id, restartable)
+            now = utcnow()
+            try:
+                new_id = conn.execute(
+                    job_execution.insert().values(
+                        job_instance_id=instance.id,
+                        version=0,
+                        status=BatchStatus.STARTING.value,
+                        exit_code="UNKNOWN",
+                        exit_message="",
+                        parameters=json.dumps(parameters.to_json(), sort_keys=True),
+                        context="{}",
+                        create_time=now,
+                        last_updated=now,
+                        heartbeat=now,
+                        owner=_owner(),
+                        running_instance_id=instance.id,
+                    )
+                ).inserted_primary_key[0]  # type: ignore[index]
+            except exc.IntegrityError:
+                raise JobExecutionAlreadyRunning(
+                    f"job {job_name!r} with {parameters!r} is already running"
+                ) from None
+            # Compare-and-set on the instance's pointer: a launch that raced with ours and won
+            # changed it, and then ours must not run.
+            moved = conn.execute(
+                job_instance.update()
+                .where(job_instance.c.id == instance.id)
+                .where(
+                    job_instance.c.last_execution_id.is_(None)
+                    if last_id is None
+                    else job_instance.c.last_execution_id == last_id
+                )
+                .values(last_execution_id=new_id)
+            ).rowcount
+            if moved != 1:
+                raise JobExecutionAlreadyRunning(
+                    f"job {job_name!r} with {parameters!r} was launched by another process"
+                )
+            return JobExecution(
+                id=int(new_id),
+                instance=instance,
+                parameters=parameters,
+                create_time=now,
+                last_updated=now,
+            )
+
+        return self._tx(launch)
+
+    def _check_launch(
+        self,
+        job_name: str,
+        parameters: JobParameters,
+        last: BatchStatus,
+        last_id: int,
+        restartable: bool,
+    ) -> None:
+        what = f"job {job_name!r} with {parameters!r}"
+        if last.is_running:
+            raise JobExecutionAlreadyRunning(
+                f"{what} is already running (execution {last_id}, {last.value})"
+            )
+        if last is BatchStatus.UNKNOWN:
+            raise JobRestartRefused(
+                f"{what}: last execution {last_id} is UNKNOWN; abandon or recover it first"
+            )
+        if last in (BatchStatus.COMPLETED, BatchStatus.ABANDONED):
+            raise JobInstanceAlreadyComplete(
+                f"{what} {'completed' if last is BatchStatus.COMPLETED else 'was abandoned'}"
+                f" (execution {last_id}); change an identifying parameter to start a new instance"
+            )
+        if not restartable:
+            raise JobRestartRefused(f"{what} is not restartable (execution {last_id} {last.value})")
+
+    def _instance_row(self, conn: Connection, name: str, key: str) -> RowMapping | None:
+        return (
+            conn.execute(
+                sa.select(job_instance.c.id, job_instance.c.last_execution_id).where(
+                    job_instance.c.job_name == name, job_instance.c.job_key == key
+                )
+            )
+            .mappings()
+            .first()
+        )
+
+    def _insert_instance(self, conn: Connection, name: str, key: str) -> RowMapping:
+        try:
+            with conn.begin_nested():
+                conn.execute(
+                    job_instance.insert().values(job_name=name, job_key=key, create_time=utcnow())
+                )
+        except exc.IntegrityError:
+            pass  # another launcher created it first: use theirs
+        row = self._instance_row(conn, name, key)
+        if row is None:
+            raise RepositoryError(f"job instance {name!r}/{key} vanished while being created")
+        return row
+
+    def get_job_instance(self, job_name: str, parameters: JobParameters) -> JobInstance | None:
+        row = self._tx(lambda conn: self._instance_row(conn, job_name, parameters.key))
+        return JobInstance(row["id"], job_name, parameters.key) if row else None
+
+    # --- job executions -------------------------------------------------------------------
+
+    def update_job_execution(self, execution: JobExecution) -> None:
+        def save(conn: Connection) -> None:
+            for _ in range(3):
+                finished = not execution.status.is_running
+                values: dict[str, Any] = {
+                    "status": execution.status.value,
+                    "exit_code": execution.exit_status.code,
+                    "exit_message": execution.exit_status.description[:_MAX_MESSAGE],
+                    "start_time": execution.start_time,
+                    "end_time": execution.end_time,
+                    "last_updated": utcnow(),
+                    "context": execution.context.to_json(),
+                    "version": execution.version + 1,
+                }
+                if finished:
+                    values["running_instance_id"] = None
+                updated = conn.execute(
+                    job_execution.update()
+                    .where(job_execution.c.id == execution.id)
+                    .where(job_execution.c.version == execution.version)
+                    .values(**values)
+                ).rowcount
+                if updated == 1:
+                    execution.version += 1
+                    return
+                # Only a stop request writes a running execution's row besides its own thread.
+                row = self._job_row(conn, execution.id)
+                if BatchStatus(row["status"]) is not BatchStatus.STOPPING:
+                    raise OptimisticLockingFailure(
+                        f"job execution {execution.id} was changed by someone else "
+                        f"(now {row['status']}, version {row['version']})"
+                    )
+                execution.version = row["version"]
+                if execution.status is BatchStatus.STARTED:
+                    execution.status = BatchStatus.STOPPING
+            raise OptimisticLockingFailure(f"job execution {execution.id}: repeated lost updates")
+
+        self._tx(save)
+        execution.last_updated = utcnow()
+
+    def save_job_context(self, execution: JobExecution) -> None:
+        self._tx(
+            lambda conn: conn.execute(
+                job_execution.update()
+                .where(job_execution.c.id == execution.id)
+                .values(context=execution.context.to_json(), last_updated=utcnow())
+            )
+        )
+        execution.context.dirty = False
+
+    def _job_row(self, conn: Connection, execution_id: int) -> RowMapping:
+        row = (
+            conn.execute(
+                sa.select(job_execution, job_instance.c.job_name, job_instance.c.job_key)
+                .join(job_instance, job_instance.c.id == job_execution.c.job_instance_id)
+                .where(job_execution.c.id == execution_id)
+            )
+            .mappings()
+            .first()
+        )
+        if row is None:
+            raise NoSuchExecution(f"no job execution with id {execution_id}")
+        return row
+
+    def get_job_execution(self, execution_id: int) -> JobExecution:
+        return _to_job_execution(self._tx(lambda conn: self._job_row(conn, execution_id)))
+
+    def _executions(self, conn: Connection, where: Any, limit: int) -> list[JobExecution]:
+        query = (
+            sa.select(job_execution, job_instance.c.job_name, job_instance.c.job_key)
+            .join(job_instance, job_instance.c.id == job_execution.c.job_instance_id)
+            .order_by(job_execution.c.id.desc())
+            .limit(limit)
+        )
+        if where is not None:
+            query = query.where(where)
+        return [_to_job_execution(row) for row in conn.execute(query).mappings()]
+
+    def last_job_execution(self, job_name: str) -> JobExecution | None:
+        found = self._tx(
+            lambda conn: self._executions(conn, job_instance.c.job_name == job_name, 1)
+        )
+        return found[0] if found else None
+
+    def list_job_executions(
+        self, job_name: str | None = None, *, limit: int = 50
+    ) -> list[JobExecution]:
+        where = job_instance.c.job_name == job_name if job_name else None
+        return self._tx(lambda conn: self._executions(conn, where, limit))
+
+    def job_names(self) -> list[str]:
+        return self._tx(
+            lambda conn: list(
+                conn.execute(
+                    sa.select(job_instance.c.job_name).distinct().order_by(job_instance.c.job_name)
+                ).scalars()
+            )
+        )
+
+    def request_stop(self, execution_id: int) -> JobExecution:
+        def stop(conn: Connection) -> RowMapping:
+            conn.execute(
+                job_execution.update()
+                .where(job_execution.c.id == execution_id)
+                .where(job_execution.c.status.in_([BatchStatus.STARTING, BatchStatus.STARTED]))
+                .values(
+                    status=BatchStatus.STOPPING.value,
+                    version=job_execution.c.version + 1,
+                    last_updated=utcnow(),
+                )
+            )
+            return self._job_row(conn, execution_id)
+
+        execution = _to_job_execution(self._tx(stop))
+        if not execution.status.is_running:
+            from batchline.errors import LaunchRefused
+
+            raise LaunchRefused(
+                f"job execution {execution_id} is not running ({execution.status.value}); "
+                "only a running execution can be stopped"
+            )
+        return execution
+
+    def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool:
+        status = self._tx(
+            lambda c: c.execute(
+                sa.select(job_execution.c.status).where(job_execution.c.id == job_execution_id)
+            ).scalar_one(),
+            conn,
+        )
+        return bool(status == BatchStatus.STOPPING.value)
+
+    def _finish_dead(self, execution_id: int, target: BatchStatus, message: str) -> JobExecution:
+        """Move a non-running (or dead) execution and its running steps to a final status."""
+
+        def finish(conn: Connection) -> RowMapping:
+            row = self._job_row(conn, execution_id)
+            current = BatchStatus(row["status"])
+            if current is not target:
+                current.check_transition(target, what=f"job execution {execution_id}")
+            now = utcnow()
+            conn.execute(
+                job_execution.update()
+                .where(job_execution.c.id == execution_id)
+                .where(job_execution.c.version == row["version"])
+                .values(
+                    status=target.value,
+                    exit_code=target.value,
+                    exit_message=message[:_MAX_MESSAGE],
+                    end_time=row["end_time"] or now,
+                    last_updated=now,
+                    version=row["version"] + 1,
+                    running_instance_id=None,
+                )
+            )
+            conn.execute(
+                step_execution.update()
+                .where(step_execution.c.job_execution_id == execution_id)
+                .where(step_execution.c.status.in_([*_RUNNING, BatchStatus.UNKNOWN.value]))
+                .values(
+                    status=target.value,
+                    exit_code=target.value,
+                    exit_message=message[:_MAX_MESSAGE],
+                    end_time=now,
+                    last_updated=now,
+                    version=step_execution.c.version + 1,
+                )
+            )
+            return self._job_row(conn, execution_id)
+
+        return _to_job_execution(self._tx(finish))
+
+    def mark_abandoned(self, execution_id: int) -> JobExecution:
+        return self._finish_dead(execution_id, BatchStatus.ABANDONED, "abandoned by an operator")
+
+    def mark_failed(self, execution_id: int, message: str) -> JobExecution:
+        return self._finish_dead(execution_id, BatchStatus.FAILED, message)
+
+    def heartbeat(self, execution_ids: Sequence[int]) -> None:
+        if execution_ids:
+            self._tx(
+                lambda conn: conn.execute(
+                    job_execution.update()
+                    .where(job_execution.c.id.in_(list(execution_ids)))
+                    .values(heartbeat=utcnow())
+                )
+            )
+
+    def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
+        beat = self._tx(
+            lambda conn: conn.execute(
+                sa.select(job_execution.c.heartbeat).where(job_execution.c.id == execution_id)
+            ).scalar_one_or_none()
+        )
+        return beat if isinstance(beat, dt.datetime) else None
+
+    def stale_executions(self, older_than: dt.datetime) -> list[JobExecution]:
+        where = sa.and_(
+            job_execution.c.status.in_(_RUNNING), job_execution.c.heartbeat < older_than
+        )
+        return self._tx(lambda conn: self._executions(conn, where, 1000))
+
+    # --- steps ----------------------------------------------------------------------------
+
+    def get_step_context(self, job_instance_id: int, step_name: str) -> StepContext | None:
+        last = step_execution.alias("last")
+        query = (
+            sa.select(
+                step_context.c.start_count,
+                step_context.c.last_step_execution_id,
+                last.c.status,
+                last.c.context,
+            )
+            .select_from(
+                step_context.outerjoin(last, last.c.id == step_context.c.last_step_execution_id)
+            )
+            .where(
+                step_context.c.job_instance_id == job_instance_id,
+                step_context.c.step_name == step_name,
+            )
+        )
+        row = self._tx(lambda conn: conn.execute(query).mappings().first())
+        if row is None:
+            return None
+        return StepContext(
+            job_instance_id=job_instance_id,
+            step_name=step_name,
+            start_count=row["start_count"],
+            last_step_execution_id=row["last_step_execution_id"],
+            last_status=BatchStatus(row["status"]) if row["status"] else None,
+            context=ExecutionContext.from_json(row["context"]),
+        )
+
+    def create_step_execution(
+        self, job_execution: JobExecution, step_name: str, previous: StepContext | None
+    ) -> StepExecution:
+        # A restart resumes from the context of the execution that did not complete.
+        resume = previous is not None and previous.last_status is not BatchStatus.COMPLETED
+        context = previous.context.copy() if previous and resume else ExecutionContext()
+        now = utcnow()
+
+        def create(conn: Connection) -> int:
+            step_id = conn.execute(
+                step_execution.insert().values(
+                    job_execution_id=job_execution.id,
+                    step_name=step_name,
+                    version=0,
+                    status=BatchStatus.STARTING.value,
+                    exit_code="EXECUTING",
+                    exit_message="",
+                    context=context.to_json(),
+                    start_time=now,
+                    last_updated=now,
+                    **dict.fromkeys(COUNTERS, 0),
+                )
+            ).inserted_primary_key[0]  # type: ignore[index]
+            if previous is None:
+                conn.execute(
+                    step_context.insert().values(
+                        job_instance_id=job_execution.instance.id,
+                        step_name=step_name,
+                        start_count=1,
+                        last_step_execution_id=step_id,
+                        last_updated=now,
+                    )
+                )
+            else:
+                conn.execute(
+                    step_context.update()
+                    .where(
+                        step_context.c.job_instance_id == job_execution.instance.id,
+                        step_context.c.step_name == step_name,
+                    )
+                    .values(
+                        start_count=step_context.c.start_count + 1,
+                        last_step_execution_id=step_id,
+                        last_updated=now,
+                    )
+                )
+            return int(step_id)
+
+        step_id = self._tx(create)
+        return StepExecution(
+            id=step_id,
+            job_execution_id=job_execution.id,
+            step_name=step_name,
+            context=context,
+            start_time=now,
+            last_updated=now,
+            job_execution=job_execution,
+        )
+
+    def update_step_execution(self, step_execution_: StepExecution, conn: Any = None) -> None:
+        se = step_execution_
+        now = utcnow()
+        values: dict[str, Any] = {
+            "status": se.status.value,
+            "exit_code": se.exit_status.code,
+            "exit_message": se.exit_status.description[:_MAX_MESSAGE],
+            "context": se.context.to_json(),
+            "start_time": se.start_time,
+            "end_time": se.end_time,
+            "last_updated": now,
+            "version": se.version + 1,
+            **se.counters(),
+        }
+        updated = self._tx(
+            lambda c: (
+                c.execute(
+                    step_execution.update()
+                    .where(step_execution.c.id == se.id)
+                    .where(step_execution.c.version == se.version)
+                    .values(**values)
+                ).rowcount
+            ),
+            conn,
+        )
+        if updated != 1:
+            raise OptimisticLockingFailure(
+                f"step execution {se.step_name}#{se.id} was changed by someone else "
+                f"(expected version {se.version})"
+            )
+        se.version += 1
+        se.last_updated = now
+
+    def step_executions(self, job_execution_id: int) -> list[StepExecution]:
+        rows = self._tx(
+            lambda conn: (
+                conn.execute(
+                    sa.select(step_execution)
+                    .where(step_execution.c.job_execution_id == job_execution_id)
+                    .order_by(step_execution.c.id)
+                )
+                .mappings()
+                .all()
+            )
+        )
+        return [_to_step_execution(row) for row in rows]
+
+
+def _to_job_execution(row: RowMapping) -> JobExecution:
+    return JobExecution(
+        id=row["id"],
+        instance=JobInstance(row["job_instance_id"], row["job_name"], row["job_key"]),
+        parameters=JobParameters.from_json(json.loads(row["parameters"])),
+        status=BatchStatus(row["status"]),
+        exit_status=ExitStatus(row["exit_code"], row["exit_message"]),
+        context=ExecutionContext.from_json(row["context"]),
+        create_time=row["create_time"],
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        last_updated=row["last_updated"],
+        version=row["version"],
+    )
+
+
+def _to_step_execution(row: RowMapping) -> StepExecution:
+    se = StepExecution(
+        id=row["id"],
+        job_execution_id=row["job_execution_id"],
+        step_name=row["step_name"],
+        status=BatchStatus(row["status"]),
+        exit_status=ExitStatus(row["exit_code"], row["exit_message"]),
+        context=ExecutionContext.from_json(row["context"]),
+        start_time=row["start_time"],
+        end_time=row["end_time"],
+        last_updated=row["last_updated"],
+        version=row["version"],
+    )
+    se.restore_counters({name: int(row[name]) for name in COUNTERS})
+    return se

@@ -1,0 +1,141 @@
+"""What every step shares: the Step protocol and the flow around a step's own work.
+
+``run_step`` does what Spring's AbstractStep does: decide whether the step runs (skip a completed
+step, refuse past ``start_limit``), create its StepExecution (resuming the context of an
+execution that did not complete), call listeners, run the step, and record the outcome.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from batchline.errors import StartLimitExceeded, StepFailure
+from batchline.listeners import callbacks
+from batchline.logging import log, step_scope
+from batchline.model import JobExecution, StepExecution, utcnow
+from batchline.repository.base import JobRepository
+from batchline.status import BatchStatus, ExitStatus
+from batchline.transaction import TransactionManager
+
+
+@dataclass(slots=True)
+class StepRuntime:
+    """What a running step needs from the engine."""
+
+    repository: JobRepository
+    transaction_manager: TransactionManager
+
+
+class Step(Protocol):
+    name: str
+    allow_start_if_complete: bool
+    start_limit: int | None
+    listeners: list[Any]
+
+    def execute(self, step_execution: StepExecution, runtime: StepRuntime) -> None:
+        """Do the step's work; end by setting the status to COMPLETED or STOPPED, or raise."""
+
+
+@dataclass
+class StepOptions:
+    """Options every kind of step takes."""
+
+    allow_start_if_complete: bool = False
+    start_limit: int | None = None
+    listeners: list[Any] = field(default_factory=list)
+
+
+def run_step(step: Step, job_execution: JobExecution, runtime: StepRuntime) -> StepExecution | None:
+    """Run one step of a job execution; None when the step completed before and is skipped."""
+    repo = runtime.repository
+    previous = repo.get_step_context(job_execution.instance.id, step.name)
+    if (
+        previous is not None
+        and previous.last_status is BatchStatus.COMPLETED
+        and not step.allow_start_if_complete
+    ):
+        log.info("step %s completed in an earlier execution; skipping it", step.name)
+        return None
+    if step.start_limit is not None and previous and previous.start_count >= step.start_limit:
+        raise StartLimitExceeded(
+            f"job {job_execution.job_name!r} step {step.name!r} has been started "
+            f"{previous.start_count} times; its start_limit is {step.start_limit}"
+        )
+    se = repo.create_step_execution(job_execution, step.name, previous)
+    job_execution.step_executions.append(se)
+    with step_scope(step.name, se.id):
+        se.set_status(BatchStatus.STARTED)
+        repo.update_step_execution(se)
+        log.info("step %s started%s", step.name, " (resuming)" if se.context else "")
+        try:
+            for fn in callbacks(step.listeners, "before_step"):
+                fn(se)
+            step.execute(se, runtime)
+            if se.status is BatchStatus.STARTED:
+                se.set_status(BatchStatus.COMPLETED)
+        except BaseException as exc:
+            se.failures.append(exc)
+            se.status = BatchStatus.FAILED
+            se.exit_status = ExitStatus("FAILED", cause_chain(exc))
+            log.error("step %s failed: %s", step.name, _one_line(exc))
+            if not isinstance(exc, Exception):
+                _finish(se, step, repo)
+                raise
+        _finish(se, step, repo)
+    return se
+
+
+def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
+    if se.status is BatchStatus.STOPPING:
+        se.set_status(BatchStatus.STOPPED)
+    if se.exit_status.code == "EXECUTING":
+        se.exit_status = ExitStatus.of(se.status)
+    for fn in callbacks(step.listeners, "after_step"):
+        try:
+            replaced = fn(se)
+        except Exception as exc:
+            se.failures.append(exc)
+            se.status = BatchStatus.FAILED
+            se.exit_status = ExitStatus("FAILED", cause_chain(exc))
+            continue
+        if isinstance(replaced, ExitStatus):
+            se.exit_status = replaced
+    se.end_time = utcnow()
+    repo.update_step_execution(se)
+    log.info(
+        "step %s %s: read=%d written=%d filtered=%d skipped=%d commits=%d rollbacks=%d",
+        step.name,
+        se.status.value,
+        se.read_count,
+        se.write_count,
+        se.filter_count,
+        se.skip_count,
+        se.commit_count,
+        se.rollback_count,
+    )
+
+
+def cause_chain(exc: BaseException) -> str:
+    """The whole chain of causes, innermost last, then the traceback of the outermost."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        lines.append(_one_line(current))
+        current = current.__cause__ or current.__context__
+    trace = "".join(traceback.format_exception(exc))
+    return "\n  caused by: ".join(lines) + "\n\n" + trace
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def step_failure(message: str, exc: BaseException) -> StepFailure:
+    failure = StepFailure(f"{message}: {_one_line(exc)}")
+    failure.__cause__ = exc
+    return failure
