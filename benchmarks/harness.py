@@ -1,0 +1,58 @@
+"""Side-by-side timing: candidate and baseline run alternately in one process, best of N.
+
+Each benchmark module ``benchmarks/bench_*.py`` defines ``run(quick: bool) -> list[Comparison]``.
+Alternating the two (A, B, A, B, ...) and keeping each one's best run cancels most of the noise
+of a shared machine; the figure reported is the ratio candidate / baseline.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Comparison:
+    name: str
+    candidate: str
+    baseline: str
+    candidate_seconds: float
+    baseline_seconds: float
+    goal: str  # e.g. "ratio <= 1.3"
+    goal_ratio: float
+    lower_is_better: bool = True
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.candidate_seconds / self.baseline_seconds
+
+    @property
+    def met(self) -> bool:
+        return self.ratio <= self.goal_ratio if self.lower_is_better else self.ratio >= self.goal_ratio
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def side_by_side(
+    candidate: Callable[[], object],
+    baseline: Callable[[], object],
+    *,
+    repeats: int = 3,
+    setup: Callable[[], object] | None = None,
+) -> tuple[float, float]:
+    """Best-of-``repeats`` seconds for candidate and baseline, run alternately."""
+    best_c = best_b = float("inf")
+    for _ in range(repeats):
+        if setup:
+            setup()
+        best_c = min(best_c, timed(candidate))
+        if setup:
+            setup()
+        best_b = min(best_b, timed(baseline))
+    return best_c, best_b
