@@ -73,3 +73,36 @@ class StartLimitExceeded(LaunchRefused):
 
 class StepFailure(BatchlineError):
     """What a step raised, wrapped with where it happened (job, step, chunk, item)."""
+
+
+class ItemReadError(BatchlineError):
+    """A record could not be read or parsed.
+
+    The reader has already moved past the bad record when it raises this, so a skip policy can
+    skip it and the next ``read()`` goes on with the following record. ``source`` is the file or
+    table, ``line`` the 1-based line (or key), ``field`` the field name, ``raw`` the raw input.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        source: str | None = None,
+        line: int | str | None = None,
+        field: str | None = None,
+        raw: str | None = None,
+    ) -> None:
+        where = ", ".join(
+            part
+            for part in (
+                source,
+                f"line {line}" if line is not None else None,
+                f"field {field!r}" if field is not None else None,
+            )
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.source = source
+        self.line = line
+        self.field = field
+        self.raw = raw
