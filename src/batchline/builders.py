@@ -9,7 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Self
 
+from batchline.completion import CompletionPolicy, CountOrTimeCompletion
 from batchline.errors import ConfigurationError
+from batchline.faults import Backoff, Classifier, ExcTypes, FaultTolerance, SkipPolicy
 from batchline.items.base import ReaderSpec, as_processor, as_writer
 from batchline.job import Job
 from batchline.model import StepExecution
@@ -33,6 +35,9 @@ class StepBuilder:
         self._processor: Any = None
         self._writer: Any = None
         self._tm: TransactionManager | None = None
+        self._completion: CompletionPolicy | None = None
+        self._faults = FaultTolerance()
+        self._timeout: float | None = None
         self._options = StepOptions()
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
@@ -45,10 +50,75 @@ class StepBuilder:
 
     handler = task
 
-    def chunk(self, size: int) -> Self:
+    def chunk(self, size: int, *, seconds: float | None = None) -> Self:
+        """Commit every ``size`` items, or after ``seconds`` if that comes first."""
         if not isinstance(size, int) or size < 1:
             raise ConfigurationError(f"step {self._name!r}: chunk size must be an int >= 1")
         self._chunk_size = size
+        self._completion = None if seconds is None else CountOrTimeCompletion(size, seconds)
+        return self
+
+    def completion_policy(self, policy: CompletionPolicy) -> Self:
+        """A custom rule for when a chunk is complete (see batchline.completion)."""
+        self._completion = policy
+        return self
+
+    def retry(
+        self,
+        on: ExcTypes,
+        *,
+        limit: int = 3,
+        exclude: ExcTypes = (),
+        backoff: Backoff | None = None,
+    ) -> Self:
+        """Retry the processor per item and the writer per chunk on these exception classes."""
+        if limit < 1:
+            raise ConfigurationError(f"step {self._name!r}: retry limit must be >= 1")
+        self._faults.retryable = Classifier(on, exclude)
+        self._faults.retry_limit = limit
+        self._faults.backoff = backoff or Backoff.none()
+        return self
+
+    def skip(
+        self,
+        on: ExcTypes = (),
+        *,
+        limit: int | None = 10,
+        exclude: ExcTypes = (),
+        per_exception: dict[type[BaseException], int] | None = None,
+        policy: SkipPolicy | None = None,
+    ) -> Self:
+        """Skip items failing with these classes, at most ``limit`` in all (None: unlimited).
+
+        A ``policy`` narrows the decision further; the limits always apply.
+        """
+        if limit is not None and limit < 0:
+            raise ConfigurationError(f"step {self._name!r}: skip limit must be >= 0 or None")
+        if not on and policy is None:
+            raise ConfigurationError(
+                f"step {self._name!r}: skip needs exception classes or a policy"
+            )
+        self._faults.skippable = Classifier(on, exclude)
+        self._faults.skip_limit = limit
+        self._faults.per_exception_limits = dict(per_exception or {})
+        self._faults.skip_policy = policy
+        return self
+
+    def no_rollback(self, *on: type[BaseException]) -> Self:
+        """Writer errors of these classes do not roll the chunk back: the chunk commits."""
+        self._faults.no_rollback = Classifier(on)
+        return self
+
+    def reprocess_on_scan(self, reprocess: bool = True) -> Self:
+        """Run the processor again while scanning a failed chunk (default: reuse its outputs)."""
+        self._faults.reprocess_on_scan = reprocess
+        return self
+
+    def timeout(self, seconds: float) -> Self:
+        """Fail the step at the first chunk boundary after ``seconds``."""
+        if seconds <= 0:
+            raise ConfigurationError(f"step {self._name!r}: timeout must be > 0 seconds")
+        self._timeout = seconds
         return self
 
     def reader(self, reader: ReaderSpec) -> Self:
@@ -107,7 +177,10 @@ class StepBuilder:
             processor=self._processor,
             writer=self._writer,
             chunk_size=self._chunk_size or 100,
+            completion=self._completion,
             transaction_manager=self._tm,
+            faults=self._faults,
+            timeout=self._timeout,
             options=self._options,
         )
 
@@ -120,6 +193,14 @@ class JobBuilder:
         self._restartable = True
         self._required: list[str] = []
         self._validator: Callable[[JobParameters], None] | None = None
+        self._timeout: float | None = None
+
+    def timeout(self, seconds: float) -> Self:
+        """Fail the job at the first chunk boundary (or step boundary) after ``seconds``."""
+        if seconds <= 0:
+            raise ConfigurationError(f"job {self._name!r}: timeout must be > 0 seconds")
+        self._timeout = seconds
+        return self
 
     def step(self, step: Step | StepBuilder) -> Self:
         self._steps.append(step.build() if isinstance(step, StepBuilder) else step)
@@ -151,4 +232,5 @@ class JobBuilder:
             self._restartable,
             tuple(self._required),
             self._validator,
+            self._timeout,
         )

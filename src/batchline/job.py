@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +15,7 @@ from batchline.model import JobExecution, utcnow
 from batchline.parameters import JobParameters
 from batchline.status import BatchStatus, ExitStatus
 from batchline.steps.base import Step, StepRuntime, cause_chain, run_step
+from batchline.steps.chunk import StepTimeout
 
 
 @dataclass
@@ -23,6 +26,7 @@ class Job:
     restartable: bool = True
     required_parameters: tuple[str, ...] = ()
     validator: Callable[[JobParameters], None] | None = None
+    timeout: float | None = None
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 100:
@@ -53,6 +57,10 @@ class Job:
 def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecution:
     """Run the steps of an execution in order and record how it ended."""
     repo = runtime.repository
+    if job.timeout is not None:
+        runtime = dataclasses.replace(
+            runtime, job_deadline=time.monotonic() + job.timeout, job_timeout=job.timeout
+        )
     with job_scope(job.name, execution.id):
         execution.start_time = utcnow()
         execution.set_status(BatchStatus.STARTED)
@@ -67,6 +75,11 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
                 if repo.stop_requested(execution.id):
                     final = BatchStatus.STOPPED
                     break
+                if runtime.job_deadline is not None and time.monotonic() >= runtime.job_deadline:
+                    raise StepTimeout(
+                        f"job {job.name!r} exceeded its timeout of {job.timeout:g}s "
+                        f"before step {step.name!r}"
+                    )
                 step_execution = run_step(step, execution, runtime)
                 if step_execution is None:
                     continue

@@ -187,3 +187,39 @@ class StepContext:
     last_step_execution_id: int | None = None
     last_status: BatchStatus | None = None
     context: ExecutionContext = field(default_factory=ExecutionContext)
+
+
+# Skipped items keep this much of their raw input or repr; the rest is cut with a marker.
+SKIPPED_ITEM_MAX_CHARS = 4000
+
+
+@dataclass(slots=True)
+class SkippedItem:
+    """One skipped item as recorded: where (phase, position), what (item), why (error)."""
+
+    step_execution_id: int
+    job_execution_id: int
+    phase: str
+    position: str | None
+    item: str | None
+    error_type: str
+    error_message: str
+    create_time: dt.datetime = field(default_factory=utcnow)
+    id: int | None = None
+    step_name: str | None = None
+
+    @staticmethod
+    def describe(item: Any) -> str | None:
+        """The item as text (JSON when it can be), cut to SKIPPED_ITEM_MAX_CHARS."""
+        if item is None:
+            return None
+        if isinstance(item, str):
+            text = item
+        else:
+            try:
+                text = json.dumps(item, default=str, sort_keys=True)
+            except (TypeError, ValueError):
+                text = repr(item)
+        if len(text) > SKIPPED_ITEM_MAX_CHARS:
+            text = text[: SKIPPED_ITEM_MAX_CHARS - 14] + "...[truncated]"
+        return text

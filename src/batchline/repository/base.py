@@ -18,7 +18,7 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from batchline.model import JobExecution, JobInstance, StepContext, StepExecution
+from batchline.model import JobExecution, JobInstance, SkippedItem, StepContext, StepExecution
 from batchline.parameters import JobParameters
 
 
@@ -65,6 +65,14 @@ class JobRepository(Protocol):
         """Save counters, context and status; raises OptimisticLockingFailure on a lost update."""
 
     def step_executions(self, job_execution_id: int) -> list[StepExecution]: ...
+
+    def record_skips(self, skips: Sequence[SkippedItem], conn: Any = None) -> None: ...
+
+    def skipped_items(
+        self, job_execution_id: int, *, step_name: str | None = None, limit: int = 1000
+    ) -> list[SkippedItem]: ...
+
+    def count_skipped(self, job_execution_id: int) -> dict[str, int]: ...
 
     def shares_connection_with(self, other: Any) -> bool:
         """Whether a transaction manager's connections reach this repository's database."""

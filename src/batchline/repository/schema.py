@@ -120,3 +120,25 @@ step_context = Table(
     Column("last_updated", Timestamp, nullable=True),
     UniqueConstraint("job_instance_id", "step_name", name="uq_step_context_instance_step"),
 )
+
+# Skipped items are written in the chunk's transaction, so a rolled-back chunk records none.
+skipped_item = Table(
+    "batch_skipped_item",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "step_execution_id",
+        Id,
+        ForeignKey("batch_step_execution.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("job_execution_id", Id, nullable=False),
+    Column("phase", String(8), nullable=False),
+    Column("position", String(200), nullable=True),
+    Column("item", Text, nullable=True),
+    Column("error_type", String(200), nullable=False),
+    Column("error_message", Text, nullable=False),
+    Column("create_time", Timestamp, nullable=False),
+    Index("ix_skipped_item_step_execution", "step_execution_id"),
+    Index("ix_skipped_item_job_execution", "job_execution_id"),
+)

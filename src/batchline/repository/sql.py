@@ -31,13 +31,20 @@ from batchline.model import (
     ExecutionContext,
     JobExecution,
     JobInstance,
+    SkippedItem,
     StepContext,
     StepExecution,
     utcnow,
 )
 from batchline.parameters import JobParameters
 from batchline.repository.database import create_engine, describe, migrate, retrying
-from batchline.repository.schema import job_execution, job_instance, step_context, step_execution
+from batchline.repository.schema import (
+    job_execution,
+    job_instance,
+    skipped_item,
+    step_context,
+    step_execution,
+)
 from batchline.status import BatchStatus, ExitStatus
 
 T = TypeVar("T")
@@ -45,6 +52,29 @@ T = TypeVar("T")
 _RUNNING = [s.value for s in BatchStatus if s.is_running]
 # Exit messages hold a cause chain; keep them within what every backend's TEXT takes.
 _MAX_MESSAGE = 60_000
+
+# The two statements of every chunk commit, built once with bound parameters: building an UPDATE
+# from literal values (coercing and cache-keying each one) costs more than executing it.
+_STEP_COLUMNS = (
+    "status",
+    "exit_code",
+    "exit_message",
+    "context",
+    "start_time",
+    "end_time",
+    "last_updated",
+    "version",
+    *COUNTERS,
+)
+_UPDATE_STEP = (
+    step_execution.update()
+    .where(step_execution.c.id == sa.bindparam("where_id"))
+    .where(step_execution.c.version == sa.bindparam("where_version"))
+    .values({name: sa.bindparam(name) for name in _STEP_COLUMNS})
+)
+_JOB_STATUS = sa.select(job_execution.c.status).where(
+    job_execution.c.id == sa.bindparam("where_id")
+)
 
 
 def _owner() -> str:
@@ -332,9 +362,7 @@ class SqlJobRepository:
 
     def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool:
         status = self._tx(
-            lambda c: c.execute(
-                sa.select(job_execution.c.status).where(job_execution.c.id == job_execution_id)
-            ).scalar_one(),
+            lambda c: c.execute(_JOB_STATUS, {"where_id": job_execution_id}).scalar_one(),
             conn,
         )
         return bool(status == BatchStatus.STOPPING.value)
@@ -512,18 +540,10 @@ class SqlJobRepository:
             "last_updated": now,
             "version": se.version + 1,
             **se.counters(),
+            "where_id": se.id,
+            "where_version": se.version,
         }
-        updated = self._tx(
-            lambda c: (
-                c.execute(
-                    step_execution.update()
-                    .where(step_execution.c.id == se.id)
-                    .where(step_execution.c.version == se.version)
-                    .values(**values)
-                ).rowcount
-            ),
-            conn,
-        )
+        updated = self._tx(lambda c: c.execute(_UPDATE_STEP, values).rowcount, conn)
         if updated != 1:
             raise OptimisticLockingFailure(
                 f"step execution {se.step_name}#{se.id} was changed by someone else "
@@ -545,6 +565,67 @@ class SqlJobRepository:
             )
         )
         return [_to_step_execution(row) for row in rows]
+
+    # --- skipped items -----------------------------------------------------------------------
+
+    def record_skips(self, skips: Sequence[SkippedItem], conn: Any = None) -> None:
+        """Insert skip records, in the chunk's transaction when ``conn`` is given."""
+        if not skips:
+            return
+        rows = [
+            {
+                "step_execution_id": s.step_execution_id,
+                "job_execution_id": s.job_execution_id,
+                "phase": s.phase,
+                "position": None if s.position is None else str(s.position)[:200],
+                "item": s.item,
+                "error_type": s.error_type[:200],
+                "error_message": s.error_message[:_MAX_MESSAGE],
+                "create_time": s.create_time,
+            }
+            for s in skips
+        ]
+        self._tx(lambda c: c.execute(skipped_item.insert(), rows), conn)
+
+    def skipped_items(
+        self, job_execution_id: int, *, step_name: str | None = None, limit: int = 1000
+    ) -> list[SkippedItem]:
+        query = (
+            sa.select(skipped_item, step_execution.c.step_name)
+            .join(step_execution, step_execution.c.id == skipped_item.c.step_execution_id)
+            .where(skipped_item.c.job_execution_id == job_execution_id)
+            .order_by(skipped_item.c.id)
+            .limit(limit)
+        )
+        if step_name is not None:
+            query = query.where(step_execution.c.step_name == step_name)
+        rows = self._tx(lambda conn: conn.execute(query).mappings().all())
+        return [
+            SkippedItem(
+                id=row["id"],
+                step_execution_id=row["step_execution_id"],
+                job_execution_id=row["job_execution_id"],
+                phase=row["phase"],
+                position=row["position"],
+                item=row["item"],
+                error_type=row["error_type"],
+                error_message=row["error_message"],
+                create_time=row["create_time"],
+                step_name=row["step_name"],
+            )
+            for row in rows
+        ]
+
+    def count_skipped(self, job_execution_id: int) -> dict[str, int]:
+        """Skips of a job execution by phase."""
+        rows = self._tx(
+            lambda conn: conn.execute(
+                sa.select(skipped_item.c.phase, sa.func.count())
+                .where(skipped_item.c.job_execution_id == job_execution_id)
+                .group_by(skipped_item.c.phase)
+            ).all()
+        )
+        return {str(phase): int(count) for phase, count in rows}
 
 
 def _to_job_execution(row: RowMapping) -> JobExecution:

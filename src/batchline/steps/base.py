@@ -7,6 +7,7 @@ execution that did not complete), call listeners, run the step, and record the o
 
 from __future__ import annotations
 
+import threading
 import traceback
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,6 +27,11 @@ class StepRuntime:
 
     repository: JobRepository
     transaction_manager: TransactionManager
+    # Set by a partition group when one partition fails: the others stop at their next chunk.
+    abort: threading.Event | None = None
+    # time.monotonic() instant past which the job has overrun its timeout, and that timeout.
+    job_deadline: float | None = None
+    job_timeout: float | None = None
 
 
 class Step(Protocol):

@@ -1,18 +1,28 @@
 """The chunk step: read up to N items, process each, write the list, commit; repeat.
 
 One transaction per chunk. When the transaction manager reaches the repository's database, the
-step execution's counters and context (which holds the reader's and writer's positions) are saved
-through the chunk's connection, so they commit or roll back with the chunk's data: a crash at any
-instant loses no item and writes none twice. Otherwise progress is saved right after the data
-commits, and a crash between the two repeats that one chunk (at-least-once).
+step execution's counters and context (which holds the reader's and writer's positions) and the
+chunk's skip records are saved through the chunk's connection, so they commit or roll back with
+the chunk's data: a crash at any instant loses no item and writes none twice. Otherwise progress
+is saved right after the data commits, and a crash between the two repeats that one chunk
+(at-least-once).
+
+Fault tolerance (``faults.FaultTolerance``): the processor is retried per item, the writer per
+chunk. A chunk whose write fails with a skippable error is rolled back and written again item by
+item ("scanning"), each item in its own savepoint inside one chunk transaction, so the good items
+commit, the bad ones are skipped, and even a crash during the scan duplicates nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from batchline.errors import ConfigurationError
+from batchline.completion import CompletionPolicy, CountOrTimeCompletion
+from batchline.errors import BatchlineError, ConfigurationError, ItemReadError
+from batchline.faults import FaultTolerance, Phase
 from batchline.items.base import (
     Chunk,
     ItemProcessor,
@@ -23,10 +33,29 @@ from batchline.items.base import (
 )
 from batchline.listeners import callbacks
 from batchline.logging import log
-from batchline.model import ExecutionContext, StepExecution
+from batchline.model import ExecutionContext, SkippedItem, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
 from batchline.transaction import TransactionManager
+
+# Where in the step's context the cumulative count of reads (skipped ones included) lives: it
+# gives each skipped item a position that stays right across restarts.
+_POSITION_KEY = "batchline.reads"
+
+
+class StepTimeout(BatchlineError):
+    """A step or job ran past its time limit; it ends FAILED at a chunk boundary."""
+
+
+@dataclass
+class _Pending:
+    """A chunk's skips, held until the chunk commits."""
+
+    records: list[SkippedItem] = field(default_factory=list)
+    notify: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
+    read: int = 0
+    process: int = 0
+    write: int = 0
 
 
 class ChunkStep:
@@ -38,7 +67,10 @@ class ChunkStep:
         writer: ItemWriter[Any],
         processor: ItemProcessor[Any, Any] | None = None,
         chunk_size: int = 100,
+        completion: CompletionPolicy | None = None,
         transaction_manager: TransactionManager | None = None,
+        faults: FaultTolerance | None = None,
+        timeout: float | None = None,
         options: StepOptions | None = None,
     ) -> None:
         if chunk_size < 1:
@@ -48,7 +80,10 @@ class ChunkStep:
         self.processor = processor
         self.writer = writer
         self.chunk_size = chunk_size
+        self.completion = completion
         self.transaction_manager = transaction_manager
+        self.faults = faults or FaultTolerance()
+        self.timeout = timeout
         opts = options or StepOptions()
         self.allow_start_if_complete = opts.allow_start_if_complete
         self.start_limit = opts.start_limit
@@ -66,129 +101,366 @@ class ChunkStep:
             for stream in streams:
                 stream.open(se.context)
                 opened.append(stream)
-            self._loop(se, runtime, reader, streams)
+            _Run(self, se, runtime, reader, streams).loop()
         finally:
             for stream in reversed(opened):
                 stream.close()
 
-    def _loop(
-        self, se: StepExecution, runtime: StepRuntime, reader: Any, streams: list[ItemStream]
-    ) -> None:
-        repo = runtime.repository
-        tm = self.transaction_manager or runtime.transaction_manager
-        shared = repo.shares_connection_with(tm)
-        read = reader.read
-        process = self.processor.process if self.processor is not None else None
-        write = self.writer.write
-        size = self.chunk_size
-        job_name = se.job_execution.job_name if se.job_execution else "?"
-        before = callbacks(self.listeners, "before_chunk")
-        after = callbacks(self.listeners, "after_chunk")
-        on_error = callbacks(self.listeners, "on_chunk_error")
-        number = se.commit_count
 
+class _Run:
+    """One execution of a chunk step: the loop and the state it keeps between chunks."""
+
+    def __init__(
+        self,
+        step: ChunkStep,
+        se: StepExecution,
+        runtime: StepRuntime,
+        reader: Any,
+        streams: list[ItemStream],
+    ) -> None:
+        self.step = step
+        self.se = se
+        self.runtime = runtime
+        self.repo = runtime.repository
+        self.tm = step.transaction_manager or runtime.transaction_manager
+        self.shared = self.repo.shares_connection_with(self.tm)
+        self.read = reader.read
+        self.process = step.processor.process if step.processor is not None else None
+        self.write = step.writer.write
+        self.streams = streams
+        self.ft = step.faults
+        self.job_name = se.job_execution.job_name if se.job_execution else "?"
+        self.skips_by_class: dict[str, int] = {}
+        self.reads = int(se.context.get(_POSITION_KEY, 0))
+        self.deadline = time.monotonic() + step.timeout if step.timeout else None
+        listeners = step.listeners
+        self.before_chunk = callbacks(listeners, "before_chunk")
+        self.after_chunk = callbacks(listeners, "after_chunk")
+        self.on_chunk_error = callbacks(listeners, "on_chunk_error")
+        self.on_retry = callbacks(listeners, "on_retry")
+
+    # --- the loop ---------------------------------------------------------------------------
+
+    def loop(self) -> None:
+        se = self.se
+        number = se.commit_count
         while True:
+            if self._must_stop():
+                return
             number += 1
             chunk = Chunk(number, None, se)
-            for fn in before:
+            for fn in self.before_chunk:
                 fn(chunk)
-            position = se.read_count
-            items: list[Any] = []
+            pending = _Pending()
             try:
-                try:
-                    while len(items) < size:
-                        item = read()
-                        if item is None:
-                            break
-                        items.append(item)
-                except Exception as exc:
-                    raise step_failure(
-                        f"job {job_name!r} step {self.name!r} chunk {number}: "
-                        f"reading item {position + len(items) + 1}",
-                        exc,
-                    ) from exc
-                outputs: Sequence[Any]
-                if process is None:
-                    outputs = items
-                else:
-                    outputs = []
-                    for index, item in enumerate(items):
-                        try:
-                            result = process(item)
-                        except Exception as exc:
-                            raise step_failure(
-                                f"job {job_name!r} step {self.name!r} chunk {number}: "
-                                f"processing item {position + index + 1}",
-                                exc,
-                            ) from exc
-                        if result is not None:
-                            outputs.append(result)
+                items, exhausted = self._read_chunk(chunk, pending)
+                if not items and not pending.records:
+                    return
+                outputs = self._process_chunk(chunk, items, pending)
             except BaseException as exc:
                 se.rollback_count += 1
-                for fn in on_error:
+                for fn in self.on_chunk_error:
                     fn(chunk, exc)
                 raise
-            if not items:
-                return
-            stop = self._commit(se, repo, tm, shared, chunk, items, outputs, write, streams)
-            for fn in after:
+            stop = self._write_chunk(chunk, items, outputs, pending)
+            for fn in self.after_chunk:
                 fn(chunk)
             if stop:
-                log.info("step %s saw a stop request after chunk %d", self.name, number)
+                log.info("step %s saw a stop request after chunk %d", self.step.name, number)
                 se.set_status(BatchStatus.STOPPING)
                 return
-            if len(items) < size:
+            if exhausted:
                 return
+
+    def _must_stop(self) -> bool:
+        """Chunk-boundary checks that do not need the repository: abort and time limits."""
+        abort = self.runtime.abort
+        if abort is not None and abort.is_set():
+            log.info("step %s stops: its partition group is aborting", self.step.name)
+            self.se.set_status(BatchStatus.STOPPING)
+            return True
+        now = time.monotonic()
+        if self.deadline is not None and now >= self.deadline:
+            raise StepTimeout(
+                f"job {self.job_name!r} step {self.step.name!r} exceeded its timeout of "
+                f"{self.step.timeout:g}s after {self.se.commit_count} chunks"
+            )
+        job_deadline = self.runtime.job_deadline
+        if job_deadline is not None and now >= job_deadline:
+            raise StepTimeout(
+                f"job {self.job_name!r} exceeded its timeout of {self.runtime.job_timeout:g}s "
+                f"in step {self.step.name!r} after {self.se.commit_count} chunks"
+            )
+        return False
+
+    # --- read -------------------------------------------------------------------------------
+
+    def _read_chunk(self, chunk: Chunk, pending: _Pending) -> tuple[list[Any], bool]:
+        items: list[Any] = []
+        read = self.read
+        policy = self.step.completion
+        size = self.step.chunk_size
+        if policy is not None:
+            policy.start()
+        while True:
+            try:
+                item = read()
+            except Exception as exc:
+                self.reads += 1
+                if not self._skip("read", exc, None, pending, _read_position(exc, self.reads)):
+                    raise step_failure(
+                        f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
+                        f"reading item {self.reads}",
+                        exc,
+                    ) from exc
+                if policy is not None and policy.is_complete(len(items)):
+                    return items, False
+                continue
+            if item is None:
+                return items, True
+            self.reads += 1
+            items.append(item)
+            if policy is None:
+                if len(items) >= size:
+                    return items, False
+            elif policy.is_complete(len(items)):
+                return items, False
+
+    # --- process ----------------------------------------------------------------------------
+
+    def _process_chunk(self, chunk: Chunk, items: list[Any], pending: _Pending) -> list[Any]:
+        process = self.process
+        if process is None:
+            return items
+        outputs: list[Any] = []
+        first = self.reads - len(items)  # read position of items[0] - 1 (skips aside)
+        for index, item in enumerate(items):
+            attempt = 0
+            while True:
+                try:
+                    result = process(item)
+                    break
+                except Exception as exc:
+                    attempt += 1
+                    if self.ft.may_retry(exc, attempt):
+                        self._retrying(exc, attempt, "process", item)
+                        continue
+                    position = f"item {first + index + 1}"
+                    if self._skip("process", exc, item, pending, position):
+                        result = None
+                        break
+                    raise step_failure(
+                        f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
+                        f"processing {position}",
+                        exc,
+                    ) from exc
+            if result is not None:
+                outputs.append(result)
+        return outputs
+
+    # --- write ------------------------------------------------------------------------------
+
+    def _write_chunk(
+        self, chunk: Chunk, items: list[Any], outputs: list[Any], pending: _Pending
+    ) -> bool:
+        attempt = 0
+        while True:
+            try:
+                return self._commit(chunk, items, outputs, pending, self._write_all)
+            except BatchlineError:
+                raise
+            except Exception as exc:
+                # A writer error arrives wrapped in _WriteFailed; anything else failed the commit.
+                cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
+                assert cause is not None
+                attempt += 1
+                if self.ft.may_retry(cause, attempt):
+                    self._retrying(cause, attempt, "write", outputs)
+                    continue
+                if isinstance(exc, _WriteFailed) and self.ft.is_skippable(
+                    cause, "write", self.se.skip_count + _count(pending)
+                ):
+                    log.info(
+                        "step %s chunk %d: write failed (%s); scanning item by item",
+                        self.step.name,
+                        chunk.number,
+                        type(cause).__name__,
+                    )
+                    return self._commit(chunk, items, outputs, pending, self._scan)
+                raise step_failure(
+                    f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number} "
+                    f"(items {self.reads - len(items) + 1}-{self.reads}): writing failed",
+                    cause,
+                ) from cause
+
+    def _write_all(self, chunk: Chunk, outputs: list[Any], pending: _Pending) -> int:
+        if outputs:
+            try:
+                self.write(outputs, chunk)
+            except Exception as exc:
+                if self.ft.no_rollback and self.ft.no_rollback(exc):
+                    log.warning(
+                        "step %s chunk %d: writer raised %s, which is marked no-rollback; "
+                        "the chunk commits",
+                        self.step.name,
+                        chunk.number,
+                        type(exc).__name__,
+                    )
+                else:
+                    raise _WriteFailed() from exc
+        return len(outputs)
+
+    def _scan(self, chunk: Chunk, outputs: list[Any], pending: _Pending) -> int:
+        """Write item by item, each in a savepoint; skip the items whose write fails."""
+        conn = chunk.connection
+        written = 0
+        first = self.reads - len(outputs)
+        for index, out in enumerate(outputs):
+            if self.ft.reprocess_on_scan and self.process is not None:
+                out = self.process(out) if out is not None else None
+                if out is None:
+                    continue
+            try:
+                if conn is not None and hasattr(conn, "begin_nested"):
+                    with conn.begin_nested():
+                        self.write([out], chunk)
+                else:
+                    self.write([out], chunk)
+            except Exception as exc:
+                position = f"item {first + index + 1} of chunk {chunk.number}"
+                if not self._skip("write", exc, out, pending, position):
+                    raise step_failure(
+                        f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
+                        f"writing {position} while scanning",
+                        exc,
+                    ) from exc
+                continue
+            written += 1
+        return written
 
     def _commit(
         self,
-        se: StepExecution,
-        repo: Any,
-        tm: TransactionManager,
-        shared: bool,
         chunk: Chunk,
         items: list[Any],
-        outputs: Sequence[Any],
-        write: Any,
-        streams: list[ItemStream],
+        outputs: list[Any],
+        pending: _Pending,
+        writing: Callable[[Chunk, list[Any], _Pending], int],
     ) -> bool:
+        se, repo = self.se, self.repo
         saved_counters = se.counters()
         saved_version = se.version
         saved_context = se.context.to_json()
+        write_skips_before = pending.write
+        records_before = len(pending.records)
+        notify_before = len(pending.notify)
         try:
-            with tm.begin() as tx:
+            with self.tm.begin() as tx:
                 chunk.connection = tx.connection
-                if outputs:
-                    write(outputs, chunk)
+                written = writing(chunk, outputs, pending)
+                processed = len(items) - pending.process
                 se.read_count += len(items)
-                se.write_count += len(outputs)
-                se.filter_count += len(items) - len(outputs)
+                se.write_count += written
+                se.filter_count += processed - len(outputs)
+                se.read_skip_count += pending.read
+                se.process_skip_count += pending.process
+                se.write_skip_count += pending.write
                 se.commit_count += 1
-                for stream in streams:
+                for stream in self.streams:
                     stream.update(se.context)
-                if shared:
-                    repo.update_step_execution(se, tx.connection)
-                    stop = bool(repo.stop_requested(se.job_execution_id, tx.connection))
-            if not shared:
+                se.context[_POSITION_KEY] = self.reads
+                self._notify_skips(pending)
+                if self.shared:
+                    conn = tx.connection
+                    repo.record_skips(pending.records, conn)
+                    repo.update_step_execution(se, conn)
+                    stop = bool(repo.stop_requested(se.job_execution_id, conn))
+            if not self.shared:
+                repo.record_skips(pending.records)
                 repo.update_step_execution(se)
                 stop = bool(repo.stop_requested(se.job_execution_id))
         except BaseException as exc:
             se.restore_counters(saved_counters)
             se.version = saved_version
             _replace(se.context, saved_context)
+            pending.write = write_skips_before
+            del pending.records[records_before:]
+            del pending.notify[notify_before:]
             se.rollback_count += 1
-            for fn in callbacks(self.listeners, "on_chunk_error"):
+            for fn in self.on_chunk_error:
                 fn(chunk, exc)
-            if isinstance(exc, Exception):
-                job_name = se.job_execution.job_name if se.job_execution else "?"
-                raise step_failure(
-                    f"job {job_name!r} step {self.name!r} chunk {chunk.number} "
-                    f"(items {saved_counters['read_count'] + 1}-"
-                    f"{saved_counters['read_count'] + len(items)}): writing failed",
-                    exc,
-                ) from exc
             raise
         return stop
+
+    # --- retry and skip ---------------------------------------------------------------------
+
+    def _retrying(self, error: BaseException, attempt: int, phase: Phase, subject: Any) -> None:
+        log.info(
+            "step %s: retry %d/%d of %s after %s: %s",
+            self.step.name,
+            attempt,
+            self.ft.retry_limit,
+            phase,
+            type(error).__name__,
+            error,
+        )
+        for fn in self.on_retry:
+            fn(error, attempt, phase, subject)
+        self.ft.wait(attempt)
+
+    def _skip(
+        self,
+        phase: Phase,
+        error: BaseException,
+        item: Any,
+        pending: _Pending,
+        position: str | None,
+    ) -> bool:
+        """Record a skip if the policy allows it; False when the error is not skippable."""
+        total = self.se.skip_count + _count(pending)
+        if not self.ft.is_skippable(error, phase, total):
+            return False
+        by_class = dict(self.skips_by_class)
+        for cls in type(error).__mro__:
+            by_class[cls.__name__] = by_class.get(cls.__name__, 0) + 1
+        self.ft.check_limits(error, total + 1, by_class)
+        self.skips_by_class = by_class
+        setattr(pending, phase, getattr(pending, phase) + 1)
+        raw = error.raw if isinstance(error, ItemReadError) and error.raw is not None else item
+        pending.records.append(
+            SkippedItem(
+                step_execution_id=self.se.id,
+                job_execution_id=self.se.job_execution_id,
+                phase=phase,
+                position=position,
+                item=SkippedItem.describe(raw),
+                error_type=f"{type(error).__module__}.{type(error).__qualname__}",
+                error_message=str(error),
+            )
+        )
+        args: tuple[Any, ...] = (error,) if phase == "read" else (item, error)
+        pending.notify.append((f"on_skip_in_{phase}", args))
+        return True
+
+    def _notify_skips(self, pending: _Pending) -> None:
+        for method, args in pending.notify:
+            for fn in callbacks(self.step.listeners, method):
+                fn(*args)
+        pending.notify.clear()
+
+
+class _WriteFailed(Exception):
+    """Marks an error raised by the writer itself (not by the repository or the commit)."""
+
+
+def _count(pending: _Pending) -> int:
+    return pending.read + pending.process + pending.write
+
+
+def _read_position(error: BaseException, reads: int) -> str:
+    if isinstance(error, ItemReadError) and error.line is not None:
+        where = f"{error.source} " if error.source else ""
+        return f"{where}line {error.line}"
+    return f"item {reads}"
 
 
 def _replace(context: ExecutionContext, saved: str) -> None:
@@ -205,3 +477,8 @@ def _unique(streams: list[ItemStream]) -> list[ItemStream]:
             seen.add(id(stream))
             out.append(stream)
     return out
+
+
+def default_completion(size: int, seconds: float | None) -> CompletionPolicy | None:
+    """None (the fast count-only path) unless a time bound is asked for."""
+    return None if seconds is None else CountOrTimeCompletion(size, seconds)
