@@ -20,7 +20,7 @@ from batchline.errors import (
 )
 from batchline.job import Job, run_job
 from batchline.logging import log
-from batchline.model import JobExecution, StepExecution, utcnow
+from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
 from batchline.parameters import JobParameters, ParamValue
 from batchline.pools import WorkerPool
 from batchline.registry import JobRegistry
@@ -273,6 +273,16 @@ class Engine:
 
     def step_executions(self, execution_id: int) -> list[StepExecution]:
         return self.repository.step_executions(execution_id)
+
+    def skipped_items(
+        self, execution_id: int, *, step_name: str | None = None, limit: int = 1000
+    ) -> list[SkippedItem]:
+        """What the execution's steps skipped, in the order they skipped it."""
+        return self.repository.skipped_items(execution_id, step_name=step_name, limit=limit)
+
+    def count_skipped(self, execution_id: int) -> dict[str, int]:
+        """The execution's skips by phase (read, process, write)."""
+        return self.repository.count_skipped(execution_id)
 
     def describe(self) -> dict[str, Any]:
         return {"repository": repr(self.repository), "jobs": self.registry.names()}

@@ -321,11 +321,7 @@ class _Run:
                 if out is None:
                     continue
             try:
-                if conn is not None and hasattr(conn, "begin_nested"):
-                    with conn.begin_nested():
-                        self.write([out], chunk)
-                else:
-                    self.write([out], chunk)
+                self._write_one(chunk, conn, out)
             except Exception as exc:
                 position = f"item {first + index + 1} of chunk {chunk.number}"
                 if not self._skip("write", exc, out, pending, position):
@@ -337,6 +333,23 @@ class _Run:
                 continue
             written += 1
         return written
+
+    def _write_one(self, chunk: Chunk, conn: Any, item: Any) -> None:
+        """Write one item in a savepoint of its own, retrying it like a chunk."""
+        attempt = 0
+        while True:
+            try:
+                if conn is not None and hasattr(conn, "begin_nested"):
+                    with conn.begin_nested():
+                        self.write([item], chunk)
+                else:
+                    self.write([item], chunk)
+                return
+            except Exception as exc:
+                attempt += 1
+                if not self.ft.may_retry(exc, attempt):
+                    raise
+                self._retrying(exc, attempt, "write", [item])
 
     def _commit(
         self,
