@@ -87,10 +87,14 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
                     repo.save_job_context(execution)
                 if step_execution.status is not BatchStatus.COMPLETED:
                     final = step_execution.status
+                    # The cause, not the step's exit description: a listener may replace that.
+                    detail = (
+                        cause_chain(step_execution.failures[0])
+                        if step_execution.failures
+                        else step_execution.exit_status.description
+                    )
                     exit_status = ExitStatus(
-                        final.value,
-                        f"step {step.name!r} {final.value}: "
-                        f"{step_execution.exit_status.description}".strip(),
+                        final.value, f"step {step.name!r} {final.value}: {detail}".strip()
                     )
                     execution.failures.extend(step_execution.failures)
                     break
