@@ -41,6 +41,8 @@ from batchline.transaction import TransactionManager
 # Where in the step's context the cumulative count of reads (skipped ones included) lives: it
 # gives each skipped item a position that stays right across restarts.
 _POSITION_KEY = "batchline.reads"
+# ...and the number of chunks committed, so chunk numbers in messages continue across restarts.
+_CHUNKS_KEY = "batchline.chunks"
 
 
 class StepTimeout(BatchlineError):
@@ -143,7 +145,7 @@ class _Run:
 
     def loop(self) -> None:
         se = self.se
-        number = se.commit_count
+        number = int(se.context.get(_CHUNKS_KEY, 0))
         while True:
             if self._must_stop():
                 return
@@ -381,6 +383,7 @@ class _Run:
                 for stream in self.streams:
                     stream.update(se.context)
                 se.context[_POSITION_KEY] = self.reads
+                se.context[_CHUNKS_KEY] = chunk.number
                 self._notify_skips(pending)
                 if self.shared:
                     conn = tx.connection
