@@ -15,7 +15,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m batchline.demo
+	$(BIN)/python -m batchline.demo $(ARGS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

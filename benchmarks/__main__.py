@@ -24,14 +24,23 @@ def main(argv: list[str] | None = None) -> int:
     )
     if args.names:
         modules = [m for m in modules if m.removeprefix("bench_") in args.names or m in args.names]
-    console = Console()
+    console = Console(width=max(Console().width, 150))
     results: list[Comparison] = []
     for name in modules:
         console.print(f"[bold]running {name}[/bold]")
         module = importlib.import_module(f"benchmarks.{name}")
         results.extend(module.run(args.quick))
     table = Table(title="batchline benchmarks (best of runs, side by side)")
-    for column in ("benchmark", "candidate", "baseline", "cand. s", "base s", "ratio", "goal", "met"):
+    for column in (
+        "benchmark",
+        "candidate",
+        "baseline",
+        "cand. s",
+        "base s",
+        "ratio",
+        "goal",
+        "met",
+    ):
         table.add_column(column)
     for r in results:
         table.add_row(

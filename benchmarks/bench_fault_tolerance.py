@@ -63,7 +63,7 @@ def run(quick: bool) -> list[Comparison]:
             execution = engine.start(job, {"run": next(runs)})  # type: ignore[arg-type]
             assert execution.status is BatchStatus.COMPLETED
 
-        cand, base = side_by_side(lambda: go(tolerant), lambda: go(plain), repeats=3)
+        cand, base = side_by_side(lambda: go(tolerant), lambda: go(plain), repeats=5)
         engine.close()
     return [
         Comparison(

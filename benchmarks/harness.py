@@ -30,7 +30,9 @@ class Comparison:
 
     @property
     def met(self) -> bool:
-        return self.ratio <= self.goal_ratio if self.lower_is_better else self.ratio >= self.goal_ratio
+        return (
+            self.ratio <= self.goal_ratio if self.lower_is_better else self.ratio >= self.goal_ratio
+        )
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -37,6 +37,9 @@ class JobRepository(Protocol):
 
     def last_job_execution(self, job_name: str) -> JobExecution | None: ...
 
+    def last_restartable_execution(self, job_name: str) -> JobExecution | None:
+        """The newest execution of the job that is its instance's last and is not final."""
+
     def list_job_executions(
         self, job_name: str | None = None, *, limit: int = 50
     ) -> list[JobExecution]: ...
@@ -64,7 +67,18 @@ class JobRepository(Protocol):
     def update_step_execution(self, step_execution: StepExecution, conn: Any = None) -> None:
         """Save counters, context and status; raises OptimisticLockingFailure on a lost update."""
 
+    def save_chunk_progress(self, step_execution: StepExecution, conn: Any = None) -> bool:
+        """Save a chunk's progress like update_step_execution; True if a stop was requested."""
+
     def step_executions(self, job_execution_id: int) -> list[StepExecution]: ...
+
+    def last_step_executions(
+        self, job_instance_id: int, step_names: Sequence[str]
+    ) -> dict[str, StepExecution]:
+        """The last execution of each named step of the instance, by name."""
+
+    def fail_step_execution(self, step_execution_id: int, message: str) -> bool:
+        """Mark FAILED a step execution still recorded as running whose runner is gone."""
 
     def record_skips(self, skips: Sequence[SkippedItem], conn: Any = None) -> None: ...
 

@@ -95,12 +95,31 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config.set_main_option("script_location", "batchline.repository:migrations")
     try:
         with engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, revision)
+            mysql = _lock_for_migration(conn)
+            try:
+                config.attributes["connection"] = conn
+                command.upgrade(config, revision)
+            finally:
+                if mysql:
+                    conn.execute(sa.text("SELECT RELEASE_LOCK('batchline_migrate')"))
     except exc.OperationalError as err:
         raise RepositoryError(
             f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
         ) from None
+
+
+def _lock_for_migration(conn: sa.Connection) -> bool:
+    """Serialise migrations of one database: processes starting together on an empty
+    repository would otherwise both create the tables, and one would fail. SQLite's
+    BEGIN IMMEDIATE already does; PostgreSQL's lock ends with the transaction; MySQL's is the
+    session's, and True tells the caller to release it."""
+    backend = conn.dialect.name
+    if backend == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242061)"))
+    elif backend in ("mysql", "mariadb"):
+        conn.execute(sa.text("SELECT GET_LOCK('batchline_migrate', 120)"))
+        return True
+    return False
 
 
 def _first_line(err: BaseException) -> str:

@@ -50,6 +50,7 @@ from batchline.status import BatchStatus, ExitStatus
 T = TypeVar("T")
 
 _RUNNING = [s.value for s in BatchStatus if s.is_running]
+_FINAL = (BatchStatus.COMPLETED, BatchStatus.ABANDONED)
 # Exit messages hold a cause chain; keep them within what every backend's TEXT takes.
 _MAX_MESSAGE = 60_000
 
@@ -74,6 +75,15 @@ _UPDATE_STEP = (
 )
 _JOB_STATUS = sa.select(job_execution.c.status).where(
     job_execution.c.id == sa.bindparam("where_id")
+)
+# A chunk's progress and its stop check in one statement: the row is updated only while its job
+# execution is not STOPPING, so no rows updated means "stop" (or a lost update, told apart by
+# an unconditional second try that runs only then).
+_UPDATE_STEP_UNLESS_STOPPING = _UPDATE_STEP.where(
+    sa.select(job_execution.c.status)
+    .where(job_execution.c.id == sa.bindparam("job_id"))
+    .scalar_subquery()
+    != BatchStatus.STOPPING.value
 )
 
 
@@ -321,6 +331,17 @@ class SqlJobRepository:
         )
         return found[0] if found else None
 
+    def last_restartable_execution(self, job_name: str) -> JobExecution | None:
+        """The newest execution that is its instance's last and did not finish for good."""
+        unfinished = [s.value for s in BatchStatus if s not in _FINAL]
+        where = sa.and_(
+            job_instance.c.job_name == job_name,
+            job_instance.c.last_execution_id == job_execution.c.id,
+            job_execution.c.status.in_(unfinished),
+        )
+        found = self._tx(lambda conn: self._executions(conn, where, 1))
+        return found[0] if found else None
+
     def list_job_executions(
         self, job_name: str | None = None, *, limit: int = 50
     ) -> list[JobExecution]:
@@ -529,28 +550,38 @@ class SqlJobRepository:
 
     def update_step_execution(self, step_execution_: StepExecution, conn: Any = None) -> None:
         se = step_execution_
-        now = utcnow()
-        values: dict[str, Any] = {
-            "status": se.status.value,
-            "exit_code": se.exit_status.code,
-            "exit_message": se.exit_status.description[:_MAX_MESSAGE],
-            "context": se.context.to_json(),
-            "start_time": se.start_time,
-            "end_time": se.end_time,
-            "last_updated": now,
-            "version": se.version + 1,
-            **se.counters(),
-            "where_id": se.id,
-            "where_version": se.version,
-        }
+        values = _step_values(se)
         updated = self._tx(lambda c: c.execute(_UPDATE_STEP, values).rowcount, conn)
+        self._saved(se, values, updated)
+
+    def save_chunk_progress(self, step_execution_: StepExecution, conn: Any = None) -> bool:
+        """Save a chunk's progress; True when the job has been asked to stop.
+
+        One statement when no stop is pending, two when one is.
+        """
+        se = step_execution_
+        values = _step_values(se)
+        values["job_id"] = se.job_execution_id
+
+        def save(c: Connection) -> bool:
+            if c.execute(_UPDATE_STEP_UNLESS_STOPPING, values).rowcount == 1:
+                return False
+            self._saved(se, values, c.execute(_UPDATE_STEP, values).rowcount)
+            return True
+
+        stop = self._tx(save, conn)
+        if not stop:
+            self._saved(se, values, 1)
+        return stop
+
+    def _saved(self, se: StepExecution, values: dict[str, Any], updated: int) -> None:
         if updated != 1:
             raise OptimisticLockingFailure(
                 f"step execution {se.step_name}#{se.id} was changed by someone else "
                 f"(expected version {se.version})"
             )
-        se.version += 1
-        se.last_updated = now
+        se.version = values["version"]
+        se.last_updated = values["last_updated"]
 
     def step_executions(self, job_execution_id: int) -> list[StepExecution]:
         rows = self._tx(
@@ -565,6 +596,51 @@ class SqlJobRepository:
             )
         )
         return [_to_step_execution(row) for row in rows]
+
+    def last_step_executions(
+        self, job_instance_id: int, step_names: Sequence[str]
+    ) -> dict[str, StepExecution]:
+        """The last execution of each named step in the instance, whichever job execution ran
+        it (one query: a partitioned step reads all its partitions at once)."""
+        if not step_names:
+            return {}
+        query = (
+            sa.select(step_execution)
+            .select_from(
+                step_context.join(
+                    step_execution, step_execution.c.id == step_context.c.last_step_execution_id
+                )
+            )
+            .where(
+                step_context.c.job_instance_id == job_instance_id,
+                step_context.c.step_name.in_(list(step_names)),
+            )
+        )
+        rows = self._tx(lambda conn: conn.execute(query).mappings().all())
+        return {row["step_name"]: _to_step_execution(row) for row in rows}
+
+    def fail_step_execution(self, step_execution_id: int, message: str) -> bool:
+        """Mark FAILED a step execution whose runner is gone (a killed worker process) while
+        its row still says it runs; False when it had already ended."""
+        now = utcnow()
+        updated = self._tx(
+            lambda conn: (
+                conn.execute(
+                    step_execution.update()
+                    .where(step_execution.c.id == step_execution_id)
+                    .where(step_execution.c.status.in_(_RUNNING))
+                    .values(
+                        status=BatchStatus.FAILED.value,
+                        exit_code=BatchStatus.FAILED.value,
+                        exit_message=message[:_MAX_MESSAGE],
+                        end_time=now,
+                        last_updated=now,
+                        version=step_execution.c.version + 1,
+                    )
+                ).rowcount
+            )
+        )
+        return bool(updated == 1)
 
     # --- skipped items -----------------------------------------------------------------------
 
@@ -626,6 +702,29 @@ class SqlJobRepository:
             ).all()
         )
         return {str(phase): int(count) for phase, count in rows}
+
+
+def _step_values(se: StepExecution) -> dict[str, Any]:
+    return {
+        "status": se.status.value,
+        "exit_code": se.exit_status.code,
+        "exit_message": se.exit_status.description[:_MAX_MESSAGE],
+        "context": se.context.to_json(),
+        "start_time": se.start_time,
+        "end_time": se.end_time,
+        "last_updated": utcnow(),
+        "version": se.version + 1,
+        "read_count": se.read_count,
+        "write_count": se.write_count,
+        "filter_count": se.filter_count,
+        "commit_count": se.commit_count,
+        "rollback_count": se.rollback_count,
+        "read_skip_count": se.read_skip_count,
+        "process_skip_count": se.process_skip_count,
+        "write_skip_count": se.write_skip_count,
+        "where_id": se.id,
+        "where_version": se.version,
+    }
 
 
 def _to_job_execution(row: RowMapping) -> JobExecution:

@@ -134,6 +134,7 @@ class _Run:
         self.job_name = se.job_execution.job_name if se.job_execution else "?"
         self.skips_by_class: dict[str, int] = {}
         self.reads = int(se.context.get(_POSITION_KEY, 0))
+        self._reads_before = self.reads
         self.deadline = time.monotonic() + step.timeout if step.timeout else None
         listeners = step.listeners
         self.before_chunk = callbacks(listeners, "before_chunk")
@@ -154,6 +155,7 @@ class _Run:
             for fn in self.before_chunk:
                 fn(chunk)
             pending = _Pending()
+            self._reads_before = self.reads
             try:
                 items, exhausted = self._read_chunk(chunk, pending)
                 if not items and not pending.records:
@@ -199,34 +201,45 @@ class _Run:
 
     def _read_chunk(self, chunk: Chunk, pending: _Pending) -> tuple[list[Any], bool]:
         items: list[Any] = []
+        append = items.append
         read = self.read
         policy = self.step.completion
-        size = self.step.chunk_size
         if policy is not None:
             policy.start()
         while True:
+            # The count-only path is the hot loop: keep it to a read, a test and an append.
             try:
-                item = read()
+                if policy is None:
+                    for _ in range(self.step.chunk_size - len(items)):
+                        item = read()
+                        if item is None:
+                            return items, True
+                        append(item)
+                    return items, False
+                while True:
+                    item = read()
+                    if item is None:
+                        return items, True
+                    append(item)
+                    if policy.is_complete(len(items)):
+                        return items, False
             except Exception as exc:
-                self.reads += 1
-                if not self._skip("read", exc, None, pending, _read_position(exc, self.reads)):
-                    raise step_failure(
-                        f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
-                        f"reading item {self.reads}",
-                        exc,
-                    ) from exc
+                self._read_failed(chunk, pending, items, exc)
                 if policy is not None and policy.is_complete(len(items)):
                     return items, False
-                continue
-            if item is None:
-                return items, True
-            self.reads += 1
-            items.append(item)
-            if policy is None:
-                if len(items) >= size:
-                    return items, False
-            elif policy.is_complete(len(items)):
-                return items, False
+            finally:
+                self.reads = self._reads_before + len(items) + pending.read
+
+    def _read_failed(
+        self, chunk: Chunk, pending: _Pending, items: list[Any], exc: Exception
+    ) -> None:
+        position = self._reads_before + len(items) + pending.read + 1
+        if not self._skip("read", exc, None, pending, _read_position(exc, position)):
+            raise step_failure(
+                f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
+                f"reading item {position}",
+                exc,
+            ) from exc
 
     # --- process ----------------------------------------------------------------------------
 
@@ -235,30 +248,45 @@ class _Run:
         if process is None:
             return items
         outputs: list[Any] = []
-        first = self.reads - len(items)  # read position of items[0] - 1 (skips aside)
-        for index, item in enumerate(items):
-            attempt = 0
-            while True:
-                try:
+        append = outputs.append
+        done = 0
+        while done < len(items):
+            try:
+                # The hot loop again: one call, one test, one append per item.
+                for item in items[done:] if done else items:
                     result = process(item)
-                    break
-                except Exception as exc:
-                    attempt += 1
-                    if self.ft.may_retry(exc, attempt):
-                        self._retrying(exc, attempt, "process", item)
-                        continue
-                    position = f"item {first + index + 1}"
-                    if self._skip("process", exc, item, pending, position):
-                        result = None
-                        break
-                    raise step_failure(
-                        f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
-                        f"processing {position}",
-                        exc,
-                    ) from exc
-            if result is not None:
-                outputs.append(result)
+                    if result is not None:
+                        append(result)
+                    done += 1
+            except Exception as exc:
+                result = self._process_failed(chunk, items, done, exc, pending)
+                if result is not None:
+                    append(result)
+                done += 1
         return outputs
+
+    def _process_failed(
+        self, chunk: Chunk, items: list[Any], index: int, error: Exception, pending: _Pending
+    ) -> Any:
+        """Retry a failed item, then skip it or fail; returns its output when a retry works."""
+        assert self.process is not None
+        item = items[index]
+        attempt = 1
+        while self.ft.may_retry(error, attempt):
+            self._retrying(error, attempt, "process", item)
+            try:
+                return self.process(item)
+            except Exception as exc:
+                error = exc
+                attempt += 1
+        position = f"item {self._reads_before + index + 1}"
+        if self._skip("process", error, item, pending, position):
+            return None
+        raise step_failure(
+            f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
+            f"processing {position}",
+            error,
+        ) from error
 
     # --- write ------------------------------------------------------------------------------
 
@@ -387,13 +415,13 @@ class _Run:
                 self._notify_skips(pending)
                 if self.shared:
                     conn = tx.connection
-                    repo.record_skips(pending.records, conn)
-                    repo.update_step_execution(se, conn)
-                    stop = bool(repo.stop_requested(se.job_execution_id, conn))
+                    if pending.records:
+                        repo.record_skips(pending.records, conn)
+                    stop = repo.save_chunk_progress(se, conn)
             if not self.shared:
-                repo.record_skips(pending.records)
-                repo.update_step_execution(se)
-                stop = bool(repo.stop_requested(se.job_execution_id))
+                if pending.records:
+                    repo.record_skips(pending.records)
+                stop = repo.save_chunk_progress(se)
         except BaseException as exc:
             se.restore_counters(saved_counters)
             se.version = saved_version
