@@ -217,3 +217,22 @@ class TestTesting:
         """A step with neither a task nor a reader and writer is a configuration error."""
         with pytest.raises(ConfigurationError, match="missing reader and writer"):
             StepBuilder("empty").build()
+
+
+class TestReaderFactories:
+    def test_reader_class_is_a_factory(self, sqlite_engine: Engine) -> None:
+        """A reader class is called with the StepExecution for a fresh reader each execution."""
+
+        class Countdown:
+            def __init__(self, step: StepExecution) -> None:
+                self.left = int(step.parameters["n"])
+
+            def read(self) -> int | None:
+                self.left -= 1
+                return self.left if self.left >= 0 else None
+
+        out: ListWriter[int] = ListWriter()
+        step = StepBuilder("count").chunk(2).reader(Countdown).writer(out)
+        execution = sqlite_engine.start(JobBuilder("classes").step(step).build(), {"n": 3})
+        assert execution.status is BatchStatus.COMPLETED
+        assert out.items == [2, 1, 0]

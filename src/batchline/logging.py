@@ -63,6 +63,8 @@ class _Adapter(logging.LoggerAdapter[logging.Logger]):
             "step_execution_id": step[1] if step else None,
         }
         kwargs["extra"] = {**extra, **dict(kwargs.get("extra") or {})}
+        if not job:
+            return msg, kwargs
         prefix = f"[{extra['job_name']}#{extra['job_execution_id']}"
         if step:
             prefix += f" {extra['step_name']}#{extra['step_execution_id']}"

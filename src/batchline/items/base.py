@@ -133,7 +133,7 @@ ReaderSpec = Any  # ItemReader | Iterable | Callable[[StepExecution], ItemReader
 
 def resolve_reader(spec: ReaderSpec, step_execution: StepExecution) -> ItemReader[Any]:
     """A fresh reader for one step execution, from a reader, an iterable, or a factory."""
-    if isinstance(spec, ItemReader):
+    if isinstance(spec, ItemReader) and not isinstance(spec, type):
         return spec
     if isinstance(spec, Iterable) and not isinstance(spec, str | bytes):
         if iter(spec) is spec:
