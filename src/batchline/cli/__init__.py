@@ -1,0 +1,140 @@
+"""The ``batchline`` command line: start, operate and inspect jobs against a job repository.
+
+Every error batchline raises ends the command with one line on stderr and an exit code from
+``batchline.cli.output`` (never a traceback); bugs in batchline itself still show one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from sqlalchemy import exc as sa_exc
+
+from batchline.cli import output
+from batchline.cli.db import db, purge
+from batchline.cli.executions import executions, show, show_step
+from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
+from batchline.cli.schedule import schedule
+from batchline.cli.state import State, configure_logging
+from batchline.cli.watch import watch
+from batchline.errors import BatchlineError
+from batchline.repository.database import DEFAULT_URL
+
+__all__ = ["main"]
+
+_HELP = f"""Run and operate batchline jobs.
+
+\b
+A job is named as package.module:attribute (a Job, or a callable returning one), or by name
+when its module is loaded with --jobs. Parameters are NAME[:TYPE]=VALUE, TYPE one of str (the
+default), int, float, bool, date, datetime; -n marks one non-identifying.
+
+\b
+{output.EXIT_CODES_HELP}
+"""
+
+
+class _Group(click.Group):
+    """Turns batchline and database errors into one line on stderr and their exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (BatchlineError, sa_exc.DBAPIError) as err:
+            click.echo(f"batchline: error: {output.one_line(err)}", err=True)
+            ctx.exit(output.exit_code_for_error(err))
+
+
+@click.group(cls=_Group, help=_HELP, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--repository",
+    "-r",
+    envvar="BATCHLINE_REPOSITORY",
+    default=DEFAULT_URL,
+    show_default=True,
+    show_envvar=True,
+    metavar="URL",
+    help="Job repository database URL (SQLAlchemy form).",
+)
+@click.option(
+    "--jobs",
+    "job_modules",
+    multiple=True,
+    envvar="BATCHLINE_JOBS",
+    show_envvar=True,
+    metavar="MODULE",
+    help="Register every Job in MODULE (repeatable; the variable takes a space-separated list).",
+)
+@click.option(
+    "--heartbeat-interval",
+    type=click.FloatRange(min=0.01),
+    default=10.0,
+    show_default=True,
+    envvar="BATCHLINE_HEARTBEAT_INTERVAL",
+    show_envvar=True,
+    help="Seconds between heartbeats of a running execution.",
+)
+@click.option(
+    "--lease",
+    type=click.FloatRange(min=0.01),
+    default=60.0,
+    show_default=True,
+    envvar="BATCHLINE_LEASE",
+    show_envvar=True,
+    help="Seconds without a heartbeat after which an execution counts as dead.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Live progress display (default: when stderr is a terminal; log lines otherwise).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
+@click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
+@click.version_option(package_name="batchline")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    repository: str,
+    job_modules: tuple[str, ...],
+    heartbeat_interval: float,
+    lease: float,
+    progress: bool | None,
+    verbose: int,
+    quiet: bool,
+) -> None:
+    if lease <= heartbeat_interval:
+        raise click.BadParameter(
+            f"the lease ({lease:g}s) must be longer than the heartbeat interval "
+            f"({heartbeat_interval:g}s)",
+            param_hint="--lease",
+        )
+    console = output.stderr_console()
+    live = console.is_terminal if progress is None else progress
+    ctx.call_on_close(configure_logging(-1 if quiet else verbose, console if live else None))
+    ctx.obj = State(
+        repository=repository,
+        job_modules=job_modules,
+        heartbeat_interval=heartbeat_interval,
+        lease=lease,
+        progress=live,
+        console=console,
+    )
+
+
+for _command in (
+    start,
+    restart,
+    stop,
+    abandon,
+    recover,
+    list_jobs,
+    executions,
+    show,
+    show_step,
+    db,
+    purge,
+    schedule,
+    watch,
+):
+    main.add_command(_command)

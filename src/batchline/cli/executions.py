@@ -1,0 +1,81 @@
+"""Commands that read the repository: executions, show, show-step."""
+
+from __future__ import annotations
+
+import json
+
+import click
+from rich.table import Table
+
+from batchline.cli import output
+from batchline.cli.state import state
+from batchline.errors import NoSuchExecution
+from batchline.status import BatchStatus
+
+
+@click.command()
+@click.option("--job", "job_name", metavar="NAME", help="Only this job's executions.")
+@click.option(
+    "--status",
+    type=click.Choice([s.value for s in BatchStatus], case_sensitive=False),
+    help="Only executions with this status (among the last --limit).",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def executions(job_name: str | None, status: str | None, limit: int) -> None:
+    """List job executions, newest first."""
+    found = state().engine().list_executions(job_name, limit=limit)
+    if status:
+        found = [e for e in found if e.status.value == status.upper()]
+    output.stdout_console().print(output.executions_table(found))
+
+
+@click.command()
+@click.argument("execution_id", type=int)
+@click.option(
+    "--skipped", "skipped_limit", type=int, default=20, show_default=True, help="Skips listed."
+)
+def show(execution_id: int, skipped_limit: int) -> None:
+    """One job execution: its parameters, outcome, step executions and skipped items."""
+    engine = state().engine()
+    execution = engine.get_execution(execution_id)
+    console = output.stdout_console()
+    console.print(output.execution_detail(execution))
+    console.print(output.steps_table(execution.step_executions))
+    skipped = getattr(engine.repository, "skipped_items", None)
+    if (
+        skipped_limit > 0
+        and callable(skipped)
+        and any(s.skip_count for s in execution.step_executions)
+    ):
+        console.print(output.skipped_table(skipped(execution_id, limit=skipped_limit)))
+
+
+@click.command("show-step")
+@click.argument("execution_id", type=int)
+@click.argument("step_name")
+def show_step(execution_id: int, step_name: str) -> None:
+    """One step execution of a job execution: counters, context, exit message, skips."""
+    engine = state().engine()
+    steps = [s for s in engine.step_executions(execution_id) if s.step_name == step_name]
+    if not steps:
+        raise NoSuchExecution(f"job execution {execution_id} has no step named {step_name!r}")
+    step = steps[0]
+    table = Table(title=f"Step {step.step_name} ({step.id})", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("status", output.styled(step.status))
+    table.add_row("exit code", step.exit_status.code)
+    for name, value in step.counters().items():
+        table.add_row(name.replace("_count", "").replace("_", " "), f"{value:,}")
+    table.add_row("started", output.when(step.start_time))
+    table.add_row("ended", output.when(step.end_time))
+    table.add_row("duration", output.duration(step.start_time, step.end_time))
+    table.add_row("context", json.dumps(dict(step.context), sort_keys=True)[:1000] or "{}")
+    message = output.first_lines(step.exit_status.description, 5)
+    if message:
+        table.add_row("exit message", message)
+    console = output.stdout_console()
+    console.print(table)
+    skipped = getattr(engine.repository, "skipped_items", None)
+    if step.skip_count and callable(skipped):
+        console.print(output.skipped_table(skipped(execution_id, step_name=step_name, limit=50)))

@@ -1,0 +1,150 @@
+"""Commands that launch or change executions: start, restart, stop, abandon, recover, list-jobs."""
+
+from __future__ import annotations
+
+import time
+
+import click
+from rich.table import Table
+
+from batchline.cli import output
+from batchline.cli.running import run_in_foreground
+from batchline.cli.state import state
+from batchline.errors import NoSuchJob
+from batchline.parameters import JobParameters
+
+_PARAMS_HELP = "Identifying parameters NAME[:TYPE]=VALUE."
+
+
+def parse_parameters(
+    parameters: tuple[str, ...], non_identifying: tuple[str, ...]
+) -> JobParameters:
+    return JobParameters.parse(identifying=parameters, non_identifying=non_identifying)
+
+
+non_identifying_option = click.option(
+    "-n",
+    "--non-identifying",
+    "non_identifying",
+    multiple=True,
+    metavar="NAME[:TYPE]=VALUE",
+    help="A parameter that travels with the execution but does not identify the instance.",
+)
+
+
+@click.command(epilog=output.EXIT_CODES_HELP)
+@click.argument("job")
+@click.argument("parameters", nargs=-1, metavar="[NAME[:TYPE]=VALUE]...")
+@non_identifying_option
+def start(job: str, parameters: tuple[str, ...], non_identifying: tuple[str, ...]) -> None:
+    """Start JOB (package.module:attribute, or a name loaded with --jobs) and wait for its end.
+
+    SIGTERM or SIGINT stops it at the next chunk boundary (exit 3); restart it later.
+    """
+    st = state()
+    resolved = st.job(job)
+    params = parse_parameters(parameters, non_identifying)
+    resolved.validate(params)  # before connecting: a bad command line needs no database
+    engine = st.engine()
+    run_in_foreground(st, resolved, lambda: engine.start_async(resolved, params))
+
+
+@click.command(epilog=output.EXIT_CODES_HELP)
+@click.argument("target", metavar="EXECUTION_ID|JOB")
+@click.option("--job", "job_ref", metavar="MODULE:ATTR", help="Where the job is defined.")
+def restart(target: str, job_ref: str | None) -> None:
+    """Restart a FAILED or STOPPED execution (or JOB's last one) where it ended.
+
+    An execution still marked running whose heartbeat lease has run out is first recovered
+    (marked FAILED); while its lease is live the restart is refused (exit 4).
+    """
+    st = state()
+    if job_ref is not None:
+        st.job(job_ref)
+    engine = st.engine()
+    if target.isdigit():
+        old = engine.get_execution(int(target))
+        if old.job_name not in st.registry:
+            raise NoSuchJob(
+                f"job {old.job_name!r} of execution {old.id} is not loaded: pass --job "
+                "MODULE:ATTR or --jobs MODULE"
+            )
+        job = st.registry.get(old.job_name)
+        run_in_foreground(st, job, lambda: engine.restart_async(old.id))
+    job = st.job(target)
+    run_in_foreground(st, job, lambda: engine.restart_async(job_name=job.name))
+
+
+@click.command()
+@click.argument("execution_id", type=int)
+@click.option("--wait/--no-wait", default=False, help="Wait until the execution has ended.")
+@click.option("--timeout", type=float, default=600.0, show_default=True, help="With --wait.")
+def stop(execution_id: int, wait: bool, timeout: float) -> None:
+    """Ask a running execution to stop at its next chunk boundary."""
+    engine = state().engine()
+    execution = engine.stop(execution_id)
+    click.echo(f"stop requested for execution {execution_id} ({execution.status.value})")
+    if not wait:
+        return
+    deadline = time.monotonic() + timeout
+    while execution.status.is_running and time.monotonic() < deadline:
+        time.sleep(0.5)
+        execution = engine.get_execution(execution_id)
+    output.stdout_console().print(output.execution_detail(execution))
+    if execution.status.is_running:
+        raise click.ClickException(f"execution {execution_id} still running after {timeout:g}s")
+    raise click.exceptions.Exit(output.exit_code_for(execution.status))
+
+
+@click.command()
+@click.argument("execution_id", type=int)
+def abandon(execution_id: int) -> None:
+    """Mark a FAILED, STOPPED or UNKNOWN execution ABANDONED: its instance never runs again."""
+    execution = state().engine().abandon(execution_id)
+    output.stdout_console().print(output.execution_detail(execution))
+
+
+@click.command()
+@click.argument("execution_id", type=int, required=False)
+@click.option("--force", is_flag=True, help="Recover even while the lease is live.")
+def recover(execution_id: int | None, force: bool) -> None:
+    """Mark dead executions FAILED (all of them, or EXECUTION_ID) so they can be restarted.
+
+    Dead: still marked running, but no heartbeat within the lease. Use --force only when you
+    know the process is gone.
+    """
+    recovered = state().engine().recover(execution_id, force=force)
+    if not recovered:
+        click.echo("no dead executions")
+        return
+    console = output.stdout_console()
+    console.print(output.executions_table(recovered, title="Recovered executions"))
+    for execution in recovered:
+        console.print(f"{execution.id}: {execution.exit_status.description}", markup=False)
+
+
+@click.command("list-jobs")
+def list_jobs() -> None:
+    """Jobs loaded with --jobs and jobs the repository has run, with their last execution."""
+    st = state()
+    engine = st.engine()
+    names = set(st.registry.names())
+    job_names = getattr(engine.repository, "job_names", None)
+    if callable(job_names):
+        names.update(job_names())
+    table = Table(title="Jobs", title_justify="left")
+    for column in ("job", "loaded", "steps", "last execution", "status", "started"):
+        table.add_column(column)
+    for name in sorted(names):
+        loaded = name in st.registry
+        steps = ", ".join(s.name for s in st.registry.get(name).steps) if loaded else "-"
+        last = engine.repository.last_job_execution(name)
+        table.add_row(
+            name,
+            "yes" if loaded else "no",
+            steps,
+            str(last.id) if last else "-",
+            output.styled(last.status) if last else "-",
+            output.when(last.start_time or last.create_time) if last else "-",
+        )
+    output.stdout_console().print(table)

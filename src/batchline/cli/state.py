@@ -1,0 +1,86 @@
+"""What every CLI command shares: the options of the ``batchline`` group and a lazy Engine."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import click
+from rich.console import Console
+from rich.logging import RichHandler
+
+from batchline.cli.loader import register_module, resolve
+from batchline.engine import Engine
+from batchline.job import Job
+from batchline.registry import JobRegistry
+
+
+@dataclass
+class State:
+    repository: str
+    job_modules: Sequence[str] = ()
+    heartbeat_interval: float = 10.0
+    lease: float = 60.0
+    progress: bool = False
+    console: Console = field(default_factory=lambda: Console(stderr=True))
+    registry: JobRegistry = field(default_factory=JobRegistry)
+    _engine: Engine | None = None
+    _modules_loaded: bool = False
+
+    def load_modules(self) -> None:
+        if not self._modules_loaded:
+            for module in self.job_modules:
+                register_module(self.registry, module)
+            self._modules_loaded = True
+
+    def job(self, reference: str) -> Job:
+        self.load_modules()
+        return resolve(self.registry, reference)
+
+    def engine(self) -> Engine:
+        """The Engine, created (and the repository migrated) on first use, closed on exit."""
+        if self._engine is None:
+            self.load_modules()
+            self._engine = Engine(
+                self.repository,
+                registry=self.registry,
+                heartbeat_interval=self.heartbeat_interval,
+                lease=self.lease,
+            )
+            click.get_current_context().call_on_close(self._engine.close)
+        return self._engine
+
+
+def state() -> State:
+    obj = click.get_current_context().find_object(State)
+    if obj is None:  # a command invoked outside the group: tests, or embedding
+        raise click.UsageError("batchline commands run inside the batchline group")
+    return obj
+
+
+def configure_logging(verbosity: int, console: Console | None) -> Callable[[], None]:
+    """Log to stderr: through ``console`` when a live display shares it, plain lines otherwise.
+
+    Returns what undoes it, so that a command run in-process (CliRunner, embedding) leaves the
+    ``batchline`` logger as it found it.
+    """
+    level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
+    root = logging.getLogger("batchline")
+    handler: logging.Handler
+    if console is not None:
+        handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+    else:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    saved = (root.level, root.propagate)
+    root.setLevel(level)
+    root.addHandler(handler)
+    root.propagate = False
+
+    def restore() -> None:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        root.propagate = saved[1]
+
+    return restore

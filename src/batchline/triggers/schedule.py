@@ -1,0 +1,236 @@
+"""Cron schedules on APScheduler 3, safe to run in several replicas against one repository.
+
+    scheduler = JobScheduler(engine)
+    scheduler.add(import_trades, "0 2 * * *", {"region": "eu"})
+    scheduler.start()                      # a background thread; scheduler.shutdown() to end
+
+Each occurrence launches the job with its *scheduled* fire time (UTC) as the identifying
+datetime parameter ``scheduled_at``. Two replicas that fire the same occurrence therefore ask
+for the same JobInstance, and the repository's unique (job name, key) and one-running-execution
+constraints let exactly one of them run it; the other logs that it was already launched.
+
+Missed occurrences, the policy:
+
+- An occurrence runs if a scheduler sees it no later than ``misfire_grace_time`` seconds
+  (default 300) after its fire time; later than that it is skipped and logged as missed.
+  ``None`` runs it however late.
+- When a scheduler starts, the latest occurrence within the grace time before now counts as
+  due (``catch_up``, on by default): a replica restarted a minute after 02:00 still runs the
+  02:00 occurrence, unless another replica already launched it. Older occurrences, from while
+  no scheduler ran, are not replayed.
+- ``coalesce`` (default on): when several occurrences of one schedule are due at once, only
+  the latest runs.
+- An occurrence whose instance already exists is never launched again by a scheduler, even if
+  it failed: restarting a failed occurrence is an operator's decision (``batchline restart``).
+- Occurrences run on the engine's pool, so a long run does not delay the next occurrence.
+
+Cron expressions have five fields (minute hour day month day-of-week, as crontab) or six, with
+a leading seconds field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from apscheduler.executors.base import run_job
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from batchline.engine import Engine, JobHandle
+from batchline.errors import (
+    ConfigurationError,
+    JobExecutionAlreadyRunning,
+    JobInstanceAlreadyComplete,
+)
+from batchline.job import Job
+from batchline.parameters import JobParameter, JobParameters, ParamValue
+
+log = logging.getLogger("batchline.schedule")
+
+DEFAULT_PARAMETER = "scheduled_at"
+
+
+def cron_trigger(expression: str, timezone: Any = "UTC") -> Any:
+    """A CronTrigger from five crontab fields, or six with seconds first."""
+    fields = expression.split()
+    try:
+        if len(fields) == 5:
+            return CronTrigger.from_crontab(expression, timezone=timezone)
+        if len(fields) == 6:
+            second, minute, hour, day, month, day_of_week = fields
+            return CronTrigger(
+                second=second,
+                minute=minute,
+                hour=hour,
+                day=day,
+                month=month,
+                day_of_week=day_of_week,
+                timezone=timezone,
+            )
+    except (ValueError, TypeError) as err:
+        raise ConfigurationError(f"cron expression {expression!r}: {err}") from None
+    raise ConfigurationError(
+        f"cron expression {expression!r}: expected 5 fields (minute hour day month weekday) "
+        "or 6 (second first)"
+    )
+
+
+class _Occurrence:
+    """An APScheduler job as ``run_job`` sees it, with the fire time among its arguments."""
+
+    def __init__(self, job: Any, run_time: dt.datetime) -> None:
+        self._job = job
+        self.id = job.id
+        self.func = job.func
+        self.args = job.args
+        self.kwargs = {**job.kwargs, "scheduled_at": run_time}
+        self.misfire_grace_time = job.misfire_grace_time
+
+    def __str__(self) -> str:
+        return str(self._job)
+
+
+class FireTimeExecutor(ThreadPoolExecutor):  # type: ignore[misc]
+    """Passes each occurrence's scheduled fire time to the function, which APScheduler 3
+    does not do; misfire handling and events stay APScheduler's own (``run_job``)."""
+
+    def _do_submit_job(self, job: Any, run_times: list[dt.datetime]) -> None:
+        def run() -> list[Any]:
+            events: list[Any] = []
+            for run_time in run_times:
+                occurrence = _Occurrence(job, run_time)
+                events += run_job(occurrence, job._jobstore_alias, [run_time], self._logger.name)
+            return events
+
+        def done(future: Any) -> None:
+            error = future.exception()
+            if error is not None:
+                self._run_job_error(job.id, error, error.__traceback__)
+            else:
+                self._run_job_success(job.id, future.result())
+
+        self._pool.submit(run).add_done_callback(done)
+
+
+class JobScheduler:
+    """Launches jobs on cron schedules through an Engine; see the module doc for the policy."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        misfire_grace_time: float | None = 300.0,
+        coalesce: bool = True,
+        catch_up: bool = True,
+        timezone: Any = "UTC",
+        parameter: str = DEFAULT_PARAMETER,
+    ) -> None:
+        self.engine = engine
+        self.misfire_grace_time = misfire_grace_time
+        self.catch_up = catch_up
+        self.timezone = timezone
+        self.parameter = parameter
+        self.handles: list[JobHandle] = []
+        self._lock = threading.Lock()
+        self._scheduler = BackgroundScheduler(
+            executors={"default": FireTimeExecutor(4)},
+            job_defaults={
+                "coalesce": coalesce,
+                "misfire_grace_time": misfire_grace_time,
+                "max_instances": 4,
+            },
+            timezone=timezone,
+        )
+
+    def add(
+        self,
+        job: Job | str,
+        cron: str | Any,
+        parameters: JobParameters | Mapping[str, ParamValue] | None = None,
+        *,
+        schedule_id: str | None = None,
+    ) -> str:
+        """Schedule ``job`` (a Job, registered here, or a registered name); returns the id."""
+        resolved = (
+            self.engine.register(job) if isinstance(job, Job) else self.engine.registry.get(job)
+        )
+        trigger = cron_trigger(cron, self.timezone) if isinstance(cron, str) else cron
+        base = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
+        if self.parameter in base:
+            raise ConfigurationError(
+                f"job {resolved.name!r}: parameter {self.parameter!r} is set by the scheduler"
+            )
+        options: dict[str, Any] = {}
+        if self.catch_up and self.misfire_grace_time is not None:
+            now = dt.datetime.now(dt.UTC)
+            since = now - dt.timedelta(seconds=self.misfire_grace_time)
+            options["next_run_time"] = trigger.get_next_fire_time(None, since)
+        added = self._scheduler.add_job(
+            self._fire_scheduled,
+            trigger,
+            kwargs={"job_name": resolved.name, "parameters": base},
+            id=schedule_id,
+            name=f"{resolved.name} [{cron}]",
+            **options,
+        )
+        return str(added.id)
+
+    def fire(
+        self,
+        job: Job | str,
+        scheduled_at: dt.datetime,
+        parameters: JobParameters | Mapping[str, ParamValue] | None = None,
+    ) -> JobHandle | None:
+        """Launch the occurrence due at ``scheduled_at``, unless it was launched already.
+
+        Returns the handle of the launched execution, or None when this occurrence's instance
+        exists (another replica, or an earlier run of this one, launched it).
+        """
+        resolved = job if isinstance(job, Job) else self.engine.registry.get(job)
+        base = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
+        moment = scheduled_at if scheduled_at.tzinfo else scheduled_at.replace(tzinfo=dt.UTC)
+        occurrence = JobParameters({self.parameter: JobParameter(moment.astimezone(dt.UTC))})
+        params = base.merged(occurrence)
+        instance = self.engine.repository.get_job_instance(resolved.name, params)
+        if instance is not None:
+            log.info("%s at %s: already launched (instance %d)", resolved.name, moment, instance.id)
+            return None
+        try:
+            handle = self.engine.start_async(resolved, params)
+        except (JobExecutionAlreadyRunning, JobInstanceAlreadyComplete) as err:
+            log.info("%s at %s: launched elsewhere (%s)", resolved.name, moment, err)
+            return None
+        log.info("%s at %s: execution %d launched", resolved.name, moment, handle.execution_id)
+        with self._lock:
+            self.handles = [h for h in self.handles if not h.done()] + [handle]
+        return handle
+
+    def _fire_scheduled(
+        self, job_name: str, parameters: JobParameters, scheduled_at: dt.datetime | None = None
+    ) -> int | None:
+        # The default only satisfies APScheduler's signature check: FireTimeExecutor passes it.
+        if scheduled_at is None:
+            raise ConfigurationError("JobScheduler's jobs need its FireTimeExecutor")
+        handle = self.fire(job_name, scheduled_at, parameters)
+        return handle.execution_id if handle else None
+
+    def running(self) -> list[JobHandle]:
+        with self._lock:
+            return [h for h in self.handles if not h.done()]
+
+    def start(self) -> None:
+        self._scheduler.start()
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop firing; with ``wait``, wait for occurrences being launched (not for the jobs)."""
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=wait)
+
+    def next_fire_times(self) -> dict[str, dt.datetime | None]:
+        # A job added before start() has no next_run_time attribute yet in APScheduler 3.
+        return {job.name: getattr(job, "next_run_time", None) for job in self._scheduler.get_jobs()}

@@ -1,0 +1,103 @@
+"""Crash recovery through heartbeats and a lease, on every backend.
+
+A dead process is played by an execution launched and never run; its heartbeat is moved into
+the past with SQL instead of waiting, so no test depends on the clock's pace.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from batchline import BatchStatus, Engine, JobBuilder, JobExecutionAlreadyRunning, StepBuilder
+from batchline.job import Job
+from batchline.model import utcnow
+from batchline.repository.schema import job_execution
+
+
+def numbers_job(name: str = "recovering") -> Job:
+    return (
+        JobBuilder(name)
+        .step(StepBuilder("numbers").chunk(5).reader(list(range(20))).writer(lambda items: None))
+        .build()
+    )
+
+
+@pytest.fixture
+def pair(db_url: str) -> Iterator[tuple[Engine, Engine]]:
+    """Two engines on one repository: the one that 'crashed' and the operator's (lease 30s)."""
+    with (
+        Engine(db_url, heartbeat_interval=0.2, lease=30) as crashed,
+        Engine(db_url, heartbeat_interval=0.2, lease=30) as operator,
+    ):
+        yield crashed, operator
+
+
+def age_heartbeat(engine: Engine, execution_id: int, seconds: float) -> None:
+    bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+    with bind.begin() as conn:
+        conn.execute(
+            job_execution.update()
+            .where(job_execution.c.id == execution_id)
+            .values(heartbeat=utcnow() - dt.timedelta(seconds=seconds))
+        )
+
+
+class TestLease:
+    def test_restart_refuses_while_the_lease_is_live(self, pair: tuple[Engine, Engine]) -> None:
+        """A restart of an execution with a fresh heartbeat says until when its lease runs."""
+        crashed, operator = pair
+        job = numbers_job()
+        operator.register(job)
+        _, dead = crashed.launch(job)
+        with pytest.raises(JobExecutionAlreadyRunning, match=r"lease runs until \d{4}-\d\d-\d\d"):
+            operator.restart(dead.id)
+        assert operator.get_execution(dead.id).status is BatchStatus.STARTING
+
+    def test_restart_recovers_an_expired_lease_and_completes(
+        self, pair: tuple[Engine, Engine]
+    ) -> None:
+        """Once the lease ran out, restart marks the dead execution FAILED and runs anew."""
+        crashed, operator = pair
+        job = numbers_job()
+        operator.register(job)
+        _, dead = crashed.launch(job)
+        age_heartbeat(operator, dead.id, 31)
+        restarted = operator.restart(dead.id)
+        assert restarted.status is BatchStatus.COMPLETED
+        old = operator.get_execution(dead.id)
+        assert old.status is BatchStatus.FAILED
+        assert "stopped sending heartbeats" in old.exit_status.description
+        assert "lease 30s" in old.exit_status.description
+
+    def test_recover_all_takes_only_the_dead(self, pair: tuple[Engine, Engine]) -> None:
+        """recover() without an id marks exactly the executions past their lease FAILED."""
+        crashed, operator = pair
+        _, dead = crashed.launch(numbers_job("a"))
+        _, alive = crashed.launch(numbers_job("b"))
+        age_heartbeat(operator, dead.id, 120)
+        recovered = operator.recover()
+        assert [e.id for e in recovered] == [dead.id]
+        assert operator.get_execution(alive.id).status is BatchStatus.STARTING
+        assert operator.recover() == []
+
+
+class TestHeartbeat:
+    def test_a_running_job_keeps_its_lease(self, db_url: str) -> None:
+        """While a job runs, its engine's heartbeats keep other engines from recovering it."""
+        release = threading.Event()
+        job = JobBuilder("beating").step(StepBuilder("s").task(lambda se: release.wait(30))).build()
+        with (
+            Engine(db_url, heartbeat_interval=0.05, lease=1.5) as runner,
+            Engine(db_url, heartbeat_interval=0.05, lease=1.5) as watcher,
+        ):
+            handle = runner.start_async(job)
+            for _ in range(20):  # longer than the lease; each look must find it alive
+                threading.Event().wait(0.1)
+                assert watcher.recover() == []
+            release.set()
+            assert handle.wait(30).status is BatchStatus.COMPLETED
