@@ -236,3 +236,18 @@ class TestReaderFactories:
         execution = sqlite_engine.start(JobBuilder("classes").step(step).build(), {"n": 3})
         assert execution.status is BatchStatus.COMPLETED
         assert out.items == [2, 1, 0]
+
+
+class TestNewInstanceOnly:
+    def test_refuses_an_instance_that_ran_before(self, sqlite_engine: Engine) -> None:
+        """new_instance_only launches a first execution but never restarts a failed one."""
+        from batchline import JobInstanceAlreadyExists
+
+        def boom(_: Any) -> None:
+            raise RuntimeError("x")
+
+        job = JobBuilder("trigger").step(StepBuilder("s").task(boom)).build()
+        first = sqlite_engine.start(job, {"file": "a.csv"}, new_instance_only=True)
+        assert first.status is BatchStatus.FAILED
+        with pytest.raises(JobInstanceAlreadyExists, match=f"execution {first.id}"):
+            sqlite_engine.start(job, {"file": "a.csv"}, new_instance_only=True)

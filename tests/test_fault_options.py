@@ -28,6 +28,10 @@ class TestClassifier:
         assert not classify(FileNotFoundError("x"))
         assert not classify(ValueError("x"))
 
+    def test_single_class_needs_no_list(self) -> None:
+        """A single exception class may be given without a list around it."""
+        assert Classifier(include=ValueError)(ValueError("x"))
+
     def test_rejects_non_exceptions(self) -> None:
         """Listing something that is not an exception class is a configuration error."""
         with pytest.raises(ConfigurationError, match="not an exception class"):

@@ -26,6 +26,7 @@ from batchline import (
     JobInstanceAlreadyComplete,
     JobParameters,
     JobRestartRefused,
+    NoSuchExecution,
     SqlInsertWriter,
     StepBuilder,
     StepExecution,
@@ -182,14 +183,14 @@ class TestRestartResumes:
         assert before.rollback_count + after.rollback_count == 1
 
     def test_failure_after_restart_names_absolute_item_position(self, harness: Harness) -> None:
-        """A failure in a restarted execution names the item's position in the whole input."""
+        """A failure after a restart names chunk and item positions in the whole input."""
         engine = harness.engine
         first = engine.start("nightly_load", PARAMS)
         harness.bad.add(118)  # 18th item, in chunk 4 of the input
         second = engine.restart(first.id)
         assert second.status is BatchStatus.FAILED
         message = harness.load_step(second).exit_status.description
-        assert "job 'nightly_load' step 'load'" in message
+        assert "job 'nightly_load' step 'load' chunk 4" in message
         position = "processing item 18" if harness.failing == "processor" else "items 16-20"
         assert position in message, message.splitlines()[0]
         third = engine.restart(second.id)
@@ -228,3 +229,27 @@ class TestLaunchRefusals:
             engine.start("nightly_load", PARAMS)
         assert [e.id for e in engine.list_executions("nightly_load")] == [failed.id]
         assert harness.prepared == 1
+
+
+class TestRestartByNameChoosesTheRightInstance:
+    def test_newer_completed_instance_does_not_hide_an_older_failure(
+        self, sqlite_engine: Engine
+    ) -> None:
+        """Restart by job name resumes the newest failed instance, even if a newer one completed."""
+        broken = {"day": 1}
+
+        def task(step: StepExecution) -> None:
+            if step.parameters["day"] == broken["day"]:
+                raise RuntimeError("bad input for day 1")
+
+        job = sqlite_engine.register(
+            JobBuilder("by_name").step(StepBuilder("only").task(task)).build()
+        )
+        failed = sqlite_engine.start(job, {"day": 1})
+        assert sqlite_engine.start(job, {"day": 2}).status is BatchStatus.COMPLETED
+        broken["day"] = 0
+        again = sqlite_engine.restart(job_name="by_name")
+        assert again.instance.id == failed.instance.id
+        assert again.status is BatchStatus.COMPLETED
+        with pytest.raises(NoSuchExecution, match="no failed or stopped execution"):
+            sqlite_engine.restart(job_name="by_name")

@@ -6,6 +6,7 @@ job restarts where it stopped.
 """
 
 from batchline.builders import JobBuilder, StepBuilder
+from batchline.completion import CompletionPolicy, CountOrTimeCompletion
 from batchline.engine import Engine, JobHandle
 from batchline.errors import (
     BatchlineError,
@@ -14,6 +15,7 @@ from batchline.errors import (
     ItemReadError,
     JobExecutionAlreadyRunning,
     JobInstanceAlreadyComplete,
+    JobInstanceAlreadyExists,
     JobRestartRefused,
     LaunchRefused,
     NoSuchExecution,
@@ -24,6 +26,15 @@ from batchline.errors import (
     StartLimitExceeded,
     StepFailure,
 )
+from batchline.faults import (
+    Backoff,
+    FaultTolerance,
+    RetryListener,
+    SkipLimitExceeded,
+    SkipListener,
+    SkipPolicy,
+)
+from batchline.flow import Flow, Split
 from batchline.items import (
     Chunk,
     ItemProcessor,
@@ -41,34 +52,58 @@ from batchline.model import (
     ExecutionContext,
     JobExecution,
     JobInstance,
+    SkippedItem,
     StepContext,
     StepExecution,
 )
 from batchline.parameters import JobParameter, JobParameters
+from batchline.progress import ProgressReporter
 from batchline.registry import JobRegistry
 from batchline.repository import JobRepository, SqlJobRepository, create_engine, migrate
 from batchline.status import BatchStatus, ExitStatus
 from batchline.steps import ChunkStep, SimpleStep, Step
+from batchline.steps.chunk import StepTimeout
+from batchline.steps.partition import (
+    Aggregator,
+    Partition,
+    Partitioner,
+    PartitionHandler,
+    PartitionListener,
+    PartitionStep,
+)
+from batchline.steps.partition_handlers import (
+    ProcessPartitionHandler,
+    ThreadPartitionHandler,
+    WorkerLost,
+)
 from batchline.transaction import (
     NoTransactionManager,
     SqlTransactionManager,
     Transaction,
     TransactionManager,
 )
+from batchline.triggers import FolderWatcher, JobScheduler
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Aggregator",
+    "Backoff",
     "BatchStatus",
     "BatchlineError",
     "Chunk",
     "ChunkListener",
     "ChunkStep",
+    "CompletionPolicy",
     "ConfigurationError",
+    "CountOrTimeCompletion",
     "Engine",
     "ExecutionContext",
     "ExecutionFilter",
     "ExitStatus",
+    "FaultTolerance",
+    "Flow",
+    "FolderWatcher",
     "IllegalTransition",
     "ItemProcessor",
     "ItemReadError",
@@ -83,12 +118,14 @@ __all__ = [
     "JobHandle",
     "JobInstance",
     "JobInstanceAlreadyComplete",
+    "JobInstanceAlreadyExists",
     "JobListener",
     "JobParameter",
     "JobParameters",
     "JobRegistry",
     "JobRepository",
     "JobRestartRefused",
+    "JobScheduler",
     "LaunchRefused",
     "ListWriter",
     "NoSuchExecution",
@@ -96,8 +133,21 @@ __all__ = [
     "NoTransactionManager",
     "OptimisticLockingFailure",
     "ParameterError",
+    "Partition",
+    "PartitionHandler",
+    "PartitionListener",
+    "PartitionStep",
+    "Partitioner",
+    "ProcessPartitionHandler",
+    "ProgressReporter",
     "RepositoryError",
+    "RetryListener",
     "SimpleStep",
+    "SkipLimitExceeded",
+    "SkipListener",
+    "SkipPolicy",
+    "SkippedItem",
+    "Split",
     "SqlInsertWriter",
     "SqlJobRepository",
     "SqlTransactionManager",
@@ -108,8 +158,11 @@ __all__ = [
     "StepExecution",
     "StepFailure",
     "StepListener",
+    "StepTimeout",
+    "ThreadPartitionHandler",
     "Transaction",
     "TransactionManager",
+    "WorkerLost",
     "__version__",
     "create_engine",
     "get_logger",

@@ -6,18 +6,20 @@ job = JobBuilder("import_trades").step(step).require("date").build()
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Self
 
 from batchline.completion import CompletionPolicy, CountOrTimeCompletion
 from batchline.errors import ConfigurationError
 from batchline.faults import Backoff, Classifier, ExcTypes, FaultTolerance, SkipPolicy
+from batchline.flow import Flow, Split
 from batchline.items.base import ReaderSpec, as_processor, as_writer
 from batchline.job import Job
 from batchline.model import StepExecution
 from batchline.parameters import JobParameters
 from batchline.steps.base import Step, StepOptions
 from batchline.steps.chunk import ChunkStep
+from batchline.steps.partition import OnFailure, PartitionerSpec, PartitionHandler, PartitionStep
 from batchline.steps.simple import SimpleStep
 from batchline.transaction import TransactionManager
 
@@ -38,6 +40,7 @@ class StepBuilder:
         self._completion: CompletionPolicy | None = None
         self._faults = FaultTolerance()
         self._timeout: float | None = None
+        self._partitioned: Callable[[StepOptions], Step] | None = None
         self._options = StepOptions()
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
@@ -65,10 +68,10 @@ class StepBuilder:
 
     def retry(
         self,
-        on: ExcTypes,
+        on: ExcTypes | type[BaseException],
         *,
         limit: int = 3,
-        exclude: ExcTypes = (),
+        exclude: ExcTypes | type[BaseException] = (),
         backoff: Backoff | None = None,
     ) -> Self:
         """Retry the processor per item and the writer per chunk on these exception classes."""
@@ -81,10 +84,10 @@ class StepBuilder:
 
     def skip(
         self,
-        on: ExcTypes = (),
+        on: ExcTypes | type[BaseException] = (),
         *,
         limit: int | None = 10,
-        exclude: ExcTypes = (),
+        exclude: ExcTypes | type[BaseException] = (),
         per_exception: dict[type[BaseException], int] | None = None,
         policy: SkipPolicy | None = None,
     ) -> Self:
@@ -154,7 +157,43 @@ class StepBuilder:
         self._options.start_limit = limit
         return self
 
+    def partition(
+        self,
+        worker: Step | StepBuilder,
+        partitioner: PartitionerSpec,
+        *,
+        grid_size: int = 4,
+        handler: PartitionHandler | None = None,
+        aggregator: Any = None,
+        on_failure: OnFailure = "stop",
+    ) -> Self:
+        """A partitioned step: ``worker`` runs once per partition that ``partitioner`` plans,
+        on threads unless ``handler`` says otherwise (see batchline.steps.partition)."""
+        built = worker.build() if isinstance(worker, StepBuilder) else worker
+
+        def make(options: StepOptions) -> Step:
+            return PartitionStep(
+                self._name,
+                built,
+                partitioner,
+                grid_size=grid_size,
+                handler=handler,
+                aggregator=aggregator,
+                on_failure=on_failure,
+                options=options,
+            )
+
+        self._partitioned = make
+        return self
+
     def build(self) -> Step:
+        if self._partitioned is not None:
+            if self._task is not None or self._reader is not None or self._writer is not None:
+                raise ConfigurationError(
+                    f"step {self._name!r} is partitioned: its task, reader and writer belong "
+                    "to the worker step"
+                )
+            return self._partitioned(self._options)
         if self._task is not None:
             if self._reader is not None or self._writer is not None:
                 raise ConfigurationError(
@@ -204,6 +243,17 @@ class JobBuilder:
 
     def step(self, step: Step | StepBuilder) -> Self:
         self._steps.append(step.build() if isinstance(step, StepBuilder) else step)
+        return self
+
+    def split(self, *flows: Flow | Sequence[Step | StepBuilder], name: str | None = None) -> Self:
+        """Run flows side by side (each a Flow or a list of steps); the job waits for all."""
+        built = [
+            f
+            if isinstance(f, Flow)
+            else [s.build() if isinstance(s, StepBuilder) else s for s in f]
+            for f in flows
+        ]
+        self._steps.append(Split(name or f"split-{len(self._steps) + 1}", built))
         return self
 
     def listener(self, listener: Any) -> Self:

@@ -60,6 +60,8 @@ class Engine:
 
     ``heartbeat_interval`` is how often a running execution proves it is alive; an execution
     whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``.
+    ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
+    running beside others (split flows, partitions on threads without a pool of their own).
     """
 
     def __init__(
@@ -69,6 +71,7 @@ class Engine:
         registry: JobRegistry | None = None,
         transaction_manager: TransactionManager | None = None,
         max_concurrent_jobs: int = 4,
+        max_concurrent_steps: int = 8,
         heartbeat_interval: float = 10.0,
         lease: float = 60.0,
     ) -> None:
@@ -87,6 +90,7 @@ class Engine:
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
         self._pool = WorkerPool("batchline-job", max_concurrent_jobs)
+        self._step_pool = WorkerPool("batchline-step", max_concurrent_steps)
         self._running: set[int] = set()
         self._lock = threading.Lock()
         self._closed = threading.Event()
@@ -102,6 +106,7 @@ class Engine:
     def close(self) -> None:
         """Wait for jobs started here, then stop the heartbeat and release connections."""
         self._pool.shutdown(wait=True)
+        self._step_pool.shutdown(wait=True)
         self._closed.set()
         self._heart.join(timeout=5)
         dispose = getattr(self.repository, "dispose", None)
@@ -118,23 +123,35 @@ class Engine:
 
     # --- launching --------------------------------------------------------------------------
 
-    def launch(self, job: Job | str, parameters: Params = None) -> tuple[Job, JobExecution]:
+    def launch(
+        self, job: Job | str, parameters: Params = None, *, new_instance_only: bool = False
+    ) -> tuple[Job, JobExecution]:
         """Validate, create the execution, and return it without running it."""
         resolved = self._job(job)
         params = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
         resolved.validate(params)
         execution = self.repository.create_job_execution(
-            resolved.name, params, restartable=resolved.restartable
+            resolved.name,
+            params,
+            restartable=resolved.restartable,
+            new_instance_only=new_instance_only,
         )
         return resolved, execution
 
-    def start(self, job: Job | str, parameters: Params = None) -> JobExecution:
-        """Run a job to its end in this thread and return the finished execution."""
-        return self._run(*self.launch(job, parameters))
+    def start(
+        self, job: Job | str, parameters: Params = None, *, new_instance_only: bool = False
+    ) -> JobExecution:
+        """Run a job to its end in this thread and return the finished execution.
 
-    def start_async(self, job: Job | str, parameters: Params = None) -> JobHandle:
-        """Launch now (so launch errors raise here), run on the engine's pool."""
-        return self._submit(*self.launch(job, parameters))
+        ``new_instance_only`` refuses an instance that ran before (JobInstanceAlreadyExists).
+        """
+        return self._run(*self.launch(job, parameters, new_instance_only=new_instance_only))
+
+    def start_async(
+        self, job: Job | str, parameters: Params = None, *, new_instance_only: bool = False
+    ) -> JobHandle:
+        """Launch now (so launch errors raise here), run on the engine's pool; thread-safe."""
+        return self._submit(*self.launch(job, parameters, new_instance_only=new_instance_only))
 
     def restart(
         self, execution_id: int | None = None, *, job_name: str | None = None
@@ -154,9 +171,11 @@ class Engine:
             old = self.repository.get_job_execution(execution_id)
         else:
             assert job_name is not None
-            found = self.repository.last_job_execution(job_name)
+            found = self.repository.last_restartable_execution(job_name)
             if found is None:
-                raise NoSuchExecution(f"job {job_name!r} has no execution to restart")
+                raise NoSuchExecution(
+                    f"job {job_name!r} has no failed or stopped execution to restart"
+                )
             old = found
         job = self.registry.get(old.job_name)
         if old.status is BatchStatus.UNKNOWN:
@@ -173,7 +192,9 @@ class Engine:
         with self._lock:
             self._running.add(execution.id)
         try:
-            runtime = StepRuntime(self.repository, self.transaction_manager)
+            runtime = StepRuntime(
+                self.repository, self.transaction_manager, step_pool=self._step_pool
+            )
             return run_job(job, execution, runtime)
         finally:
             with self._lock:

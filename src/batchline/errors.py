@@ -11,6 +11,7 @@ BatchlineError
 ├── LaunchRefused               the instance may not run now
 │   ├── JobExecutionAlreadyRunning
 │   ├── JobInstanceAlreadyComplete
+│   ├── JobInstanceAlreadyExists    a trigger asked for a first execution only
 │   ├── JobRestartRefused       the job is not restartable, or its state is UNKNOWN
 │   └── StartLimitExceeded      a step has been started start_limit times
 └── StepFailure                 wraps what a step raised, with job, step and position
@@ -61,6 +62,10 @@ class JobExecutionAlreadyRunning(LaunchRefused):
 
 class JobInstanceAlreadyComplete(LaunchRefused):
     """This job instance completed (or was abandoned); new parameters make a new instance."""
+
+
+class JobInstanceAlreadyExists(LaunchRefused):
+    """A launch asked to create a new instance only, and the instance has run before."""
 
 
 class JobRestartRefused(LaunchRefused):

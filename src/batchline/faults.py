@@ -34,11 +34,15 @@ class RetryExhausted(BatchlineError):
 class Classifier:
     """Maps an exception to True/False by the nearest listed class in its MRO."""
 
-    def __init__(self, include: ExcTypes = (), exclude: ExcTypes = ()) -> None:
+    def __init__(
+        self,
+        include: ExcTypes | type[BaseException] = (),
+        exclude: ExcTypes | type[BaseException] = (),
+    ) -> None:
         self._rules: dict[type[BaseException], bool] = {}
-        for cls in include:
+        for cls in _listed(include):
             self._rules[_check_exc(cls)] = True
-        for cls in exclude:
+        for cls in _listed(exclude):
             self._rules[_check_exc(cls)] = False
         self._cache: dict[type[BaseException], bool] = {}
 
@@ -52,6 +56,10 @@ class Classifier:
             hit = next((self._rules[k] for k in cls.__mro__ if k in self._rules), False)
             self._cache[cls] = hit
         return hit
+
+
+def _listed(classes: ExcTypes | type[BaseException]) -> ExcTypes:
+    return (classes,) if isinstance(classes, type) else classes
 
 
 def _check_exc(cls: Any) -> type[BaseException]:

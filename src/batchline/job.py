@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchline.errors import ConfigurationError, LaunchRefused, ParameterError
+from batchline.flow import iter_steps
 from batchline.listeners import callbacks
 from batchline.logging import job_scope, log
 from batchline.model import JobExecution, utcnow
@@ -33,7 +34,7 @@ class Job:
             raise ConfigurationError(f"job name {self.name!r} must be 1 to 100 characters")
         if not self.steps:
             raise ConfigurationError(f"job {self.name!r} has no steps")
-        names = [s.name for s in self.steps]
+        names = [s.name for s in iter_steps(self.steps)]  # split flows' steps too
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ConfigurationError(f"job {self.name!r} has more than one step named {duplicates}")

@@ -24,9 +24,18 @@ from batchline.parameters import JobParameters
 
 class JobRepository(Protocol):
     def create_job_execution(
-        self, job_name: str, parameters: JobParameters, *, restartable: bool = True
+        self,
+        job_name: str,
+        parameters: JobParameters,
+        *,
+        restartable: bool = True,
+        new_instance_only: bool = False,
     ) -> JobExecution:
-        """Find or create the instance and launch a new execution of it, or refuse."""
+        """Find or create the instance and launch a new execution of it, or refuse.
+
+        ``new_instance_only`` refuses (JobInstanceAlreadyExists) an instance that ran before:
+        triggers use it so that a rival's failed run is not restarted behind its back.
+        """
 
     def update_job_execution(self, execution: JobExecution) -> None:
         """Save status, exit status and times; adopts a concurrent stop request's version."""

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from batchline.errors import (
     JobExecutionAlreadyRunning,
     JobInstanceAlreadyComplete,
+    JobInstanceAlreadyExists,
     JobRestartRefused,
     NoSuchExecution,
     OptimisticLockingFailure,
@@ -129,7 +130,12 @@ class SqlJobRepository:
     # --- launching ------------------------------------------------------------------------
 
     def create_job_execution(
-        self, job_name: str, parameters: JobParameters, *, restartable: bool = True
+        self,
+        job_name: str,
+        parameters: JobParameters,
+        *,
+        restartable: bool = True,
+        new_instance_only: bool = False,
     ) -> JobExecution:
         key = parameters.key
 
@@ -139,6 +145,10 @@ class SqlJobRepository:
                 instance_row = self._insert_instance(conn, job_name, key)
             instance = JobInstance(instance_row["id"], job_name, key)
             last_id = instance_row["last_execution_id"]
+            if new_instance_only and last_id is not None:
+                raise JobInstanceAlreadyExists(
+                    f"job {job_name!r} with {parameters!r} has run before (execution {last_id})"
+                )
             if last_id is not None:
                 last = conn.execute(
                     sa.select(job_execution.c.status).where(job_execution.c.id == last_id)

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from batchline.errors import StartLimitExceeded, StepFailure
 from batchline.listeners import callbacks
@@ -19,6 +20,9 @@ from batchline.model import JobExecution, StepExecution, utcnow
 from batchline.repository.base import JobRepository
 from batchline.status import BatchStatus, ExitStatus
 from batchline.transaction import TransactionManager
+
+if TYPE_CHECKING:
+    from batchline.pools import WorkerPool
 
 
 @dataclass(slots=True)
@@ -32,6 +36,8 @@ class StepRuntime:
     # time.monotonic() instant past which the job has overrun its timeout, and that timeout.
     job_deadline: float | None = None
     job_timeout: float | None = None
+    # The engine's bounded pool for steps that run beside others (split flows, partitions).
+    step_pool: WorkerPool | None = None
 
 
 class Step(Protocol):
@@ -53,8 +59,18 @@ class StepOptions:
     listeners: list[Any] = field(default_factory=list)
 
 
-def run_step(step: Step, job_execution: JobExecution, runtime: StepRuntime) -> StepExecution | None:
-    """Run one step of a job execution; None when the step completed before and is skipped."""
+def run_step(
+    step: Step,
+    job_execution: JobExecution,
+    runtime: StepRuntime,
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> StepExecution | None:
+    """Run one step of a job execution; None when the step completed before and is skipped.
+
+    ``context`` seeds an execution that starts afresh (a partition's slice of the work); an
+    execution that resumes keeps the context its predecessor saved.
+    """
     repo = runtime.repository
     previous = repo.get_step_context(job_execution.instance.id, step.name)
     if (
@@ -70,6 +86,8 @@ def run_step(step: Step, job_execution: JobExecution, runtime: StepRuntime) -> S
             f"{previous.start_count} times; its start_limit is {step.start_limit}"
         )
     se = repo.create_step_execution(job_execution, step.name, previous)
+    if context and not se.context:
+        se.context.update(context)
     job_execution.step_executions.append(se)
     with step_scope(step.name, se.id):
         se.set_status(BatchStatus.STARTED)

@@ -28,7 +28,11 @@ from typing import Any
 import fsspec
 
 from batchline.engine import Engine, JobHandle
-from batchline.errors import JobExecutionAlreadyRunning, JobInstanceAlreadyComplete
+from batchline.errors import (
+    JobExecutionAlreadyRunning,
+    JobInstanceAlreadyComplete,
+    JobInstanceAlreadyExists,
+)
 from batchline.job import Job
 from batchline.parameters import JobParameter, JobParameters, ParamValue
 
@@ -101,8 +105,12 @@ class FolderWatcher:
             log.info("%s: %s already launched (instance %d)", self.job.name, url, instance.id)
             return None
         try:
-            handle = self.engine.start_async(self.job, params)
-        except (JobExecutionAlreadyRunning, JobInstanceAlreadyComplete) as err:
+            handle = self.engine.start_async(self.job, params, new_instance_only=True)
+        except (
+            JobExecutionAlreadyRunning,
+            JobInstanceAlreadyComplete,
+            JobInstanceAlreadyExists,
+        ) as err:
             log.info("%s: %s launched elsewhere (%s)", self.job.name, url, err)
             return None
         log.info("%s: %s arrived; execution %d launched", self.job.name, url, handle.execution_id)

@@ -46,6 +46,7 @@ from batchline.errors import (
     ConfigurationError,
     JobExecutionAlreadyRunning,
     JobInstanceAlreadyComplete,
+    JobInstanceAlreadyExists,
 )
 from batchline.job import Job
 from batchline.parameters import JobParameter, JobParameters, ParamValue
@@ -201,8 +202,12 @@ class JobScheduler:
             log.info("%s at %s: already launched (instance %d)", resolved.name, moment, instance.id)
             return None
         try:
-            handle = self.engine.start_async(resolved, params)
-        except (JobExecutionAlreadyRunning, JobInstanceAlreadyComplete) as err:
+            handle = self.engine.start_async(resolved, params, new_instance_only=True)
+        except (
+            JobExecutionAlreadyRunning,
+            JobInstanceAlreadyComplete,
+            JobInstanceAlreadyExists,
+        ) as err:
             log.info("%s at %s: launched elsewhere (%s)", resolved.name, moment, err)
             return None
         log.info("%s at %s: execution %d launched", resolved.name, moment, handle.execution_id)

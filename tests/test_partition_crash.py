@@ -1,0 +1,153 @@
+"""The manager's whole process killed with SIGKILL while partitions are half done.
+
+The jobs (tests/jobs/partition_jobs.py) run in a subprocess, which these tests kill once the
+partitions have committed; then they recover the dead execution and restart it here. With
+partitions on threads, the restart must not even ask the partitioner; with partitions on worker
+processes, the orphaned workers must stop by themselves first.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchline import BatchStatus, Engine, StepExecution
+from batchline.steps.partition import PLAN_KEY
+from tests.backends import fresh_database
+from tests.jobs.partition_jobs import (
+    CHUNK,
+    DELAY_ENV,
+    PROCESS_JOB,
+    copied,
+    create_tables,
+    expected,
+    slow_job,
+)
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = [f"copy:{i:04d}" for i in range(4)]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on SQLite and on PostgreSQL, holding the copy's tables."""
+    with fresh_database(request.param, tmp_path) as found:
+        with Engine(found):
+            pass
+        create_tables(found)
+        yield found
+
+
+def partitions_of(engine: Engine, job_name: str) -> tuple[int, dict[str, StepExecution]] | None:
+    found = engine.list_executions(job_name, limit=1)
+    if not found:
+        return None
+    steps = engine.step_executions(found[0].id)
+    return found[0].id, {s.step_name: s for s in steps if ":" in s.step_name}
+
+
+def test_partition_contexts_and_counters_survive_a_killed_manager(url: str, tmp_path: Path) -> None:
+    """After SIGKILL, each partition's committed context and counters restart it exactly."""
+    env = {**os.environ, DELAY_ENV: "0.02"}  # 2 s a partition: time to kill it half-way
+    argv = [sys.executable, "-m", "tests.jobs.partition_jobs", url]
+    log = tmp_path / "child.log"
+    with log.open("w") as out, Engine(url) as engine:
+        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                seen = partitions_of(engine, "partition_slow_copy")
+                if seen and len(seen[1]) == 4 and all(p.commit_count for p in seen[1].values()):
+                    break
+                assert child.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "no partition committed within a minute"
+                time.sleep(0.02)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        assert child.returncode == -signal.SIGKILL
+
+        execution_id, before = partitions_of(engine, "partition_slow_copy") or (0, {})
+        assert sorted(before) == NAMES
+        for index, name in enumerate(NAMES):
+            part = before[name]
+            assert part.status is BatchStatus.STARTED  # killed: nobody recorded an end
+            assert 0 < part.commit_count < 5, f"{name} was not half done: pick a longer delay"
+            assert part.read_count == part.write_count == CHUNK * part.commit_count
+            assert part.context["partition.min"] == 100 * index + 1
+            last_key = part.context["part_source.last_key"]
+            assert last_key == 100 * index + part.read_count
+        # The committed rows are exactly the committed counters: data and progress together.
+        assert len(copied(url)) == sum(p.write_count for p in before.values())
+        plan = next(
+            s.context[PLAN_KEY]
+            for s in engine.step_executions(execution_id)
+            if s.step_name == "copy"
+        )
+
+        engine.recover(execution_id, force=True)
+
+        def must_not_partition(se: StepExecution) -> object:
+            raise AssertionError("the restart asked the partitioner for a new plan")
+
+        engine.register(slow_job(must_not_partition))
+        second = engine.restart(execution_id)
+        assert second.status is BatchStatus.COMPLETED, second.exit_status
+        after = {s.step_name: s for s in engine.step_executions(second.id)}
+    assert after["copy"].context[PLAN_KEY] == plan
+    for name in NAMES:
+        assert after[name].read_count == 100 - before[name].read_count, name
+    assert after["copy"].read_count == 400 - sum(p.read_count for p in before.values())
+    assert copied(url) == expected()
+
+
+def test_workers_of_a_killed_manager_stop_at_their_next_chunk(url: str, tmp_path: Path) -> None:
+    """Worker processes that outlive their SIGKILLed manager stop instead of running on unseen."""
+    env = {**os.environ, DELAY_ENV: "0.02"}
+    argv = [sys.executable, "-m", "tests.jobs.partition_jobs", url, "--process"]
+    log = tmp_path / "child.log"
+    with log.open("w") as out, Engine(url) as engine:
+        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            deadline = time.monotonic() + 60
+            while True:  # a pool of two workers: two partitions run at a time
+                seen = partitions_of(engine, "partition_copy")
+                if seen and len(seen[1]) == 2 and all(p.commit_count for p in seen[1].values()):
+                    break
+                assert child.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, "no partition committed within a minute"
+                time.sleep(0.02)
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+
+        def settled() -> dict[str, StepExecution] | None:
+            found = partitions_of(engine, "partition_copy")
+            parts = found[1] if found else {}
+            return parts if not any(p.status.is_running for p in parts.values()) else None
+
+        deadline = time.monotonic() + 30
+        while (orphaned := settled()) is None:
+            assert time.monotonic() < deadline, "the orphaned workers kept running"
+            time.sleep(0.05)
+        # The two running partitions stop half-way, at a chunk boundary; a partition already
+        # queued to a worker starts there and stops before its first chunk.
+        assert len(orphaned) >= 2
+        for part in orphaned.values():
+            assert part.status is BatchStatus.STOPPED, part.exit_status
+            assert part.read_count < 100
+        execution_id = engine.list_executions("partition_copy", limit=1)[0].id
+        engine.recover(execution_id, force=True)
+        engine.register(PROCESS_JOB)
+        second = engine.restart(execution_id)
+    assert second.status is BatchStatus.COMPLETED, second.exit_status
+    assert copied(url) == expected()

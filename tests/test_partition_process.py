@@ -1,0 +1,120 @@
+"""Partitions on a process pool: workers report through the repository alone, survive SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchline import BatchStatus, Engine, StepExecution
+from tests.backends import fresh_database
+from tests.jobs import partition_jobs
+from tests.jobs.partition_jobs import PROCESS_JOB, ROWS, copied, create_tables, expected
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty database on SQLite and on PostgreSQL, holding the copy's tables."""
+    with fresh_database(request.param, tmp_path) as found:
+        with Engine(found):  # migrates the repository schema
+            pass
+        create_tables(found)
+        yield found
+
+
+def partitions(steps: list[StepExecution]) -> dict[str, StepExecution]:
+    return {s.step_name: s for s in steps if s.step_name.startswith("copy:")}
+
+
+class TestProcessPartitions:
+    def test_partitions_run_in_worker_processes(self, url: str) -> None:
+        """Every partition runs in a process of its own pool and the copy is exact."""
+        with Engine(url, heartbeat_interval=0.5) as engine:
+            engine.register(PROCESS_JOB)
+            execution = engine.start(PROCESS_JOB.name, {"db": url})
+            steps = engine.step_executions(execution.id)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        parts = partitions(steps)
+        assert sorted(parts) == [f"copy:{i:04d}" for i in range(4)]
+        manager = next(s for s in steps if s.step_name == "copy")
+        assert manager.read_count == manager.write_count == ROWS
+        assert sum(p.read_count for p in parts.values()) == ROWS
+        pids = {p.context["pid"] for p in parts.values()}
+        assert os.getpid() not in pids and 1 <= len(pids) <= 2  # a pool of two workers
+        assert copied(url) == expected()
+
+    def test_sigkilled_worker_fails_the_step_and_restart_completes_it(
+        self, url: str, tmp_path: Path
+    ) -> None:
+        """A worker killed by SIGKILL fails the step cleanly; a restart resumes its partition."""
+        marker = tmp_path / "killed"
+        params = {"db": url, "kill_at": 150, "marker": str(marker)}
+        with Engine(url, heartbeat_interval=0.5) as engine:
+            engine.register(PROCESS_JOB)
+            first = engine.start(PROCESS_JOB.name, params)
+            first_steps = engine.step_executions(first.id)
+            assert marker.exists() and int(marker.read_text()) != os.getpid()
+            assert first.status is BatchStatus.FAILED
+            killed = partitions(first_steps)["copy:0001"]
+            assert killed.status is BatchStatus.FAILED
+            assert "lost its worker" in killed.exit_status.description
+            assert not [s for s in first_steps if s.status.is_running]
+            manager = next(s for s in first_steps if s.step_name == "copy")
+            assert manager.status is BatchStatus.FAILED
+            assert "copy:0001" in manager.exit_status.description
+
+            second = engine.restart(first.id)
+            second_steps = engine.step_executions(second.id)
+        assert second.status is BatchStatus.COMPLETED, second.exit_status
+        again = partitions(second_steps)
+        done = {n for n, s in partitions(first_steps).items() if s.status is BatchStatus.COMPLETED}
+        assert set(again) == {f"copy:{i:04d}" for i in range(4)} - done  # only those not done
+        # The killed partition resumes after its last commit (ids 101-140), not from its start.
+        assert killed.read_count == 40
+        assert again["copy:0001"].read_count == 60
+        assert copied(url) == expected()
+
+    def test_stop_reaches_worker_processes(self, sqlite_url: str, tmp_path: Path) -> None:
+        """A stop ends running and queued partitions in the workers STOPPED; restart completes."""
+        with Engine(sqlite_url):
+            pass
+        create_tables(sqlite_url)
+        gate = tmp_path / "gate"
+        with Engine(sqlite_url, heartbeat_interval=0.5) as engine:
+            engine.register(PROCESS_JOB)
+            handle = engine.start_async(PROCESS_JOB.name, {"db": sqlite_url, "gate": str(gate)})
+
+            def two_running() -> bool:  # a pool of two: two partitions run, two wait
+                parts = partitions(engine.step_executions(handle.execution_id))
+                return len(parts) == 2 and all(p.commit_count for p in parts.values())
+
+            try:
+                deadline = time.monotonic() + 60
+                while not two_running():
+                    assert time.monotonic() < deadline, "no partition committed within a minute"
+                    time.sleep(0.02)
+                engine.stop(handle.execution_id)
+            finally:
+                gate.touch()
+            first = handle.wait(60)
+            before = {s.step_name: s for s in engine.step_executions(first.id)}
+            second = engine.restart(first.id)
+        assert first.status is BatchStatus.STOPPED
+        assert {n: s.status for n, s in before.items()} == dict.fromkeys(
+            ["copy", *(f"copy:{i:04d}" for i in range(4))], BatchStatus.STOPPED
+        )
+        assert sorted(s.read_count for n, s in before.items() if ":" in n) == [0, 0, 40, 40]
+        assert second.status is BatchStatus.COMPLETED, second.exit_status
+        assert copied(sqlite_url) == expected()
+
+
+def test_job_module_is_importable_by_reference() -> None:
+    """The process handler's job reference names the module's job."""
+    from batchline.steps.partition_handlers import load_jobs
+
+    assert load_jobs("tests.jobs.partition_jobs:PROCESS_JOB") == [partition_jobs.PROCESS_JOB]
