@@ -1,4 +1,4 @@
-"""Readers and writers."""
+"""Readers and writers: in memory, SQL, flat files, Parquet."""
 
 from batchline.items.base import (
     Chunk,
@@ -8,16 +8,59 @@ from batchline.items.base import (
     ItemWriter,
     IterableReader,
 )
-from batchline.items.memory import ListWriter
+from batchline.items.files import (
+    ChecksumTask,
+    DelimitedReader,
+    DelimitedWriter,
+    Field,
+    FixedWidthReader,
+    FixedWidthWriter,
+    JsonLinesReader,
+    JsonLinesWriter,
+    ListMapper,
+    MergeTask,
+    RecordMapper,
+    TransferTask,
+    VerifyChecksumTask,
+    render,
+)
+from batchline.items.files.records import CsvRecordReader
+from batchline.items.memory import ListReader, ListWriter
+from batchline.items.parquet import ParquetReader, ParquetWriter
+from batchline.items.postgres_copy import PostgresCopyWriter
 from batchline.items.sql import SqlInsertWriter
+from batchline.items.sql_readers import CursorReader, KeysetReader
+from batchline.items.sql_writers import SqlWriter
 
 __all__ = [
+    "ChecksumTask",
     "Chunk",
+    "CsvRecordReader",
+    "CursorReader",
+    "DelimitedReader",
+    "DelimitedWriter",
+    "Field",
+    "FixedWidthReader",
+    "FixedWidthWriter",
     "ItemProcessor",
     "ItemReader",
     "ItemStream",
     "ItemWriter",
     "IterableReader",
+    "JsonLinesReader",
+    "JsonLinesWriter",
+    "KeysetReader",
+    "ListMapper",
+    "ListReader",
     "ListWriter",
+    "MergeTask",
+    "ParquetReader",
+    "ParquetWriter",
+    "PostgresCopyWriter",
+    "RecordMapper",
     "SqlInsertWriter",
+    "SqlWriter",
+    "TransferTask",
+    "VerifyChecksumTask",
+    "render",
 ]

@@ -1,8 +1,13 @@
 """Helpers for testing your own jobs, steps, readers and writers (like click's CliRunner).
 
+Run one step on a throwaway repository::
+
     with temporary_engine() as engine:
         execution = run_step(engine, my_step)
         assert execution.status is BatchStatus.COMPLETED
+
+and put your own reader or writer through the contract kit with ``check_reader`` and
+``check_writer`` (``batchline.testing.contract``).
 """
 
 from __future__ import annotations
@@ -17,6 +22,11 @@ from batchline.job import Job
 from batchline.model import JobExecution
 from batchline.parameters import ParamValue
 from batchline.steps.base import Step
+from batchline.testing.contract import check_reader
+from batchline.testing.violations import ContractViolation
+from batchline.testing.writer_contract import check_writer
+
+__all__ = ["ContractViolation", "check_reader", "check_writer", "run_step", "temporary_engine"]
 
 
 @contextmanager

@@ -1,0 +1,311 @@
+"""Delimited files (CSV, TSV, any separator) through the csv module: reader and writer.
+
+Quoted fields may hold the delimiter and newlines; a record then spans lines and the saved
+offset is the one after its last line. Blank lines are skipped. ``strict`` quoting is on by
+default, so ``"a"b`` is an error rather than silently read as ``ab``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal, TypeVar
+
+from batchline.errors import ConfigurationError, ItemReadError
+from batchline.items.files.mapping import FieldError, Mapper, as_list, as_mapper
+from batchline.items.files.reader import LineFileReader
+from batchline.items.files.storage import StorageOptions
+from batchline.items.files.writer import FileWriter, Footer
+
+T = TypeVar("T")
+Header = Literal["use", "skip", "validate", "none"]
+
+
+class DelimitedReader(LineFileReader[T]):
+    """Reads one item per record.
+
+    ``header``: "use" takes the names from the first record, "skip" ignores it (names come from
+    ``names``), "validate" checks it equals ``names``, "none" means the file has no header.
+    ``dialect`` and ``fmtparams`` are the csv module's (``dialect="excel-tab"`` for TSV,
+    ``delimiter=";"``...). Items are dicts by default; ``mapper`` may be a dataclass or class
+    (see RecordMapper) or ``ListMapper()`` for plain lists. A record whose field count differs
+    from the names' is an error unless ``strict_fields`` is False.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        header: Header = "use",
+        names: Sequence[str] | None = None,
+        mapper: Mapper[T] | Callable[..., T] | None = None,
+        dialect: str | type[csv.Dialect] | csv.Dialect = "excel",
+        strict_fields: bool = True,
+        comment: str | None = None,
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        compression: str | None = "infer",
+        storage_options: StorageOptions = None,
+        skip_lines: int = 0,
+        name: str = "reader",
+        **fmtparams: Any,
+    ) -> None:
+        super().__init__(
+            path,
+            encoding=encoding,
+            errors=errors,
+            compression=compression,
+            storage_options=storage_options,
+            skip_lines=skip_lines,
+            name=name,
+        )
+        if header not in ("use", "skip", "validate", "none"):
+            raise ConfigurationError(f"{path}: header must be use, skip, validate or none")
+        if header == "validate" and not names:
+            raise ConfigurationError(f"{path}: header='validate' needs the expected names")
+        self.header = header
+        self.expected_names = list(names) if names else None
+        self.names: list[str] | None = self.expected_names
+        self.mapper = as_mapper(mapper)
+        self.strict_fields = strict_fields
+        self.comment = comment
+        self._format: dict[str, Any] = {"dialect": dialect, "strict": True, **fmtparams}
+        base = csv.get_dialect(dialect) if isinstance(dialect, str) else dialect
+        self._delimiter = str(fmtparams.get("delimiter") or base.delimiter)
+        self._rows: Any = None
+        self._base = 0
+        self._map: Callable[[list[str]], T] = as_list  # type: ignore[assignment]
+        self._width = 0
+
+    def start(self) -> None:
+        self.names = self.expected_names
+        if self.header == "none":
+            self._bind()
+            return
+        self.restart()
+        unreadable: tuple[type[Exception], ...] = (
+            csv.Error,
+            UnicodeDecodeError,
+            *self.stream_errors,
+        )
+        try:
+            found = next(self._rows, None)
+        except unreadable as exc:
+            raise self.error(f"unreadable header: {exc}", self.line + 1) from None
+        self.line = self._base + self._rows.line_num
+        if found is None:
+            return  # an empty file: nothing will be mapped
+        if self.header == "use":
+            self.names = found
+        elif self.header == "validate" and found != self.expected_names:
+            wrong = next(
+                (
+                    f"#{i + 1}"
+                    for i, (a, b) in enumerate(zip(found, self.expected_names or [], strict=False))
+                    if a != b
+                ),
+                None,
+            )
+            raise self.error(
+                f"header {found} differs from the expected {self.expected_names}", self.line, wrong
+            )
+        self._bind()
+
+    def _bind(self) -> None:
+        self._map = self.mapper.bind(self.names)
+        self._width = len(self.names) if self.names is not None and self.strict_fields else 0
+
+    def restart(self) -> None:
+        self._base = self.line
+        self._rows = csv.reader(self.physical_lines(), **self._format)
+
+    def read(self) -> T | None:
+        rows = self._rows
+        if rows is None or self.pending is not None or self.ended:
+            if not self.ready():
+                return None
+            rows = self._rows
+        while True:
+            before = rows.line_num
+            try:
+                values: list[str] = next(rows)
+            except StopIteration:
+                return None
+            except Exception as exc:
+                raise self._failure(exc, before, rows.line_num) from None
+            if not values or (self.comment is not None and values[0].startswith(self.comment)):
+                continue
+            self.count += 1
+            if self._width and len(values) != self._width:
+                raise self._field_count(values, self._base + before + 1)
+            if self._map is as_list:
+                return values  # type: ignore[return-value]
+            try:
+                return self._map(values)
+            except FieldError as exc:
+                raise self.error(exc.message, self._base + before + 1, exc.field) from None
+
+    def sync_line(self) -> None:
+        if self._rows is not None:
+            self.line = self._base + self._rows.line_num
+
+    def _failure(self, exc: Exception, before: int, after: int) -> Exception:
+        if isinstance(exc, csv.Error):
+            return self._resync(self._quoting_error(exc, before, after))
+        if isinstance(exc, UnicodeDecodeError):
+            return self._resync(self._undecodable(exc, before, after))
+        if isinstance(exc, self.stream_errors):
+            self.line = self._base + after
+            return self.stream_error(exc, self.line + 1)
+        return exc
+
+    def _resync(self, error: ItemReadError) -> ItemReadError:
+        """After a parse error the csv reader starts afresh on the line after the bad one."""
+        self.count += 1
+        self.restart()
+        return error
+
+    def _quoting_error(self, exc: csv.Error, before: int, after: int) -> ItemReadError:
+        self.line = self._base + after
+        text = self.raw.decode(self.codec.encoding, "replace")
+        return self.error(f"bad quoting: {exc}", self._base + before + 1, self._field_at(text))
+
+    def _undecodable(self, exc: UnicodeDecodeError, before: int, after: int) -> ItemReadError:
+        self.line = self._base + after + 1
+        prefix = exc.object[: exc.start].decode(self.codec.encoding, "replace")
+        parsed = next(csv.reader([prefix], **{**self._format, "strict": False}), [""])
+        return self.error(self.decode_error(exc), self.line, self._label(max(len(parsed), 1)))
+
+    def _field_count(self, values: list[str], line: int) -> ItemReadError:
+        names = self.names or []
+        if len(values) < len(names):
+            field = names[len(values)]
+            message = f"expected {len(names)} fields, found {len(values)} (missing {field!r})"
+        else:
+            field = f"#{len(names) + 1}"
+            message = f"expected {len(names)} fields, found {len(values)}"
+        return self.error(message, line, field)
+
+    def _field_at(self, text: str) -> str | None:
+        """The field where strict quoting first fails: parse ever longer prefixes of the line."""
+        cut = -1
+        while True:
+            cut = text.find(self._delimiter, cut + 1)
+            prefix = text if cut < 0 else text[:cut]
+            try:
+                list(csv.reader([prefix.rstrip("\r\n")], **self._format))
+            except csv.Error as exc:
+                if "unexpected end of data" not in str(exc):
+                    loose = next(csv.reader([prefix], **{**self._format, "strict": False}), [])
+                    return self._label(max(len(loose), 1))
+            if cut < 0:
+                return None
+
+    def _label(self, position: int) -> str:
+        names = self.names
+        return names[position - 1] if names and position <= len(names) else f"#{position}"
+
+
+def format_row(fields: Sequence[str] | None) -> Callable[[Any], Sequence[Any]]:
+    """A function from an item (mapping, dataclass, object or sequence) to its row of values."""
+    if fields is None:
+        return _as_sequence
+    keys = tuple(fields)
+
+    def row(item: Any) -> Sequence[Any]:
+        if isinstance(item, Mapping):
+            return [_text(item[k]) for k in keys]
+        if isinstance(item, list | tuple):
+            return item
+        return [_text(getattr(item, k)) for k in keys]
+
+    return row
+
+
+def _as_sequence(item: Any) -> Sequence[Any]:
+    if isinstance(item, list | tuple):
+        return item
+    if isinstance(item, Mapping):
+        return [_text(v) for v in item.values()]
+    raise ConfigurationError(f"cannot write {type(item).__name__} items without field names")
+
+
+def _text(value: Any) -> Any:
+    if value is True or value is False:
+        return "true" if value else "false"
+    isoformat = getattr(value, "isoformat", None)
+    return isoformat() if callable(isoformat) else value
+
+
+class DelimitedWriter(FileWriter[Any]):
+    """Writes items as delimited records with the csv module's ``dialect`` and ``fmtparams``.
+
+    ``fields`` names what to take from mapping, dataclass or object items (lists and tuples are
+    written as they are); ``header=True`` writes those names as the first line. Booleans become
+    ``true``/``false``, dates ISO 8601, None an empty field.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        fields: Sequence[str] | None = None,
+        header: bool | str | Callable[[], str] | None = None,
+        footer: Footer = None,
+        dialect: str | type[csv.Dialect] | csv.Dialect = "excel",
+        encoding: str = "utf-8",
+        errors: str = "strict",
+        compression: str | None = "infer",
+        line_separator: str = "\n",
+        fsync: bool = False,
+        storage_options: StorageOptions = None,
+        name: str = "writer",
+        **fmtparams: Any,
+    ) -> None:
+        if header is True and not fields:
+            raise ConfigurationError(f"{path}: header=True needs the field names (fields=...)")
+        line_separator = str(fmtparams.pop("lineterminator", line_separator))
+        super().__init__(
+            path,
+            header=None if header is True or header is False else header,
+            footer=footer,
+            encoding=encoding,
+            errors=errors,
+            compression=compression,
+            line_separator=line_separator,
+            fsync=fsync,
+            storage_options=storage_options,
+            name=name,
+        )
+        self.fields = list(fields) if fields else None
+        self._names_header = header is True
+        self._format = {"dialect": dialect, **fmtparams, "lineterminator": _TERMINATOR}
+        self._row = format_row(self.fields)
+
+    def header_text(self) -> str | None:
+        if self._names_header and self.fields:
+            return self._csv([self.fields])
+        return super().header_text()
+
+    def format(self, items: Sequence[Any]) -> str:
+        return self._csv(list(map(self._row, items)))
+
+    def _csv(self, rows: list[Sequence[Any]]) -> str:
+        """Rows as text. The csv module quotes a field only for the characters of its line
+        terminator, so it is given one holding both CR and NL (and a NUL no text file holds),
+        which is then replaced by the real separator: a lone CR in a value is quoted too."""
+        buffer = io.StringIO()
+        csv.writer(buffer, **self._format).writerows(rows)
+        text = buffer.getvalue()
+        if text.count(_TERMINATOR) == len(rows):
+            return text.replace(_TERMINATOR, self.line_separator)
+        out = []  # a value holds the marker itself: end each row by hand
+        for row in rows:
+            buffer = io.StringIO()
+            csv.writer(buffer, **self._format).writerow(row)
+            out.append(buffer.getvalue()[: -len(_TERMINATOR)] + self.line_separator)
+        return "".join(out)
+
+
+_TERMINATOR = "\r\n\x00"

@@ -1,0 +1,124 @@
+"""Where files live: local paths by default, any fsspec URL (s3://, sftp://, ftp://, memory://...).
+
+Readers open anything fsspec opens, and need only ``read`` and ``seek`` (remote stores serve a
+seek as a ranged read). Restartable writers need ``truncate``, which object stores (S3, GCS) and
+FTP do not offer: they write local files; a copy/move step (``transfer.py``) uploads the result.
+Local files are opened with the built-in ``open`` because its C ``readline`` is what keeps
+reading fast.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+from collections.abc import Mapping
+from typing import Any, BinaryIO
+
+import fsspec
+from fsspec.implementations.local import LocalFileSystem
+
+from batchline.errors import ConfigurationError
+
+StorageOptions = Mapping[str, Any] | None
+
+_SUFFIXES = {".gz": "gzip", ".gzip": "gzip", ".bz2": "bz2", ".xz": "xz"}
+COMPRESSIONS = ("gzip", "bz2", "xz")
+
+
+def filesystem(path: str, storage_options: StorageOptions = None) -> tuple[Any, str]:
+    """The fsspec filesystem holding ``path`` and the path within it."""
+    fs, inner = fsspec.core.url_to_fs(str(path), **dict(storage_options or {}))
+    return fs, str(inner)
+
+
+def is_local(fs: Any) -> bool:
+    return isinstance(fs, LocalFileSystem)
+
+
+def compression_of(path: str, compression: str | None) -> str | None:
+    """``"infer"`` takes the compression from the suffix (.gz, .bz2, .xz); None means none."""
+    if compression == "infer":
+        return _SUFFIXES.get(os.path.splitext(str(path))[1].lower())
+    if compression is not None and compression not in COMPRESSIONS:
+        raise ConfigurationError(
+            f"unsupported compression {compression!r}; use one of {COMPRESSIONS}, 'infer' or None"
+        )
+    return compression
+
+
+class InputFile:
+    """A readable binary stream and what must be closed with it (the compressed file under it)."""
+
+    def __init__(self, stream: BinaryIO, *owners: Any, kind: str | None = None) -> None:
+        self.stream = stream
+        self.kind = kind  # the compression, if any
+        self._owners = owners
+
+    def close(self) -> None:
+        self.stream.close()
+        for owner in self._owners:
+            owner.close()
+
+
+def open_input(
+    path: str, *, compression: str | None = "infer", storage_options: StorageOptions = None
+) -> InputFile:
+    """Open ``path`` for reading in binary, decompressing as asked; seekable in every case.
+
+    A seek in a compressed stream is not free: gzip, bz2 and xz decompress again from the start
+    (backwards) or from the current position (forwards) up to the offset.
+    """
+    fs, inner = filesystem(path, storage_options)
+    kind = compression_of(path, compression)
+    raw: Any = open(inner, "rb") if is_local(fs) else fs.open(inner, "rb")  # noqa: SIM115
+    try:
+        if kind is None:
+            return InputFile(raw)
+        return InputFile(_decompressor(kind, raw), raw, kind=kind)
+    except BaseException:
+        raw.close()
+        raise
+
+
+def _decompressor(kind: str, raw: Any) -> Any:
+    if kind == "gzip":
+        return gzip.GzipFile(fileobj=raw, mode="rb")
+    if kind == "bz2":
+        return bz2.BZ2File(raw, mode="rb")
+    return lzma.LZMAFile(raw, mode="rb")
+
+
+def open_output(path: str, offset: int | None, storage_options: StorageOptions = None) -> BinaryIO:
+    """Open a local file for a restartable writer.
+
+    ``offset`` None starts a new file (an existing one is replaced); otherwise the file is cut
+    back to ``offset`` (the last committed byte) and written on from there.
+    """
+    fs, inner = filesystem(path, storage_options)
+    if not is_local(fs):
+        raise ConfigurationError(
+            f"{path}: restartable file writers need a local path (this store cannot truncate a "
+            "file); write locally, then upload with a copy/move step"
+        )
+    if offset is None:
+        parent = os.path.dirname(inner)
+        if parent:
+            os.makedirs(parent, exist_ok=True)
+        return open(inner, "wb")
+    try:
+        size = os.path.getsize(inner)
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"{path}: restarting at byte {offset}, but the file is gone"
+        ) from None
+    if size < offset:
+        raise ConfigurationError(
+            f"{path}: restarting at byte {offset}, but the file holds only {size} bytes "
+            "(changed since the last commit?)"
+        )
+    stream = open(inner, "r+b")  # noqa: SIM115
+    stream.truncate(offset)
+    stream.seek(offset)
+    return stream

@@ -1,0 +1,94 @@
+"""Copying or moving a file between any two fsspec locations, as a simple-step task.
+
+The bytes go to ``<target>.part`` first, are checked (size and SHA-256 against the source's),
+and the part is renamed to the target; a move then deletes the source. Run again after a crash
+it copies again, or, for a move whose source is gone and whose target exists, does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from batchline.errors import BatchlineError, ConfigurationError
+from batchline.items.files.storage import StorageOptions, filesystem
+from batchline.items.files.templates import render
+from batchline.model import StepExecution
+
+_BLOCK = 1 << 20
+
+
+class TransferError(BatchlineError):
+    """The copy does not match its source."""
+
+
+def copy_file(
+    source: str,
+    target: str,
+    *,
+    move: bool = False,
+    source_options: StorageOptions = None,
+    target_options: StorageOptions = None,
+) -> str:
+    """Copy (or move) ``source`` to ``target``; returns the SHA-256 of the bytes."""
+    src_fs, src = filesystem(source, source_options)
+    dst_fs, dst = filesystem(target, target_options)
+    if not src_fs.exists(src):
+        if move and dst_fs.exists(dst):
+            return ""  # moved by an earlier run
+        raise ConfigurationError(f"copy {source} -> {target}: the source does not exist")
+    parent = dst.rsplit("/", 1)[0] if "/" in dst else ""
+    if parent:
+        dst_fs.makedirs(parent, exist_ok=True)
+    partial = f"{dst}.part"
+    sent = hashlib.sha256()
+    size = 0
+    with src_fs.open(src, "rb") as f, dst_fs.open(partial, "wb") as out:
+        while block := f.read(_BLOCK):
+            out.write(block)
+            sent.update(block)
+            size += len(block)
+    written = hashlib.sha256()
+    with dst_fs.open(partial, "rb") as f:
+        while block := f.read(_BLOCK):
+            written.update(block)
+    if dst_fs.size(partial) != size or written.hexdigest() != sent.hexdigest():
+        raise TransferError(f"copy {source} -> {target}: the copy does not match the source")
+    dst_fs.mv(partial, dst)
+    if move:
+        src_fs.rm(src)
+    return sent.hexdigest()
+
+
+class TransferTask:
+    """A simple-step task copying (``move=False``) or moving a file; paths are templates."""
+
+    def __init__(
+        self,
+        source: str,
+        target: str,
+        *,
+        move: bool = False,
+        source_options: StorageOptions = None,
+        target_options: StorageOptions = None,
+    ) -> None:
+        self.source = source
+        self.target = target
+        self.move = move
+        self.source_options = source_options
+        self.target_options = target_options
+
+    def __call__(self, step_execution: StepExecution) -> Any:
+        source = render(self.source, step_execution)
+        target = render(self.target, step_execution)
+        digest = copy_file(
+            source,
+            target,
+            move=self.move,
+            source_options=self.source_options,
+            target_options=self.target_options,
+        )
+        step_execution.context["transfer.target"] = target
+        if digest:
+            step_execution.context["transfer.sha256"] = digest
+        return None

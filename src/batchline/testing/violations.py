@@ -1,0 +1,5 @@
+"""The error the contract kit raises."""
+
+
+class ContractViolation(AssertionError):
+    """A reader or writer broke a promise of the contract."""

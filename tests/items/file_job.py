@@ -1,0 +1,148 @@
+"""A file-to-file chunk job (CSV in, CSV out with header and footer), killable at chosen points.
+
+Run as a process by tests/items/test_file_crash.py::
+
+    python -m tests.items.file_job REPOSITORY_URL INPUT OUTPUT [--restart EXECUTION_ID]
+
+``BATCHLINE_FILE_CRASH=point:n`` makes the process SIGKILL itself the n-th time it passes
+``point``:
+
+- ``reader``: inside ``read()``, in the middle of reading a chunk;
+- ``mid_write``: inside ``write()``, after half of the chunk is written and flushed to the file;
+- ``before_commit``: in the writer's ``update()``, after the file is flushed, before the commit;
+- ``after_commit``: in an after-chunk listener, just after a commit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from batchline import BatchStatus, Chunk, Engine, ExecutionContext, Job, JobBuilder, StepBuilder
+from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
+
+JOB_NAME = "file_copy"
+CHUNK_SIZE = 40
+CRASH_ENV = "BATCHLINE_FILE_CRASH"
+POINTS = ("reader", "mid_write", "before_commit", "after_commit")
+FIELDS = ["id", "name", "qty", "price", "total"]
+
+
+class CrashPlan:
+    """Kills this process with SIGKILL the n-th time ``passing(point)`` is called for ``point``."""
+
+    def __init__(self, spec: str | None) -> None:
+        self.point: str | None = None
+        self.remaining = 0
+        if spec:
+            point, _, count = spec.partition(":")
+            if point not in POINTS:
+                raise SystemExit(f"{CRASH_ENV}={spec!r}: point must be one of {POINTS}")
+            self.point, self.remaining = point, int(count or 1)
+
+    def passing(self, point: str) -> None:
+        if point == self.point:
+            self.remaining -= 1
+            if self.remaining <= 0:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+
+class CrashingReader:
+    def __init__(self, inner: DelimitedReader[Any], plan: CrashPlan) -> None:
+        self.inner = inner
+        self.plan = plan
+
+    def open(self, context: ExecutionContext) -> None:
+        self.inner.open(context)
+
+    def read(self) -> Any:
+        self.plan.passing("reader")
+        return self.inner.read()
+
+    def update(self, context: ExecutionContext) -> None:
+        self.inner.update(context)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class CrashingWriter:
+    def __init__(self, inner: DelimitedWriter, plan: CrashPlan) -> None:
+        self.inner = inner
+        self.plan = plan
+
+    def open(self, context: ExecutionContext) -> None:
+        self.inner.open(context)
+
+    def write(self, items: Sequence[Any], chunk: Chunk) -> None:
+        if self.plan.point == "mid_write" and self.plan.remaining <= 1:
+            self.inner.write(items[: len(items) // 2], chunk)
+            self.inner.update(ExecutionContext())  # flush the half chunk to the file
+        self.plan.passing("mid_write")
+        self.inner.write(items, chunk)
+
+    def update(self, context: ExecutionContext) -> None:
+        self.inner.update(context)
+        self.plan.passing("before_commit")
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+class AfterCommit:
+    def __init__(self, plan: CrashPlan) -> None:
+        self.plan = plan
+
+    def after_chunk(self, chunk: Chunk) -> None:
+        self.plan.passing("after_commit")
+
+
+def total(row: dict[str, str]) -> dict[str, Any]:
+    """The processor: upper-cases the name and adds qty * price."""
+    qty, price = int(row["qty"]), Decimal(row["price"])
+    return {**row, "name": row["name"].upper(), "total": qty * price}
+
+
+def build_job(source: str, target: str, plan: CrashPlan | None = None) -> Job:
+    plan = plan or CrashPlan(None)
+    step = (
+        StepBuilder("copy")
+        .chunk(CHUNK_SIZE)
+        .reader(lambda se: CrashingReader(DelimitedReader(source), plan))
+        .processor(total)
+        .writer(
+            CrashingWriter(
+                DelimitedWriter(target, fields=FIELDS, header=True, footer=lambda n: f"# {n} rows"),
+                plan,
+            )
+        )
+        .listener(AfterCommit(plan))
+    )
+    return JobBuilder(JOB_NAME).step(step).build()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="file-to-file job for the crash tests")
+    parser.add_argument("url")
+    parser.add_argument("source")
+    parser.add_argument("target")
+    parser.add_argument("--restart", type=int, metavar="EXECUTION_ID")
+    args = parser.parse_args(argv)
+    plan = CrashPlan(os.environ.get(CRASH_ENV))
+    with Engine(args.url) as engine:
+        engine.register(build_job(args.source, args.target, plan))
+        if args.restart is None:
+            execution = engine.start(JOB_NAME, {"target": args.target})
+        else:
+            execution = engine.restart(args.restart)
+    print(execution.id, execution.status.value, execution.exit_status.description[:2000])
+    return 0 if execution.status is BatchStatus.COMPLETED else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

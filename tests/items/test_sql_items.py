@@ -1,0 +1,242 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from batchline import BatchStatus, Engine, JobBuilder, SqlInsertWriter, StepBuilder
+from batchline.errors import ConfigurationError
+from batchline.items.files.delimited import DelimitedReader
+from batchline.items.postgres_copy import PostgresCopyWriter
+from batchline.items.sql_readers import CursorReader, KeysetReader
+from batchline.items.sql_writers import SqlWriter
+from batchline.testing.contract import check_reader, check_writer
+from batchline.transaction import SqlTransactionManager
+from tests.backends import fresh_database
+
+meta = sa.MetaData()
+people = sa.Table(
+    "people",
+    meta,
+    sa.Column("region", sa.String(10), primary_key=True),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(50), nullable=False),
+    sa.Column("born", sa.Date, nullable=True),
+    sa.Column("score", sa.Numeric(8, 2), nullable=True),
+)
+PEOPLE = [
+    {
+        "region": region,
+        "id": i,
+        "name": f"person {region}{i}",
+        "born": dt.date(1990, 1, 1) + dt.timedelta(days=i * 37),
+        "score": Decimal(f"{i * 3}.25"),
+    }
+    for region in ("eu", "us")
+    for i in range(1, 12)
+]
+
+
+@dataclass
+class Person:
+    region: str
+    id: int
+    name: str
+    born: dt.date | None
+    score: Decimal
+
+
+@pytest.fixture
+def bind(db_url: str) -> Iterator[sa.Engine]:
+    engine = sa.create_engine(db_url)
+    meta.create_all(engine)
+    yield engine
+    engine.dispose()
+
+
+def fill(bind: sa.Engine, rows: list[dict[str, Any]] = PEOPLE) -> None:
+    with bind.begin() as conn:
+        conn.execute(sa.delete(people))
+        if rows:
+            conn.execute(people.insert(), rows)
+
+
+def table_rows(bind: sa.Engine) -> list[tuple[Any, ...]]:
+    with bind.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(sa.select(people)))
+
+
+class TestKeysetReader:
+    def test_contract_with_a_composite_key(self, bind: sa.Engine) -> None:
+        """Keyset paging on (region, id) passes the contract kit on every backend."""
+        fill(bind)
+        expected = sorted(PEOPLE, key=lambda r: (r["region"], r["id"]))
+        empty = sa.select(people).where(people.c.id < 0)
+        check_reader(
+            lambda: KeysetReader(bind, people, ["region", "id"], page_size=4),
+            expected=expected,
+            chunk_size=3,
+            empty=lambda: KeysetReader(bind, empty, ["region", "id"], page_size=4),
+        )
+
+    def test_date_key_and_a_filtered_query(self, bind: sa.Engine) -> None:
+        """A date key survives the JSON context; a WHERE in the query is kept on every page."""
+        fill(bind)
+        query = sa.select(people.c.born, people.c.name).where(people.c.region == "eu")
+        expected = [{"born": r["born"], "name": r["name"]} for r in PEOPLE if r["region"] == "eu"]
+        check_reader(lambda: KeysetReader(bind, query, "born", page_size=5), expected=expected)
+
+    def test_mapper_class_and_unknown_key(self, bind: sa.Engine) -> None:
+        """Rows map to a class by keyword; a key the query lacks is refused at once."""
+        fill(bind, PEOPLE[:2])
+
+        class Person:
+            def __init__(self, **row: Any) -> None:
+                self.name = row["name"]
+
+        reader = KeysetReader(bind, people, ["region", "id"], mapper=Person)
+        assert reader.read().name == "person eu1"  # type: ignore[union-attr]
+        with pytest.raises(ConfigurationError, match="no column"):
+            KeysetReader(bind, people, "nope")
+
+
+class TestCursorReader:
+    def test_contract(self, bind: sa.Engine) -> None:
+        """The server-side cursor reader passes the contract kit (restart by count)."""
+        fill(bind)
+        query = sa.select(people.c.region, people.c.id).order_by(people.c.region, people.c.id)
+        expected = [{"region": r["region"], "id": r["id"]} for r in PEOPLE]
+        check_reader(
+            lambda: CursorReader(bind, query, fetch_size=5),
+            expected=sorted(expected, key=lambda r: (r["region"], r["id"])),
+            chunk_size=4,
+        )
+
+
+class TestSqlWriter:
+    def test_insert_contract(self, bind: sa.Engine) -> None:
+        """Batched inserts through the chunk's transaction pass the writer contract kit."""
+        fill(bind, [])
+        check_writer(
+            lambda: SqlWriter(people, batch_size=3),
+            PEOPLE[:7],
+            lambda: table_rows(bind),
+            chunk_size=3,
+            transaction_manager=SqlTransactionManager(bind),
+            reset=lambda: fill(bind, []),
+        )
+
+    def test_upsert_contract_replaces_existing_rows(self, bind: sa.Engine) -> None:
+        """Upserts (with a key repeated inside one chunk) update in place on every backend."""
+        initial = [dict(r, name="old") for r in PEOPLE[:4]]
+        changed = [dict(r, name=f"new {r['id']}") for r in PEOPLE[:6]]
+        changed.append(dict(PEOPLE[0], name="newest"))
+        report = check_writer(
+            lambda: SqlWriter(people, mode="upsert", key=["region", "id"]),
+            changed,
+            lambda: table_rows(bind),
+            chunk_size=3,
+            transaction_manager=SqlTransactionManager(bind),
+            reset=lambda: fill(bind, initial),
+        )
+        names = {(r[0], r[1]): r[2] for r in report.output}
+        assert names[("eu", 1)] == "newest" and names[("eu", 6)] == "new 6"
+        assert len(report.output) == 6
+
+    def test_upsert_only_named_columns(self, bind: sa.Engine) -> None:
+        """update_columns limits what an upsert changes; other columns keep their values."""
+        fill(bind, PEOPLE[:1])
+        writer = SqlWriter(people, mode="upsert", key=["region", "id"], update_columns=["name"])
+        report = check_writer(
+            lambda: writer,
+            [dict(PEOPLE[0], name="renamed", score=Decimal("0"))],
+            lambda: table_rows(bind),
+            transaction_manager=SqlTransactionManager(bind),
+            reset=lambda: fill(bind, PEOPLE[:1]),
+        )
+        row = report.output[0]
+        assert row[2] == "renamed" and row[4] == PEOPLE[0]["score"]
+
+    def test_sql_insert_writer_kept(self, bind: sa.Engine) -> None:
+        """SqlInsertWriter still inserts mapping items inside the chunk's transaction."""
+        fill(bind, [])
+        check_writer(
+            lambda: SqlInsertWriter(people),
+            PEOPLE[:3],
+            lambda: table_rows(bind),
+            transaction_manager=SqlTransactionManager(bind),
+            reset=lambda: fill(bind, []),
+        )
+
+    def test_csv_to_table_job(self, engine: Engine, tmp_path: Path) -> None:
+        """A chunk job reads a CSV with a dataclass mapper and inserts it on every backend."""
+        bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+        meta.create_all(bind)
+        path = tmp_path / "people.csv"
+        lines = ["region,id,name,born,score"]
+        lines += [f"{r['region']},{r['id']},{r['name']},{r['born']},{r['score']}" for r in PEOPLE]
+        path.write_text("\n".join(lines) + "\n")
+        step = (
+            StepBuilder("load")
+            .chunk(5)
+            .reader(lambda se: DelimitedReader(str(path), mapper=Person))
+            .writer(SqlWriter(people))
+        )
+        execution = engine.start(JobBuilder("csv_to_table").step(step).build())
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        expected = sorted(tuple(r.values()) for r in PEOPLE)
+        assert table_rows(bind) == expected
+
+
+class TestPostgresCopyWriter:
+    @pytest.fixture
+    def pg(self, tmp_path: Path) -> Iterator[sa.Engine]:
+        with fresh_database("postgresql", tmp_path) as url:
+            engine = sa.create_engine(url)
+            meta.create_all(engine)
+            yield engine
+            engine.dispose()
+
+    @pytest.mark.parametrize("threaded", [True, False])
+    def test_contract_with_dicts(self, pg: sa.Engine, threaded: bool) -> None:
+        """COPY of dict items in the chunk's transaction passes the writer contract kit."""
+        check_writer(
+            lambda: PostgresCopyWriter(people, threaded=threaded),
+            PEOPLE[:9],
+            lambda: table_rows(pg),
+            chunk_size=4,
+            transaction_manager=SqlTransactionManager(pg),
+            reset=lambda: fill(pg, []),
+        )
+
+    def test_tuples_and_named_columns(self, pg: sa.Engine) -> None:
+        """Tuple items go to the named columns; the others stay NULL."""
+        check_writer(
+            lambda: PostgresCopyWriter("people", ["region", "id", "name"]),
+            [("eu", 1, "tab\there"), ("eu", 2, "new\nline \\ backslash")],
+            lambda: table_rows(pg),
+            transaction_manager=SqlTransactionManager(pg),
+            reset=lambda: fill(pg, []),
+            expected=[
+                ("eu", 1, "tab\there", None, None),
+                ("eu", 2, "new\nline \\ backslash", None, None),
+            ],
+        )
+
+    def test_refuses_other_databases(self, tmp_path: Path) -> None:
+        """On SQLite the COPY writer fails with a message naming what it needs."""
+        bind = sa.create_engine(f"sqlite:///{tmp_path / 'x.db'}")
+        meta.create_all(bind)
+        with pytest.raises(ConfigurationError, match="needs PostgreSQL through psycopg"):
+            check_writer(
+                lambda: PostgresCopyWriter(people),
+                PEOPLE[:1],
+                lambda: table_rows(bind),
+                transaction_manager=SqlTransactionManager(bind),
+            )
