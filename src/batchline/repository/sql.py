@@ -80,11 +80,25 @@ _JOB_STATUS = sa.select(job_execution.c.status).where(
 # A chunk's progress and its stop check in one statement: the row is updated only while its job
 # execution is not STOPPING, so no rows updated means "stop" (or a lost update, told apart by
 # an unconditional second try that runs only then).
-_UPDATE_STEP_UNLESS_STOPPING = _UPDATE_STEP.where(
-    sa.select(job_execution.c.status)
-    .where(job_execution.c.id == sa.bindparam("job_id"))
-    .scalar_subquery()
-    != BatchStatus.STOPPING.value
+# Only what a chunk changes: status, exit status and times stay as the step's start set them.
+_CHUNK_COLUMNS = ("context", "last_updated", "version", *COUNTERS)
+_UPDATE_STEP_UNLESS_STOPPING = (
+    step_execution.update()
+    .where(step_execution.c.id == sa.bindparam("where_id"))
+    .where(step_execution.c.version == sa.bindparam("where_version"))
+    .where(
+        sa.select(job_execution.c.status)
+        .where(job_execution.c.id == sa.bindparam("job_id"))
+        .scalar_subquery()
+        != BatchStatus.STOPPING.value
+    )
+    .values({name: sa.bindparam(name) for name in _CHUNK_COLUMNS})
+)
+_UPDATE_CHUNK = (
+    step_execution.update()
+    .where(step_execution.c.id == sa.bindparam("where_id"))
+    .where(step_execution.c.version == sa.bindparam("where_version"))
+    .values({name: sa.bindparam(name) for name in _CHUNK_COLUMNS})
 )
 
 
@@ -570,13 +584,27 @@ class SqlJobRepository:
         One statement when no stop is pending, two when one is.
         """
         se = step_execution_
-        values = _step_values(se)
-        values["job_id"] = se.job_execution_id
+        values: dict[str, Any] = {
+            "context": se.context.to_json(),
+            "last_updated": utcnow(),
+            "version": se.version + 1,
+            "read_count": se.read_count,
+            "write_count": se.write_count,
+            "filter_count": se.filter_count,
+            "commit_count": se.commit_count,
+            "rollback_count": se.rollback_count,
+            "read_skip_count": se.read_skip_count,
+            "process_skip_count": se.process_skip_count,
+            "write_skip_count": se.write_skip_count,
+            "where_id": se.id,
+            "where_version": se.version,
+            "job_id": se.job_execution_id,
+        }
 
         def save(c: Connection) -> bool:
             if c.execute(_UPDATE_STEP_UNLESS_STOPPING, values).rowcount == 1:
                 return False
-            self._saved(se, values, c.execute(_UPDATE_STEP, values).rowcount)
+            self._saved(se, values, c.execute(_UPDATE_CHUNK, values).rowcount)
             return True
 
         stop = self._tx(save, conn)

@@ -33,7 +33,7 @@ from batchline.items.base import (
 )
 from batchline.listeners import callbacks
 from batchline.logging import log
-from batchline.model import ExecutionContext, SkippedItem, StepExecution
+from batchline.model import SkippedItem, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
 from batchline.transaction import TransactionManager
@@ -249,21 +249,23 @@ class _Run:
             return items
         outputs: list[Any] = []
         append = outputs.append
-        done = 0
-        while done < len(items):
+        pending_items = iter(items)
+        while True:
             try:
-                # The hot loop again: one call, one test, one append per item.
-                for item in items[done:] if done else items:
+                # The hot loop again: one call, one test, one append per item. No index is kept:
+                # on a failure, what the iterator has left tells which item failed.
+                for item in pending_items:
                     result = process(item)
                     if result is not None:
                         append(result)
-                    done += 1
+                return outputs
             except Exception as exc:
-                result = self._process_failed(chunk, items, done, exc, pending)
+                rest = list(pending_items)
+                index = len(items) - len(rest) - 1
+                result = self._process_failed(chunk, items, index, exc, pending)
                 if result is not None:
                     append(result)
-                done += 1
-        return outputs
+                pending_items = iter(rest)
 
     def _process_failed(
         self, chunk: Chunk, items: list[Any], index: int, error: Exception, pending: _Pending
@@ -392,7 +394,8 @@ class _Run:
         se, repo = self.se, self.repo
         saved_counters = se.counters()
         saved_version = se.version
-        saved_context = se.context.to_json()
+        # A shallow copy: streams replace their keys at update(), they do not mutate values.
+        saved_context = dict(se.context)
         write_skips_before = pending.write
         records_before = len(pending.records)
         notify_before = len(pending.notify)
@@ -425,7 +428,8 @@ class _Run:
         except BaseException as exc:
             se.restore_counters(saved_counters)
             se.version = saved_version
-            _replace(se.context, saved_context)
+            se.context.clear()
+            se.context.update(saved_context)
             pending.write = write_skips_before
             del pending.records[records_before:]
             del pending.notify[notify_before:]
@@ -505,12 +509,6 @@ def _read_position(error: BaseException, reads: int) -> str:
         where = f"{error.source} " if error.source else ""
         return f"{where}line {error.line}"
     return f"item {reads}"
-
-
-def _replace(context: ExecutionContext, saved: str) -> None:
-    restored = ExecutionContext.from_json(saved)
-    context.clear()
-    context.update(restored)
 
 
 def _unique(streams: list[ItemStream]) -> list[ItemStream]:
