@@ -67,8 +67,8 @@ JOBS = [make_job(1), make_job(2)]
 def run(quick: bool) -> list[Comparison]:
     # Big enough that starting the workers (about 0.5 s each: Python, SQLAlchemy, the job
     # module) does not hide the work: about 13 s of CPU on one core.
-    items = 1200 if quick else 12_000
-    repeats = 1 if quick else 2
+    items = 1200 if quick else 24_000
+    repeats = 1 if quick else 3
     runs = itertools.count()
     with tempfile.TemporaryDirectory(prefix="bench-partitions-") as folder:
         url = f"sqlite:///{Path(folder) / 'repository.db'}"

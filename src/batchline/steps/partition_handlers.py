@@ -147,11 +147,18 @@ class ProcessPartitionHandler:
 
     ``job`` is an importable reference, ``package.module:attribute``, to the Job (or a callable
     returning a Job, or a list of Jobs) that holds the partitioned step: each worker imports it.
-    ``start_method`` is "spawn" or "forkserver": never "fork", which would copy the manager's
-    threads and open connections into the worker.
+    ``start_method`` is "forkserver" (the default where the platform has it: a single-threaded
+    server that has imported batchline forks each worker, so workers skip that import) or
+    "spawn"; never "fork", which would copy the manager's threads and open connections into the
+    worker.
     """
 
-    def __init__(self, job: str, workers: int | None = None, *, start_method: str = "spawn"):
+    def __init__(
+        self, job: str, workers: int | None = None, *, start_method: str | None = None
+    ) -> None:
+        if start_method is None:
+            methods = multiprocessing.get_all_start_methods()
+            start_method = "forkserver" if "forkserver" in methods else "spawn"
         if ":" not in job:
             raise ConfigurationError(f"process partition handler: job {job!r} is not module:attr")
         if start_method not in ("spawn", "forkserver"):
@@ -176,14 +183,18 @@ class ProcessPartitionHandler:
             return {}
         url = repository_url(runtime.repository)
         context = multiprocessing.get_context(self.start_method)
+        if self.start_method == "forkserver":
+            context.set_forkserver_preload(["batchline"])
         abort = context.Event()  # passed to workers only when stop_on_failure
+        # The manager keeps the writing end open, unused, for as long as it lives.
+        alive_r, alive_w = context.Pipe(duplex=False)
         errors: dict[str, BaseException] = {}
         size = min(self.workers, len(request.partitions))
         pool = ProcessPoolExecutor(
             size,
             mp_context=context,
             initializer=_enter_worker,
-            initargs=(abort if request.stop_on_failure else None,),
+            initargs=(abort if request.stop_on_failure else None, alive_r),
         )
         try:
             futures = {
@@ -213,6 +224,8 @@ class ProcessPartitionHandler:
             # Every partition has ended: idle workers exit on their own, nothing waits for them
             # (a broken pool has already stopped and joined its processes).
             pool.shutdown(wait=False, cancel_futures=True)
+            alive_r.close()
+            alive_w.close()
         if errors:
             log.error(
                 "step %s: %d partitions ended in their worker's failure", step.name, len(errors)
@@ -253,15 +266,20 @@ class _WorkerSignal:
     """A worker's abort signal: the run's event if it has one, and the manager's death.
 
     A worker whose manager died (SIGKILL, out of memory) must not run on unseen: a recovered
-    and restarted job would run its partition twice. It stops at its next chunk boundary.
+    and restarted job would run its partition twice. It stops at its next chunk boundary. The
+    manager's death shows as end-of-file on a pipe whose only writer is the manager (a worker's
+    parent may be a forkserver, so its parent pid says nothing).
     """
 
-    def __init__(self, event: AbortSignal | None, manager_pid: int) -> None:
+    def __init__(self, event: AbortSignal | None, manager_alive: Any) -> None:
         self.event = event
-        self.manager_pid = manager_pid
+        self.manager_alive = manager_alive
 
     def is_set(self) -> bool:
-        if os.getppid() != self.manager_pid:
+        try:
+            if self.manager_alive.poll():  # readable only at EOF: the manager never writes
+                return True
+        except (EOFError, OSError):
             return True
         return self.event is not None and self.event.is_set()
 
@@ -277,8 +295,8 @@ _worker_abort: contextvars.ContextVar[AbortSignal | None] = contextvars.ContextV
 )
 
 
-def _enter_worker(abort: AbortSignal | None) -> None:
-    _worker_abort.set(_WorkerSignal(abort, os.getppid()))
+def _enter_worker(abort: AbortSignal | None, manager_alive: Any) -> None:
+    _worker_abort.set(_WorkerSignal(abort, manager_alive))
 
 
 def run_partition_task(task: PartitionTask) -> str:
