@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchline.errors import (
+    ConfigurationError,
     JobExecutionAlreadyRunning,
     JobRestartRefused,
     LaunchRefused,
@@ -82,7 +83,7 @@ class Engine:
         if transaction_manager is None:
             engine = getattr(self.repository, "engine", None)
             if engine is None:
-                raise LaunchRefused(
+                raise ConfigurationError(
                     "a repository without an SQL engine needs a transaction_manager"
                 )
             transaction_manager = SqlTransactionManager(engine)
@@ -166,7 +167,9 @@ class Engine:
 
     def _relaunch(self, execution_id: int | None, job_name: str | None) -> tuple[Job, JobExecution]:
         if (execution_id is None) == (job_name is None):
-            raise LaunchRefused("restart takes an execution id or a job name, not both or neither")
+            raise ConfigurationError(
+                "restart takes an execution id or a job name, not both or neither"
+            )
         if execution_id is not None:
             old = self.repository.get_job_execution(execution_id)
         else:
@@ -250,7 +253,7 @@ class Engine:
             raise JobExecutionAlreadyRunning(
                 f"job execution {execution.id} is running in this process"
             )
-        beat = self._heartbeat_of(execution.id)
+        beat = self.repository.heartbeat_of(execution.id)
         expires = beat + dt.timedelta(seconds=self.lease) if beat else None
         if not force and expires is not None and expires > utcnow():
             raise JobExecutionAlreadyRunning(
@@ -266,10 +269,6 @@ class Engine:
         )
         log.warning("job execution %d: %s", execution.id, message)
         return self.repository.mark_failed(execution.id, message)
-
-    def _heartbeat_of(self, execution_id: int) -> dt.datetime | None:
-        getter = getattr(self.repository, "heartbeat_of", None)
-        return getter(execution_id) if callable(getter) else None
 
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_interval):

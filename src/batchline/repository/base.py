@@ -65,6 +65,9 @@ class JobRepository(Protocol):
 
     def heartbeat(self, execution_ids: Sequence[int]) -> None: ...
 
+    def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
+        """When the execution last proved it was alive (None if it never did)."""
+
     def stale_executions(self, older_than: dt.datetime) -> list[JobExecution]: ...
 
     def get_step_context(self, job_instance_id: int, step_name: str) -> StepContext | None: ...
