@@ -118,7 +118,10 @@ class DelimitedReader(LineFileReader[T]):
 
     def restart(self) -> None:
         self._base = self.line
-        self._rows = csv.reader(self.physical_lines(), **self._format)
+        # Lines reach the csv module through C iterators only (no Python frame per line); the
+        # csv reader pulls one line at a time, so tell() after a record is still exact.
+        lines = self._lines
+        self._rows = csv.reader(map(self.codec.decoder, iter(lines.readline, b"")), **self._format)
 
     def read(self) -> T | None:
         rows = self._rows
@@ -126,13 +129,16 @@ class DelimitedReader(LineFileReader[T]):
             if not self.ready():
                 return None
             rows = self._rows
+        tell = self._lines.tell
         while True:
             before = rows.line_num
+            start = tell()
             try:
                 values: list[str] = next(rows)
             except StopIteration:
                 return None
             except Exception as exc:
+                self._remember_raw(exc, start)
                 raise self._failure(exc, before, rows.line_num) from None
             if not values or (self.comment is not None and values[0].startswith(self.comment)):
                 continue
@@ -145,6 +151,22 @@ class DelimitedReader(LineFileReader[T]):
                 return self._map(values)
             except FieldError as exc:
                 raise self.error(exc.message, self._base + before + 1, exc.field) from None
+
+    def _remember_raw(self, exc: Exception, start: int) -> None:
+        """The failed record's last physical line, for the error message (error path only)."""
+        if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
+            self.raw = exc.object
+            return
+        if isinstance(exc, self.stream_errors):
+            return
+        lines = self._lines
+        end = lines.tell()
+        lines.seek(start)
+        last = b""
+        while lines.tell() < end and (raw := lines.readline()):
+            last = raw
+        lines.seek(end)
+        self.raw = last
 
     def sync_line(self) -> None:
         if self._rows is not None:
