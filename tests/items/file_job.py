@@ -16,8 +16,6 @@ Run as a process by tests/items/test_file_crash.py::
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from collections.abc import Sequence
 from decimal import Decimal
@@ -25,6 +23,7 @@ from typing import Any
 
 from batchline import BatchStatus, Chunk, Engine, ExecutionContext, Job, JobBuilder, StepBuilder
 from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
+from batchline.testing.crash import CrashInjector
 
 JOB_NAME = "file_copy"
 CHUNK_SIZE = 40
@@ -33,27 +32,8 @@ POINTS = ("reader", "mid_write", "before_commit", "after_commit")
 FIELDS = ["id", "name", "qty", "price", "total"]
 
 
-class CrashPlan:
-    """Kills this process with SIGKILL the n-th time ``passing(point)`` is called for ``point``."""
-
-    def __init__(self, spec: str | None) -> None:
-        self.point: str | None = None
-        self.remaining = 0
-        if spec:
-            point, _, count = spec.partition(":")
-            if point not in POINTS:
-                raise SystemExit(f"{CRASH_ENV}={spec!r}: point must be one of {POINTS}")
-            self.point, self.remaining = point, int(count or 1)
-
-    def passing(self, point: str) -> None:
-        if point == self.point:
-            self.remaining -= 1
-            if self.remaining <= 0:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-
 class CrashingReader:
-    def __init__(self, inner: DelimitedReader[Any], plan: CrashPlan) -> None:
+    def __init__(self, inner: DelimitedReader[Any], plan: CrashInjector) -> None:
         self.inner = inner
         self.plan = plan
 
@@ -72,7 +52,7 @@ class CrashingReader:
 
 
 class CrashingWriter:
-    def __init__(self, inner: DelimitedWriter, plan: CrashPlan) -> None:
+    def __init__(self, inner: DelimitedWriter, plan: CrashInjector) -> None:
         self.inner = inner
         self.plan = plan
 
@@ -95,7 +75,7 @@ class CrashingWriter:
 
 
 class AfterCommit:
-    def __init__(self, plan: CrashPlan) -> None:
+    def __init__(self, plan: CrashInjector) -> None:
         self.plan = plan
 
     def after_chunk(self, chunk: Chunk) -> None:
@@ -108,8 +88,8 @@ def total(row: dict[str, str]) -> dict[str, Any]:
     return {**row, "name": row["name"].upper(), "total": qty * price}
 
 
-def build_job(source: str, target: str, plan: CrashPlan | None = None) -> Job:
-    plan = plan or CrashPlan(None)
+def build_job(source: str, target: str, plan: CrashInjector | None = None) -> Job:
+    plan = plan or CrashInjector(None, POINTS)
     step = (
         StepBuilder("copy")
         .chunk(CHUNK_SIZE)
@@ -133,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target")
     parser.add_argument("--restart", type=int, metavar="EXECUTION_ID")
     args = parser.parse_args(argv)
-    plan = CrashPlan(os.environ.get(CRASH_ENV))
+    plan = CrashInjector.from_env(CRASH_ENV, POINTS)
     with Engine(args.url) as engine:
         engine.register(build_job(args.source, args.target, plan))
         if args.restart is None:

@@ -22,8 +22,6 @@ when it ended otherwise.
 from __future__ import annotations
 
 import argparse
-import os
-import signal
 import sys
 from collections import deque
 from collections.abc import Mapping, Sequence
@@ -43,6 +41,7 @@ from batchline import (
     StepBuilder,
     StepExecution,
 )
+from batchline.testing.crash import CrashInjector
 
 JOB_NAME = "crash_copy"
 ROWS = 3000
@@ -78,31 +77,12 @@ def create_tables(bind: sa.Engine, rows: int = ROWS) -> None:
         )
 
 
-class CrashPlan:
-    """Kills this process with SIGKILL the n-th time ``passing(point)`` is called for ``point``."""
-
-    def __init__(self, spec: str | None) -> None:
-        self.point: str | None = None
-        self.remaining = 0
-        if spec:
-            point, _, count = spec.partition(":")
-            if point not in POINTS:
-                raise SystemExit(f"{CRASH_ENV}={spec!r}: point must be one of {POINTS}")
-            self.point, self.remaining = point, int(count or 1)
-
-    def passing(self, point: str) -> None:
-        if point == self.point:
-            self.remaining -= 1
-            if self.remaining <= 0:
-                os.kill(os.getpid(), signal.SIGKILL)
-
-
 class KeysetReader:
     """Reads source rows with low < id <= high in id order; restarts after the last id read."""
 
     KEY = "keyset.last_id"
 
-    def __init__(self, bind: sa.Engine, low: int, high: int, plan: CrashPlan, page: int = 200):
+    def __init__(self, bind: sa.Engine, low: int, high: int, plan: CrashInjector, page: int = 200):
         self._bind = bind
         self._low = low
         self._high = high
@@ -144,7 +124,7 @@ class KeysetReader:
 class CrashingWriter:
     """Inserts through the chunk's connection, then passes the ``writer`` point (pre-commit)."""
 
-    def __init__(self, plan: CrashPlan) -> None:
+    def __init__(self, plan: CrashInjector) -> None:
         self._insert = SqlInsertWriter(target)
         self._plan = plan
 
@@ -163,7 +143,7 @@ class Announcer:
 class CrashListener:
     """Passes a crash point from a chunk or step callback."""
 
-    def __init__(self, plan: CrashPlan, *, step_point: str | None = None) -> None:
+    def __init__(self, plan: CrashInjector, *, step_point: str | None = None) -> None:
         self._plan = plan
         self._step_point = step_point
 
@@ -179,8 +159,8 @@ class CrashListener:
             self._plan.passing("step_end")
 
 
-def build_job(bind: sa.Engine, plan: CrashPlan | None = None) -> Job:
-    plan = plan or CrashPlan(None)
+def build_job(bind: sa.Engine, plan: CrashInjector | None = None) -> Job:
+    plan = plan or CrashInjector(None, POINTS)
 
     def copy(name: str, low: int, high: int, step_point: str) -> StepBuilder:
         return (
@@ -205,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("url")
     parser.add_argument("--restart", type=int, metavar="EXECUTION_ID")
     args = parser.parse_args(argv)
-    plan = CrashPlan(os.environ.get(CRASH_ENV))
+    plan = CrashInjector.from_env(CRASH_ENV, POINTS)
     with Engine(args.url) as engine:
         bind = engine.repository.engine  # type: ignore[attr-defined]
         engine.register(build_job(bind, plan))

@@ -23,10 +23,18 @@ from batchline.model import JobExecution
 from batchline.parameters import ParamValue
 from batchline.steps.base import Step
 from batchline.testing.contract import check_reader
+from batchline.testing.crash import CrashInjector
 from batchline.testing.violations import ContractViolation
 from batchline.testing.writer_contract import check_writer
 
-__all__ = ["ContractViolation", "check_reader", "check_writer", "run_step", "temporary_engine"]
+__all__ = [
+    "ContractViolation",
+    "CrashInjector",
+    "check_reader",
+    "check_writer",
+    "run_step",
+    "temporary_engine",
+]
 
 
 @contextmanager

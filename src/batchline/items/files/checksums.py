@@ -95,21 +95,25 @@ def verify_ok_marker(path: str, storage_options: StorageOptions = None) -> None:
         raise ChecksumError(f"{path}: {fs.size(inner)} bytes, but {path}.ok says {recorded}")
 
 
-class ChecksumTask:
-    """A simple-step task writing checksums (and an ``.ok`` marker) for a templated path."""
+class _ChecksumTaskBase:
+    ok_marker_default = True
 
     def __init__(
         self,
         path: str,
         algorithms: Sequence[str] = ("sha256",),
         *,
-        ok_marker: bool = True,
+        ok_marker: bool | None = None,
         storage_options: StorageOptions = None,
     ) -> None:
         self.path = path
         self.algorithms = [_check(a) for a in algorithms]
-        self.ok_marker = ok_marker
+        self.ok_marker = self.ok_marker_default if ok_marker is None else ok_marker
         self.storage_options = storage_options
+
+
+class ChecksumTask(_ChecksumTaskBase):
+    """A simple-step task writing checksums (and an ``.ok`` marker) for a templated path."""
 
     def __call__(self, step_execution: StepExecution) -> Any:
         path = render(self.path, step_execution)
@@ -121,21 +125,10 @@ class ChecksumTask:
         return None
 
 
-class VerifyChecksumTask:
+class VerifyChecksumTask(_ChecksumTaskBase):
     """A simple-step task failing the step when a file does not match its checksum or marker."""
 
-    def __init__(
-        self,
-        path: str,
-        algorithms: Sequence[str] = ("sha256",),
-        *,
-        ok_marker: bool = False,
-        storage_options: StorageOptions = None,
-    ) -> None:
-        self.path = path
-        self.algorithms = [_check(a) for a in algorithms]
-        self.ok_marker = ok_marker
-        self.storage_options = storage_options
+    ok_marker_default = False
 
     def __call__(self, step_execution: StepExecution) -> Any:
         path = render(self.path, step_execution)
