@@ -10,7 +10,6 @@ import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
 
 from batchline.errors import (
     ConfigurationError,
@@ -303,6 +302,3 @@ class Engine:
     def count_skipped(self, execution_id: int) -> dict[str, int]:
         """The execution's skips by phase (read, process, write)."""
         return self.repository.count_skipped(execution_id)
-
-    def describe(self) -> dict[str, Any]:
-        return {"repository": repr(self.repository), "jobs": self.registry.names()}

@@ -138,10 +138,6 @@ class FaultTolerance:
     reprocess_on_scan: bool = False
     sleep: Callable[[float], None] = time.sleep
 
-    @property
-    def enabled(self) -> bool:
-        return bool(self.retry_limit or self.skippable or self.skip_policy or self.no_rollback)
-
     def may_retry(self, error: BaseException, attempt: int) -> bool:
         """Whether failed attempt number ``attempt`` (1-based) may be tried again."""
         return attempt <= self.retry_limit and self.retryable(error)

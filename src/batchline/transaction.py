@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Engine
 
 
 @dataclass(slots=True)
@@ -53,9 +53,3 @@ class NoTransactionManager:
     @contextmanager
     def begin(self) -> Iterator[Transaction]:
         yield Transaction(None)
-
-
-def connection_of(tx: Transaction) -> Connection:
-    if not isinstance(tx.connection, Connection):
-        raise TypeError("this chunk's transaction has no SQLAlchemy connection")
-    return tx.connection

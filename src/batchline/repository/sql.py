@@ -584,22 +584,8 @@ class SqlJobRepository:
         One statement when no stop is pending, two when one is.
         """
         se = step_execution_
-        values: dict[str, Any] = {
-            "context": se.context.to_json(),
-            "last_updated": utcnow(),
-            "version": se.version + 1,
-            "read_count": se.read_count,
-            "write_count": se.write_count,
-            "filter_count": se.filter_count,
-            "commit_count": se.commit_count,
-            "rollback_count": se.rollback_count,
-            "read_skip_count": se.read_skip_count,
-            "process_skip_count": se.process_skip_count,
-            "write_skip_count": se.write_skip_count,
-            "where_id": se.id,
-            "where_version": se.version,
-            "job_id": se.job_execution_id,
-        }
+        values = _chunk_values(se)
+        values["job_id"] = se.job_execution_id
 
         def save(c: Connection) -> bool:
             if c.execute(_UPDATE_STEP_UNLESS_STOPPING, values).rowcount == 1:
@@ -742,14 +728,10 @@ class SqlJobRepository:
         return {str(phase): int(count) for phase, count in rows}
 
 
-def _step_values(se: StepExecution) -> dict[str, Any]:
+def _chunk_values(se: StepExecution) -> dict[str, Any]:
+    """What a chunk commit changes, with the row's id and expected version."""
     return {
-        "status": se.status.value,
-        "exit_code": se.exit_status.code,
-        "exit_message": se.exit_status.description[:_MAX_MESSAGE],
         "context": se.context.to_json(),
-        "start_time": se.start_time,
-        "end_time": se.end_time,
         "last_updated": utcnow(),
         "version": se.version + 1,
         "read_count": se.read_count,
@@ -762,6 +744,17 @@ def _step_values(se: StepExecution) -> dict[str, Any]:
         "write_skip_count": se.write_skip_count,
         "where_id": se.id,
         "where_version": se.version,
+    }
+
+
+def _step_values(se: StepExecution) -> dict[str, Any]:
+    return {
+        **_chunk_values(se),
+        "status": se.status.value,
+        "exit_code": se.exit_status.code,
+        "exit_message": se.exit_status.description[:_MAX_MESSAGE],
+        "start_time": se.start_time,
+        "end_time": se.end_time,
     }
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchline.completion import CompletionPolicy, CountOrTimeCompletion
+from batchline.completion import CompletionPolicy
 from batchline.errors import BatchlineError, ConfigurationError, ItemReadError
 from batchline.faults import FaultTolerance, Phase
 from batchline.items.base import (
@@ -519,8 +519,3 @@ def _unique(streams: list[ItemStream]) -> list[ItemStream]:
             seen.add(id(stream))
             out.append(stream)
     return out
-
-
-def default_completion(size: int, seconds: float | None) -> CompletionPolicy | None:
-    """None (the fast count-only path) unless a time bound is asked for."""
-    return None if seconds is None else CountOrTimeCompletion(size, seconds)

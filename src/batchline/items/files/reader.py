@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import lzma
 import zlib
-from collections.abc import Iterator
 from typing import Any, Generic, TypeVar
 
 from batchline.errors import ItemReadError
@@ -130,14 +129,6 @@ class LineFileReader(Generic[T]):
 
     def restart(self) -> None:
         """Build the parsing pipeline from the current position."""
-
-    def physical_lines(self) -> Iterator[str]:
-        """Decoded lines from the current position, keeping each raw line for messages."""
-        readline = self._lines.readline
-        decode = self.codec.decoder
-        while raw := readline():
-            self.raw = raw
-            yield decode(raw)
 
     def readline(self) -> bytes:
         """One raw line (empty at the end), counted."""
