@@ -18,7 +18,7 @@ from pathlib import Path
 
 from batchline import BatchStatus, Engine, Job, JobBuilder, StepBuilder, StepExecution
 from batchline.partitioners import IntegerRangePartitioner
-from batchline.steps.partition_handlers import ProcessPartitionHandler
+from batchline.workers import ProcessPartitionHandler
 from benchmarks.harness import Comparison, side_by_side
 
 GRID = 8

@@ -110,7 +110,7 @@ class TestBadInput:
             ((f"{JOBS}:nope",), "no attribute 'nope'"),
             (("no_such_module.jobs:job",), "cannot import"),
             (("cli_count",), "unknown job 'cli_count'"),
-            ((f"{JOBS}:not_a_job",), "neither a Job nor a callable"),
+            ((f"{JOBS}:not_a_job",), "neither a Job (or a list of Jobs) nor a callable"),
             ((COUNT, "count:int=many"), "not an integer"),
             ((COUNT, "count:integer=3"), "unknown type"),
             ((COUNT, "count"), "expected name[:type]=value"),

@@ -115,6 +115,6 @@ class TestProcessPartitions:
 
 def test_job_module_is_importable_by_reference() -> None:
     """The process handler's job reference names the module's job."""
-    from batchline.steps.partition_handlers import load_jobs
+    from batchline.loader import load_jobs
 
     assert load_jobs("tests.jobs.partition_jobs:PROCESS_JOB") == [partition_jobs.PROCESS_JOB]

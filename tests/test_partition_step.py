@@ -27,7 +27,7 @@ from batchline import (
 )
 from batchline.partitioners import TablePartitioner, TableRangeReader
 from batchline.steps.partition import PLAN_KEY, Partition, PartitionerSpec
-from batchline.steps.partition_handlers import ThreadPartitionHandler
+from batchline.steps.partition_threads import ThreadPartitionHandler
 from tests.backends import fresh_database
 from tests.jobs.partition_jobs import CHUNK, copied, create_tables, expected, target
 

@@ -14,7 +14,7 @@ from batchline.flow import Flow
 from batchline.model import StepExecution
 from batchline.partitioners import IntegerRangePartitioner
 from batchline.pools import WorkerPool
-from batchline.steps.partition_handlers import ThreadPartitionHandler
+from batchline.steps.partition_threads import ThreadPartitionHandler
 
 
 class Gauge:

@@ -253,3 +253,36 @@ class TestRestartByNameChoosesTheRightInstance:
         assert again.status is BatchStatus.COMPLETED
         with pytest.raises(NoSuchExecution, match="no failed or stopped execution"):
             sqlite_engine.restart(job_name="by_name")
+
+
+class TestJobContextOnRestart:
+    def test_restart_starts_from_the_last_job_context(self, engine: Engine) -> None:
+        """Step 1 publishes a value in the job context, step 2 fails; the restart's step 2
+        (step 1 is skipped as completed) sees the value."""
+        seen: list[object] = []
+        failing = {"on": True}
+
+        def publish(se: StepExecution) -> None:
+            assert se.job_execution is not None
+            se.job_execution.context["token"] = "abc-42"
+
+        def consume(se: StepExecution) -> None:
+            assert se.job_execution is not None
+            seen.append(se.job_execution.context.get("token"))
+            if failing["on"]:
+                raise RuntimeError("step 2 down")
+
+        job = (
+            JobBuilder("ctx")
+            .step(StepBuilder("publish").task(publish))
+            .step(StepBuilder("consume").task(consume))
+            .build()
+        )
+        first = engine.start(job, {"day": "1"})
+        assert first.status is BatchStatus.FAILED
+        failing["on"] = False
+        engine.register(job, replace=True)
+        second = engine.restart(first.id)
+        assert second.status is BatchStatus.COMPLETED
+        assert seen == ["abc-42", "abc-42"]
+        assert engine.get_execution(second.id).context["token"] == "abc-42"

@@ -18,7 +18,7 @@ from batchline import (
     BatchStatus,
     Engine,
     JobBuilder,
-    LaunchRefused,
+    JobExecutionNotRunning,
     SqlInsertWriter,
     StepBuilder,
     StepExecution,
@@ -135,10 +135,11 @@ class TestStop:
         assert (resumed.read_count, resumed.write_count) == (15, 15)
 
     def test_stop_of_finished_execution_is_refused(self, harness: StopHarness) -> None:
-        """Stopping a COMPLETED execution raises LaunchRefused naming it and changes nothing."""
+        """Stopping a COMPLETED execution raises JobExecutionNotRunning naming it."""
         harness.gate.release.set()
         done = harness.engine.start("stoppable", {"run": 2})
         assert done.status is BatchStatus.COMPLETED
-        with pytest.raises(LaunchRefused, match=rf"job execution {done.id} is not running"):
+        not_running = rf"job execution {done.id} is not running"
+        with pytest.raises(JobExecutionNotRunning, match=not_running):
             harness.engine.stop(done.id)
         assert harness.engine.get_execution(done.id).status is BatchStatus.COMPLETED

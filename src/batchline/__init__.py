@@ -14,6 +14,7 @@ from batchline.errors import (
     IllegalTransition,
     ItemReadError,
     JobExecutionAlreadyRunning,
+    JobExecutionNotRunning,
     JobInstanceAlreadyComplete,
     JobInstanceAlreadyExists,
     JobRestartRefused,
@@ -23,14 +24,16 @@ from batchline.errors import (
     OptimisticLockingFailure,
     ParameterError,
     RepositoryError,
+    SkipLimitExceeded,
     StartLimitExceeded,
     StepFailure,
+    StepTimeout,
+    WorkerLost,
 )
 from batchline.faults import (
     Backoff,
     FaultTolerance,
     RetryListener,
-    SkipLimitExceeded,
     SkipListener,
     SkipPolicy,
 )
@@ -84,7 +87,6 @@ from batchline.registry import JobRegistry
 from batchline.repository import JobRepository, SqlJobRepository, create_engine, migrate
 from batchline.status import BatchStatus, ExitStatus
 from batchline.steps import ChunkStep, SimpleStep, Step
-from batchline.steps.chunk import StepTimeout
 from batchline.steps.partition import (
     Aggregator,
     Partition,
@@ -93,11 +95,7 @@ from batchline.steps.partition import (
     PartitionListener,
     PartitionStep,
 )
-from batchline.steps.partition_handlers import (
-    ProcessPartitionHandler,
-    ThreadPartitionHandler,
-    WorkerLost,
-)
+from batchline.steps.partition_threads import ThreadPartitionHandler
 from batchline.transaction import (
     NoTransactionManager,
     SqlTransactionManager,
@@ -105,6 +103,7 @@ from batchline.transaction import (
     TransactionManager,
 )
 from batchline.triggers import FolderWatcher, JobScheduler
+from batchline.workers import ProcessPartitionHandler
 
 __version__ = "0.1.0"
 
@@ -145,6 +144,7 @@ __all__ = [
     "JobBuilder",
     "JobExecution",
     "JobExecutionAlreadyRunning",
+    "JobExecutionNotRunning",
     "JobHandle",
     "JobInstance",
     "JobInstanceAlreadyComplete",

@@ -20,6 +20,7 @@ from batchline.parameters import JobParameters
 from batchline.steps.base import Step, StepOptions
 from batchline.steps.chunk import ChunkStep
 from batchline.steps.partition import OnFailure, PartitionerSpec, PartitionHandler, PartitionStep
+from batchline.steps.partition_threads import ThreadPartitionHandler
 from batchline.steps.simple import SimpleStep
 from batchline.transaction import TransactionManager
 
@@ -177,7 +178,7 @@ class StepBuilder:
                 built,
                 partitioner,
                 grid_size=grid_size,
-                handler=handler,
+                handler=handler if handler is not None else ThreadPartitionHandler(),
                 aggregator=aggregator,
                 on_failure=on_failure,
                 options=options,

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from batchline.errors import (
     ConfigurationError,
     JobExecutionAlreadyRunning,
+    JobExecutionNotRunning,
     JobRestartRefused,
-    LaunchRefused,
     NoSuchExecution,
 )
 from batchline.job import Job, run_job
@@ -29,7 +29,8 @@ from batchline.repository.database import DEFAULT_URL
 from batchline.repository.sql import SqlJobRepository
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
-from batchline.transaction import SqlTransactionManager, TransactionManager
+from batchline.steps.control import RunControl
+from batchline.transaction import TransactionManager
 
 Params = JobParameters | Mapping[str, ParamValue] | None
 
@@ -79,19 +80,17 @@ class Engine:
             SqlJobRepository(repository) if isinstance(repository, str) else repository
         )
         self.registry = registry if registry is not None else JobRegistry()
-        if transaction_manager is None:
-            engine = getattr(self.repository, "engine", None)
-            if engine is None:
-                raise ConfigurationError(
-                    "a repository without an SQL engine needs a transaction_manager"
-                )
-            transaction_manager = SqlTransactionManager(engine)
-        self.transaction_manager = transaction_manager
+        self.transaction_manager = (
+            transaction_manager
+            if transaction_manager is not None
+            else self.repository.transaction_manager()
+        )
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
         self._pool = WorkerPool("batchline-job", max_concurrent_jobs)
         self._step_pool = WorkerPool("batchline-step", max_concurrent_steps)
-        self._running: set[int] = set()
+        # The run control of each execution running (or queued) here, by id.
+        self._running: dict[int, RunControl] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="batchline-heartbeat", daemon=True)
@@ -109,9 +108,7 @@ class Engine:
         self._step_pool.shutdown(wait=True)
         self._closed.set()
         self._heart.join(timeout=5)
-        dispose = getattr(self.repository, "dispose", None)
-        if callable(dispose):
-            dispose()
+        self.repository.dispose()
 
     # --- registry ---------------------------------------------------------------------------
 
@@ -190,28 +187,39 @@ class Engine:
             job.name, old.parameters, restartable=job.restartable
         )
 
-    def _run(self, job: Job, execution: JobExecution) -> JobExecution:
+    def _track(self, job: Job, execution: JobExecution) -> RunControl:
+        control = RunControl.for_job(self.repository, execution.id, job.name, job.timeout)
         with self._lock:
-            self._running.add(execution.id)
+            self._running[execution.id] = control  # heartbeat from launch on, even while queued
+        return control
+
+    def _run(
+        self, job: Job, execution: JobExecution, control: RunControl | None = None
+    ) -> JobExecution:
+        control = control or self._track(job, execution)
         try:
             runtime = StepRuntime(
-                self.repository, self.transaction_manager, step_pool=self._step_pool
+                self.repository, self.transaction_manager, control, step_pool=self._step_pool
             )
             return run_job(job, execution, runtime)
         finally:
             with self._lock:
-                self._running.discard(execution.id)
+                self._running.pop(execution.id, None)
 
     def _submit(self, job: Job, execution: JobExecution) -> JobHandle:
-        with self._lock:
-            self._running.add(execution.id)  # heartbeat from launch on, even while queued
-        return JobHandle(execution.id, self._pool.submit(lambda: self._run(job, execution)), self)
+        control = self._track(job, execution)
+        future = self._pool.submit(lambda: self._run(job, execution, control))
+        return JobHandle(execution.id, future, self)
 
     # --- operating --------------------------------------------------------------------------
 
     def stop(self, execution_id: int) -> JobExecution:
         """Ask a running execution to stop; its step ends STOPPED at the next chunk boundary."""
         execution = self.repository.request_stop(execution_id)
+        with self._lock:
+            control = self._running.get(execution_id)
+        if control is not None:
+            control.request_stop()  # seen here at the next chunk boundary, no query needed
         log.info("stop requested for job execution %d", execution_id)
         return execution
 
@@ -237,7 +245,7 @@ class Engine:
             if execution.status is BatchStatus.UNKNOWN:
                 return [self.repository.mark_failed(execution_id, "recovered from UNKNOWN")]
             if not execution.status.is_running:
-                raise LaunchRefused(
+                raise JobExecutionNotRunning(
                     f"job execution {execution_id} is {execution.status.value}, not running; "
                     "nothing to recover"
                 )

@@ -14,7 +14,12 @@ BatchlineError
 │   ├── JobInstanceAlreadyExists    a trigger asked for a first execution only
 │   ├── JobRestartRefused       the job is not restartable, or its state is UNKNOWN
 │   └── StartLimitExceeded      a step has been started start_limit times
+├── JobExecutionNotRunning      stop or recover asked of an execution that is not running
+├── ItemReadError               a record that could not be read (file, line, field, raw input)
+├── StepTimeout                 a step or job ran past its time limit
+├── SkipLimitExceeded           more items skipped than the step allows
 └── StepFailure                 wraps what a step raised, with job, step and position
+    └── WorkerLost              a partition's worker process died before recording an end
 """
 
 from __future__ import annotations
@@ -76,8 +81,24 @@ class StartLimitExceeded(LaunchRefused):
     """A step was started as often as its start_limit allows."""
 
 
+class JobExecutionNotRunning(BatchlineError):
+    """Stop or recover was asked of an execution that has already ended: nothing to do."""
+
+
+class StepTimeout(BatchlineError):
+    """A step or job ran past its time limit; it ends FAILED at a chunk boundary."""
+
+
+class SkipLimitExceeded(BatchlineError):
+    """More items were skipped than the step's skip limit allows."""
+
+
 class StepFailure(BatchlineError):
     """What a step raised, wrapped with where it happened (job, step, chunk, item)."""
+
+
+class WorkerLost(StepFailure):
+    """A partition's worker process died (killed, out of memory) before it recorded an end."""
 
 
 class ItemReadError(BatchlineError):

@@ -17,18 +17,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from batchline.errors import BatchlineError, ConfigurationError
+from batchline.errors import ConfigurationError, SkipLimitExceeded
 
 Phase = Literal["read", "process", "write"]
 ExcTypes = Iterable[type[BaseException]]
-
-
-class SkipLimitExceeded(BatchlineError):
-    """More items were skipped than the step's skip limit allows."""
-
-
-class RetryExhausted(BatchlineError):
-    """An operation kept failing with a retryable error until the retry limit."""
 
 
 class Classifier:

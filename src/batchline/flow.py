@@ -1,7 +1,7 @@
 """Splits: flows of steps that run side by side in one job, which waits for all of them.
 
 A Split is a step whose work is to run its flows in parallel on the engine's step pool, each
-flow's steps in order through ``run_step``: every inner step is an ordinary StepExecution of the
+flow's steps in order through ``execute_step``: every inner step is an ordinary StepExecution of the
 job execution, so a restart skips the inner steps that completed, and the split itself (recorded
 as a step, without counters of its own) is skipped once all of its flows completed. As in Spring
 Batch, a flow that fails does not stop its siblings: they run to their end, then the split fails.
@@ -19,7 +19,7 @@ from batchline.logging import log
 from batchline.model import JobExecution, StepExecution
 from batchline.pools import WorkerPool
 from batchline.status import BatchStatus
-from batchline.steps.base import Step, StepOptions, StepRuntime, run_step
+from batchline.steps.base import Step, StepOptions, StepRuntime, execute_step
 
 
 @dataclass
@@ -103,10 +103,17 @@ class Split:
 
     def _run_flow(self, flow: Flow, execution: JobExecution, runtime: StepRuntime) -> _FlowEnd:
         for step in flow.steps:
-            if runtime.repository.stop_requested(execution.id):
-                log.info("split %s: flow %s stops before step %s", self.name, flow.name, step.name)
+            reason = runtime.control.before_step(step.name)
+            if reason is not None:
+                log.info(
+                    "split %s: flow %s stops before step %s: %s",
+                    self.name,
+                    flow.name,
+                    step.name,
+                    reason,
+                )
                 return _FlowEnd(BatchStatus.STOPPED)
-            done = run_step(step, execution, runtime)
+            done = execute_step(step, execution, runtime)
             if done is not None and done.status is not BatchStatus.COMPLETED:
                 return _FlowEnd(done.status, done)
         return _FlowEnd(BatchStatus.COMPLETED)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,8 +13,7 @@ from batchline.logging import job_scope, log
 from batchline.model import JobExecution, utcnow
 from batchline.parameters import JobParameters
 from batchline.status import BatchStatus, ExitStatus
-from batchline.steps.base import Step, StepRuntime, cause_chain, run_step
-from batchline.steps.chunk import StepTimeout
+from batchline.steps.base import Step, StepRuntime, cause_chain, execute_step
 
 
 @dataclass
@@ -56,12 +53,13 @@ class Job:
 
 
 def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecution:
-    """Run the steps of an execution in order and record how it ended."""
+    """Run the steps of an execution in order and record how it ended.
+
+    ``runtime.control`` is this execution's run control (``RunControl.for_job``): whoever runs
+    the job keeps it, to stop the job from this process without a database round trip.
+    """
     repo = runtime.repository
-    if job.timeout is not None:
-        runtime = dataclasses.replace(
-            runtime, job_deadline=time.monotonic() + job.timeout, job_timeout=job.timeout
-        )
+    control = runtime.control
     with job_scope(job.name, execution.id):
         execution.start_time = utcnow()
         execution.set_status(BatchStatus.STARTED)
@@ -73,15 +71,12 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
             for fn in callbacks(job.listeners, "before_job"):
                 fn(execution)
             for step in job.steps:
-                if repo.stop_requested(execution.id):
+                reason = control.before_step(step.name)
+                if reason is not None:
+                    log.info("job %s stops before step %s: %s", job.name, step.name, reason)
                     final = BatchStatus.STOPPED
                     break
-                if runtime.job_deadline is not None and time.monotonic() >= runtime.job_deadline:
-                    raise StepTimeout(
-                        f"job {job.name!r} exceeded its timeout of {job.timeout:g}s "
-                        f"before step {step.name!r}"
-                    )
-                step_execution = run_step(step, execution, runtime)
+                step_execution = execute_step(step, execution, runtime)
                 if step_execution is None:
                     continue
                 if execution.context.dirty:
@@ -115,8 +110,6 @@ def _finish(
     exit_status: ExitStatus | None,
     runtime: StepRuntime,
 ) -> None:
-    if execution.status is BatchStatus.STARTED and final is BatchStatus.STOPPED:
-        execution.status = BatchStatus.STOPPING
     execution.set_status(final)
     execution.exit_status = exit_status or ExitStatus.of(final)
     execution.end_time = utcnow()
@@ -126,13 +119,13 @@ def _finish(
         except Exception as exc:
             execution.failures.append(exc)
             if execution.status is BatchStatus.COMPLETED:
-                execution.status = BatchStatus.FAILED
+                execution.set_status(BatchStatus.FAILED)
             execution.exit_status = ExitStatus("FAILED", cause_chain(exc))
     try:
         runtime.repository.update_job_execution(execution)
     except Exception:
         # The outcome could not be recorded: what the repository holds is not to be trusted.
         log.exception("job %s: could not record its final status %s", job.name, final.value)
-        execution.status = BatchStatus.UNKNOWN
+        execution.set_status(BatchStatus.UNKNOWN)
         raise
     log.info("job %s %s", job.name, execution.status.value)

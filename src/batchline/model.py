@@ -68,8 +68,26 @@ class ExecutionContext(MutableMapping[str, Any]):
     def copy(self) -> ExecutionContext:
         return ExecutionContext(json.loads(self.to_json()))
 
+    def replace(self, other: ExecutionContext) -> None:
+        """Take the other context's entries (shallow), keeping this object's identity."""
+        if other._data != self._data:
+            self._data = dict(other._data)
+            self.dirty = True
+
 
 _MISSING = object()
+
+
+def check_status_change(persisted: BatchStatus, target: BatchStatus, what: str) -> None:
+    """A status may change to any status the stored one may become (or back to it).
+
+    The table governs what the repository records; between two writes a status may pass through
+    a state it never stores: a step is COMPLETED in memory while its after-step listeners run,
+    and FAILED if one of them raises (STARTED -> FAILED is what gets written). Repositories
+    call it before every status write, so an illegal write raises IllegalTransition.
+    """
+    if target is not persisted:
+        persisted.check_transition(target, what=what)
 
 
 def _is_json(value: Any) -> bool:
@@ -102,14 +120,26 @@ class JobExecution:
     version: int = 0
     step_executions: list[StepExecution] = field(default_factory=list)
     failures: list[BaseException] = field(default_factory=list)
+    # The status the repository holds: every change is checked against it (see set_status).
+    persisted_status: BatchStatus = field(default=BatchStatus.STARTING, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.persisted_status = self.status
 
     @property
     def job_name(self) -> str:
         return self.instance.job_name
 
     def set_status(self, status: BatchStatus) -> None:
-        self.status.check_transition(status, what=f"job execution {self.id}")
+        check_status_change(self.persisted_status, status, f"job execution {self.id}")
         self.status = status
+
+    def adopt_stop(self, version: int) -> None:
+        """Another process recorded a stop request (STOPPING, ``version``): take it as ours."""
+        self.persisted_status = BatchStatus.STOPPING
+        self.version = version
+        if self.status in (BatchStatus.STARTING, BatchStatus.STARTED):
+            self.status = BatchStatus.STOPPING
 
     def step(self, name: str) -> StepExecution:
         for step in self.step_executions:
@@ -152,6 +182,10 @@ class StepExecution:
     version: int = 0
     job_execution: JobExecution | None = field(default=None, repr=False)
     failures: list[BaseException] = field(default_factory=list, repr=False)
+    persisted_status: BatchStatus = field(default=BatchStatus.STARTING, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.persisted_status = self.status
 
     @property
     def skip_count(self) -> int:
@@ -162,7 +196,9 @@ class StepExecution:
         return self.job_execution.parameters if self.job_execution else JobParameters()
 
     def set_status(self, status: BatchStatus) -> None:
-        self.status.check_transition(status, what=f"step execution {self.step_name}#{self.id}")
+        check_status_change(
+            self.persisted_status, status, f"step execution {self.step_name}#{self.id}"
+        )
         self.status = status
 
     def counters(self) -> dict[str, int]:
@@ -171,6 +207,48 @@ class StepExecution:
     def restore_counters(self, counters: dict[str, int]) -> None:
         for name, value in counters.items():
             setattr(self, name, value)
+
+
+@dataclass(slots=True)
+class StepContribution:
+    """What one chunk adds to its step execution (Spring's StepContribution).
+
+    Counted while the chunk runs; the repository saves the step execution as it will be once the
+    chunk commits (``counters_after``), and only after the commit does ``apply`` change the
+    StepExecution. A chunk that rolls back just drops its contribution: nothing to undo.
+    """
+
+    context: ExecutionContext
+    read: int = 0
+    written: int = 0
+    filtered: int = 0
+    read_skips: int = 0
+    process_skips: int = 0
+    write_skips: int = 0
+    last_updated: dt.datetime = field(default_factory=utcnow)
+
+    @property
+    def skips(self) -> int:
+        return self.read_skips + self.process_skips + self.write_skips
+
+    def counters_after(self, se: StepExecution) -> dict[str, int]:
+        return {
+            "read_count": se.read_count + self.read,
+            "write_count": se.write_count + self.written,
+            "filter_count": se.filter_count + self.filtered,
+            "commit_count": se.commit_count + 1,
+            "rollback_count": se.rollback_count,
+            "read_skip_count": se.read_skip_count + self.read_skips,
+            "process_skip_count": se.process_skip_count + self.process_skips,
+            "write_skip_count": se.write_skip_count + self.write_skips,
+        }
+
+    def apply(self, se: StepExecution) -> None:
+        """The chunk committed: its counts, context and a new version become the step's."""
+        se.restore_counters(self.counters_after(se))
+        se.context.replace(self.context)
+        se.version += 1
+        se.last_updated = self.last_updated
 
 
 @dataclass(slots=True)

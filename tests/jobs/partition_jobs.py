@@ -30,7 +30,8 @@ from batchline import Engine, ExecutionContext, Job, JobBuilder, SqlInsertWriter
 from batchline.model import StepExecution
 from batchline.partitioners import TablePartitioner, TableRangeReader
 from batchline.steps.partition import PartitionerSpec
-from batchline.steps.partition_handlers import ProcessPartitionHandler, ThreadPartitionHandler
+from batchline.steps.partition_threads import ThreadPartitionHandler
+from batchline.workers import ProcessPartitionHandler
 
 ROWS = 400
 CHUNK = 20

@@ -129,9 +129,7 @@ def list_jobs() -> None:
     st = state()
     engine = st.engine()
     names = set(st.registry.names())
-    job_names = getattr(engine.repository, "job_names", None)
-    if callable(job_names):
-        names.update(job_names())
+    names.update(engine.repository.job_names())
     table = Table(title="Jobs", title_justify="left")
     for column in ("job", "loaded", "steps", "last execution", "status", "started"):
         table.add_column(column)

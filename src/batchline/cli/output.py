@@ -27,6 +27,7 @@ from rich.table import Table
 from batchline.errors import (
     BatchlineError,
     ConfigurationError,
+    JobExecutionNotRunning,
     LaunchRefused,
     NoSuchExecution,
     ParameterError,
@@ -66,7 +67,7 @@ def exit_code_for_error(err: BaseException) -> int:
         return EXIT_UNREACHABLE
     if isinstance(err, ConfigurationError | ParameterError | NoSuchExecution):
         return EXIT_USAGE
-    if isinstance(err, LaunchRefused):
+    if isinstance(err, LaunchRefused | JobExecutionNotRunning):
         return EXIT_REFUSED
     return EXIT_FAILED
 

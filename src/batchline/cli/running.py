@@ -21,7 +21,7 @@ import click
 from batchline.cli import output
 from batchline.cli.state import State
 from batchline.engine import Engine, JobHandle
-from batchline.errors import LaunchRefused
+from batchline.errors import JobExecutionNotRunning
 from batchline.job import Job
 from batchline.model import JobExecution
 from batchline.progress import ProgressReporter
@@ -75,7 +75,7 @@ class GracefulStop:
 
 def stop_quietly(engine: Engine, execution_id: int) -> None:
     """Request a stop; an execution that already ended needs none."""
-    with suppress(LaunchRefused):
+    with suppress(JobExecutionNotRunning):
         engine.stop(execution_id)
 
 

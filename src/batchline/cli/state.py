@@ -10,9 +10,9 @@ import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from batchline.cli.loader import register_module, resolve
 from batchline.engine import Engine
 from batchline.job import Job
+from batchline.loader import register_module, resolve
 from batchline.registry import JobRegistry
 
 

@@ -6,10 +6,14 @@ Implementing one (say, for a store batchline does not ship)::
         def create_job_execution(self, job_name, parameters, *, restartable=True): ...
         ...
 
-An implementation must make ``create_job_execution`` atomic: of two callers racing to launch the
-same instance, exactly one gets an execution and the other JobExecutionAlreadyRunning. Methods
-that take ``conn`` run inside the caller's open transaction when it is given (so chunk progress
-commits with the chunk's data) and in a transaction of their own otherwise.
+Every status it writes is checked with ``batchline.model.check_status_change`` against the
+status it last stored (IllegalTransition otherwise), and launches follow
+``batchline.repository.launch.check_launch`` (what may start, restart, or is complete), so every
+store keeps the same rules. An implementation must make ``create_job_execution`` atomic: of two
+callers racing to launch the same instance, exactly one gets an execution and the other
+JobExecutionAlreadyRunning. Methods that take ``conn`` run inside the caller's open transaction
+when it is given (so chunk progress commits with the chunk's data) and in a transaction of their
+own otherwise.
 """
 
 from __future__ import annotations
@@ -18,11 +22,37 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from batchline.model import JobExecution, JobInstance, SkippedItem, StepContext, StepExecution
+from batchline.model import (
+    JobExecution,
+    JobInstance,
+    SkippedItem,
+    StepContext,
+    StepContribution,
+    StepExecution,
+)
 from batchline.parameters import JobParameters
+from batchline.transaction import TransactionManager
 
 
 class JobRepository(Protocol):
+    # --- what it is and how to reach it -----------------------------------------------------
+
+    def url(self) -> str | None:
+        """The URL another process reaches this repository with (process partitions, workers),
+        or None when it cannot be reached from elsewhere."""
+
+    def transaction_manager(self) -> TransactionManager:
+        """A transaction manager whose transactions reach the repository's database, so chunk
+        progress commits with a chunk's data (the engine's default)."""
+
+    def shares_connection_with(self, other: Any) -> bool:
+        """Whether a transaction manager's connections reach this repository's database."""
+
+    def dispose(self) -> None:
+        """Release connections; the engine calls it when it closes."""
+
+    # --- launching and job executions -------------------------------------------------------
+
     def create_job_execution(
         self,
         job_name: str,
@@ -53,6 +83,9 @@ class JobRepository(Protocol):
         self, job_name: str | None = None, *, limit: int = 50
     ) -> list[JobExecution]: ...
 
+    def job_names(self) -> list[str]:
+        """Every job name the repository has an instance of, sorted."""
+
     def get_job_instance(self, job_name: str, parameters: JobParameters) -> JobInstance | None: ...
 
     def request_stop(self, execution_id: int) -> JobExecution: ...
@@ -79,8 +112,11 @@ class JobRepository(Protocol):
     def update_step_execution(self, step_execution: StepExecution, conn: Any = None) -> None:
         """Save counters, context and status; raises OptimisticLockingFailure on a lost update."""
 
-    def save_chunk_progress(self, step_execution: StepExecution, conn: Any = None) -> bool:
-        """Save a chunk's progress like update_step_execution; True if a stop was requested."""
+    def save_chunk_progress(
+        self, step_execution: StepExecution, contribution: StepContribution, conn: Any = None
+    ) -> bool:
+        """Save the step execution as it will be once the chunk commits (its contribution
+        added); True if a stop was requested. Leaves the StepExecution itself unchanged."""
 
     def step_executions(self, job_execution_id: int) -> list[StepExecution]: ...
 
@@ -99,6 +135,3 @@ class JobRepository(Protocol):
     ) -> list[SkippedItem]: ...
 
     def count_skipped(self, job_execution_id: int) -> dict[str, int]: ...
-
-    def shares_connection_with(self, other: Any) -> bool:
-        """Whether a transaction manager's connections reach this repository's database."""

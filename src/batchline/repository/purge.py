@@ -55,9 +55,10 @@ class PurgeResult:
 def _as_engine(target: Any) -> Engine:
     if isinstance(target, Engine):
         return target
-    bind = getattr(target, "engine", None)
-    if isinstance(bind, Engine):
-        return bind
+    from batchline.repository.sql import SqlJobRepository
+
+    if isinstance(target, SqlJobRepository):
+        return target.engine
     raise TypeError(f"purge needs an SQLAlchemy Engine or a SqlJobRepository, not {target!r}")
 
 

@@ -20,9 +20,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from batchline.errors import (
     JobExecutionAlreadyRunning,
-    JobInstanceAlreadyComplete,
-    JobInstanceAlreadyExists,
-    JobRestartRefused,
+    JobExecutionNotRunning,
     NoSuchExecution,
     OptimisticLockingFailure,
     RepositoryError,
@@ -34,11 +32,14 @@ from batchline.model import (
     JobInstance,
     SkippedItem,
     StepContext,
+    StepContribution,
     StepExecution,
+    check_status_change,
     utcnow,
 )
 from batchline.parameters import JobParameters
 from batchline.repository.database import create_engine, describe, migrate, retrying
+from batchline.repository.launch import FINAL, check_launch
 from batchline.repository.schema import (
     job_execution,
     job_instance,
@@ -47,11 +48,11 @@ from batchline.repository.schema import (
     step_execution,
 )
 from batchline.status import BatchStatus, ExitStatus
+from batchline.transaction import SqlTransactionManager
 
 T = TypeVar("T")
 
 _RUNNING = [s.value for s in BatchStatus if s.is_running]
-_FINAL = (BatchStatus.COMPLETED, BatchStatus.ABANDONED)
 # Exit messages hold a cause chain; keep them within what every backend's TEXT takes.
 _MAX_MESSAGE = 60_000
 
@@ -120,9 +121,17 @@ class SqlJobRepository:
     def dispose(self) -> None:
         self.engine.dispose()
 
+    def url(self) -> str | None:
+        url = self.engine.url
+        if url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:"):
+            return None  # in memory: no other process sees it
+        return str(self.engine.url.render_as_string(hide_password=False))
+
+    def transaction_manager(self) -> SqlTransactionManager:
+        return SqlTransactionManager(self.engine)
+
     def shares_connection_with(self, other: Any) -> bool:
-        bind = getattr(other, "engine", None)
-        return bind is self.engine
+        return isinstance(other, SqlTransactionManager) and other.engine is self.engine
 
     # --- transactions ---------------------------------------------------------------------
 
@@ -159,15 +168,24 @@ class SqlJobRepository:
                 instance_row = self._insert_instance(conn, job_name, key)
             instance = JobInstance(instance_row["id"], job_name, key)
             last_id = instance_row["last_execution_id"]
-            if new_instance_only and last_id is not None:
-                raise JobInstanceAlreadyExists(
-                    f"job {job_name!r} with {parameters!r} has run before (execution {last_id})"
-                )
+            last = None
+            context = "{}"
             if last_id is not None:
-                last = conn.execute(
-                    sa.select(job_execution.c.status).where(job_execution.c.id == last_id)
-                ).scalar_one()
-                self._check_launch(job_name, parameters, BatchStatus(last), last_id, restartable)
+                row = conn.execute(
+                    sa.select(job_execution.c.status, job_execution.c.context).where(
+                        job_execution.c.id == last_id
+                    )
+                ).one()
+                last = BatchStatus(row.status)
+                context = row.context or "{}"  # a restart resumes the job's context too
+            check_launch(
+                job_name,
+                parameters,
+                last,
+                last_id,
+                restartable=restartable,
+                new_instance_only=new_instance_only,
+            )
             now = utcnow()
             try:
                 new_id = conn.execute(
@@ -178,7 +196,7 @@ class SqlJobRepository:
                         exit_code="UNKNOWN",
                         exit_message="",
                         parameters=json.dumps(parameters.to_json(), sort_keys=True),
-                        context="{}",
+                        context=context,
                         create_time=now,
                         last_updated=now,
                         heartbeat=now,
@@ -210,36 +228,12 @@ class SqlJobRepository:
                 id=int(new_id),
                 instance=instance,
                 parameters=parameters,
+                context=ExecutionContext.from_json(context),
                 create_time=now,
                 last_updated=now,
             )
 
         return self._tx(launch)
-
-    def _check_launch(
-        self,
-        job_name: str,
-        parameters: JobParameters,
-        last: BatchStatus,
-        last_id: int,
-        restartable: bool,
-    ) -> None:
-        what = f"job {job_name!r} with {parameters!r}"
-        if last.is_running:
-            raise JobExecutionAlreadyRunning(
-                f"{what} is already running (execution {last_id}, {last.value})"
-            )
-        if last is BatchStatus.UNKNOWN:
-            raise JobRestartRefused(
-                f"{what}: last execution {last_id} is UNKNOWN; abandon or recover it first"
-            )
-        if last in (BatchStatus.COMPLETED, BatchStatus.ABANDONED):
-            raise JobInstanceAlreadyComplete(
-                f"{what} {'completed' if last is BatchStatus.COMPLETED else 'was abandoned'}"
-                f" (execution {last_id}); change an identifying parameter to start a new instance"
-            )
-        if not restartable:
-            raise JobRestartRefused(f"{what} is not restartable (execution {last_id} {last.value})")
 
     def _instance_row(self, conn: Connection, name: str, key: str) -> RowMapping | None:
         return (
@@ -274,6 +268,9 @@ class SqlJobRepository:
     def update_job_execution(self, execution: JobExecution) -> None:
         def save(conn: Connection) -> None:
             for _ in range(3):
+                check_status_change(
+                    execution.persisted_status, execution.status, f"job execution {execution.id}"
+                )
                 finished = not execution.status.is_running
                 values: dict[str, Any] = {
                     "status": execution.status.value,
@@ -295,6 +292,7 @@ class SqlJobRepository:
                 ).rowcount
                 if updated == 1:
                     execution.version += 1
+                    execution.persisted_status = execution.status
                     return
                 # Only a stop request writes a running execution's row besides its own thread.
                 row = self._job_row(conn, execution.id)
@@ -303,9 +301,7 @@ class SqlJobRepository:
                         f"job execution {execution.id} was changed by someone else "
                         f"(now {row['status']}, version {row['version']})"
                     )
-                execution.version = row["version"]
-                if execution.status is BatchStatus.STARTED:
-                    execution.status = BatchStatus.STOPPING
+                execution.adopt_stop(row["version"])
             raise OptimisticLockingFailure(f"job execution {execution.id}: repeated lost updates")
 
         self._tx(save)
@@ -357,7 +353,7 @@ class SqlJobRepository:
 
     def last_restartable_execution(self, job_name: str) -> JobExecution | None:
         """The newest execution that is its instance's last and did not finish for good."""
-        unfinished = [s.value for s in BatchStatus if s not in _FINAL]
+        unfinished = [s.value for s in BatchStatus if s not in FINAL]
         where = sa.and_(
             job_instance.c.job_name == job_name,
             job_instance.c.last_execution_id == job_execution.c.id,
@@ -397,9 +393,7 @@ class SqlJobRepository:
 
         execution = _to_job_execution(self._tx(stop))
         if not execution.status.is_running:
-            from batchline.errors import LaunchRefused
-
-            raise LaunchRefused(
+            raise JobExecutionNotRunning(
                 f"job execution {execution_id} is not running ({execution.status.value}); "
                 "only a running execution can be stopped"
             )
@@ -578,34 +572,33 @@ class SqlJobRepository:
         updated = self._tx(lambda c: c.execute(_UPDATE_STEP, values).rowcount, conn)
         self._saved(se, values, updated)
 
-    def save_chunk_progress(self, step_execution_: StepExecution, conn: Any = None) -> bool:
-        """Save a chunk's progress; True when the job has been asked to stop.
+    def save_chunk_progress(
+        self, step_execution_: StepExecution, contribution: StepContribution, conn: Any = None
+    ) -> bool:
+        """Save the step execution as the chunk leaves it; True when the job is STOPPING.
 
-        One statement when no stop is pending, two when one is.
+        One statement when no stop is pending, two when one is. The StepExecution itself is
+        left alone: the caller applies the contribution once the chunk's transaction commits.
         """
         se = step_execution_
-        values = _chunk_values(se)
+        values = _chunk_values(se, contribution)
         values["job_id"] = se.job_execution_id
 
         def save(c: Connection) -> bool:
             if c.execute(_UPDATE_STEP_UNLESS_STOPPING, values).rowcount == 1:
                 return False
-            self._saved(se, values, c.execute(_UPDATE_CHUNK, values).rowcount)
+            if c.execute(_UPDATE_CHUNK, values).rowcount != 1:
+                raise _lost_update(se)
             return True
 
-        stop = self._tx(save, conn)
-        if not stop:
-            self._saved(se, values, 1)
-        return stop
+        return self._tx(save, conn)
 
     def _saved(self, se: StepExecution, values: dict[str, Any], updated: int) -> None:
         if updated != 1:
-            raise OptimisticLockingFailure(
-                f"step execution {se.step_name}#{se.id} was changed by someone else "
-                f"(expected version {se.version})"
-            )
+            raise _lost_update(se)
         se.version = values["version"]
         se.last_updated = values["last_updated"]
+        se.persisted_status = se.status
 
     def step_executions(self, job_execution_id: int) -> list[StepExecution]:
         rows = self._tx(
@@ -728,28 +721,34 @@ class SqlJobRepository:
         return {str(phase): int(count) for phase, count in rows}
 
 
-def _chunk_values(se: StepExecution) -> dict[str, Any]:
+def _lost_update(se: StepExecution) -> OptimisticLockingFailure:
+    return OptimisticLockingFailure(
+        f"step execution {se.step_name}#{se.id} was changed by someone else "
+        f"(expected version {se.version})"
+    )
+
+
+def _chunk_values(se: StepExecution, contribution: StepContribution) -> dict[str, Any]:
     """What a chunk commit changes, with the row's id and expected version."""
     return {
-        "context": se.context.to_json(),
-        "last_updated": utcnow(),
+        "context": contribution.context.to_json(),
+        "last_updated": contribution.last_updated,
         "version": se.version + 1,
-        "read_count": se.read_count,
-        "write_count": se.write_count,
-        "filter_count": se.filter_count,
-        "commit_count": se.commit_count,
-        "rollback_count": se.rollback_count,
-        "read_skip_count": se.read_skip_count,
-        "process_skip_count": se.process_skip_count,
-        "write_skip_count": se.write_skip_count,
+        **contribution.counters_after(se),
         "where_id": se.id,
         "where_version": se.version,
     }
 
 
 def _step_values(se: StepExecution) -> dict[str, Any]:
+    check_status_change(se.persisted_status, se.status, f"step execution {se.step_name}#{se.id}")
     return {
-        **_chunk_values(se),
+        "context": se.context.to_json(),
+        "last_updated": utcnow(),
+        "version": se.version + 1,
+        **se.counters(),
+        "where_id": se.id,
+        "where_version": se.version,
         "status": se.status.value,
         "exit_code": se.exit_status.code,
         "exit_message": se.exit_status.description[:_MAX_MESSAGE],

@@ -1,13 +1,12 @@
 """What every step shares: the Step protocol and the flow around a step's own work.
 
-``run_step`` does what Spring's AbstractStep does: decide whether the step runs (skip a completed
-step, refuse past ``start_limit``), create its StepExecution (resuming the context of an
-execution that did not complete), call listeners, run the step, and record the outcome.
+``execute_step`` does what Spring's AbstractStep does: decide whether the step runs (skip a
+completed step, refuse past ``start_limit``), create its StepExecution (resuming the context of
+an execution that did not complete), call listeners, run the step, and record the outcome.
 """
 
 from __future__ import annotations
 
-import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from batchline.logging import log, step_scope
 from batchline.model import JobExecution, StepExecution, utcnow
 from batchline.repository.base import JobRepository
 from batchline.status import BatchStatus, ExitStatus
+from batchline.steps.control import RunControl
 from batchline.transaction import TransactionManager
 
 if TYPE_CHECKING:
@@ -31,11 +31,9 @@ class StepRuntime:
 
     repository: JobRepository
     transaction_manager: TransactionManager
-    # Set by a partition group when one partition fails: the others stop at their next chunk.
-    abort: threading.Event | None = None
-    # time.monotonic() instant past which the job has overrun its timeout, and that timeout.
-    job_deadline: float | None = None
-    job_timeout: float | None = None
+    # Stop requests, deadlines and a partition group's abort: asked before a step and at every
+    # chunk boundary.
+    control: RunControl
     # The engine's bounded pool for steps that run beside others (split flows, partitions).
     step_pool: WorkerPool | None = None
 
@@ -59,7 +57,7 @@ class StepOptions:
     listeners: list[Any] = field(default_factory=list)
 
 
-def run_step(
+def execute_step(
     step: Step,
     job_execution: JobExecution,
     runtime: StepRuntime,
@@ -101,7 +99,7 @@ def run_step(
                 se.set_status(BatchStatus.COMPLETED)
         except BaseException as exc:
             se.failures.append(exc)
-            se.status = BatchStatus.FAILED
+            se.set_status(BatchStatus.FAILED)
             se.exit_status = ExitStatus("FAILED", cause_chain(exc))
             log.error("step %s failed: %s", step.name, _one_line(exc))
             if not isinstance(exc, Exception):
@@ -121,7 +119,7 @@ def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
             replaced = fn(se)
         except Exception as exc:
             se.failures.append(exc)
-            se.status = BatchStatus.FAILED
+            se.set_status(BatchStatus.FAILED)
             se.exit_status = ExitStatus("FAILED", cause_chain(exc))
             continue
         if isinstance(replaced, ExitStatus):

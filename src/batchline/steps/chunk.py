@@ -15,7 +15,6 @@ commit, the bad ones are skipped, and even a crash during the scan duplicates no
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,7 +32,7 @@ from batchline.items.base import (
 )
 from batchline.listeners import callbacks
 from batchline.logging import log
-from batchline.model import SkippedItem, StepExecution
+from batchline.model import ExecutionContext, SkippedItem, StepContribution, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
 from batchline.transaction import TransactionManager
@@ -45,19 +44,64 @@ _POSITION_KEY = "batchline.reads"
 _CHUNKS_KEY = "batchline.chunks"
 
 
-class StepTimeout(BatchlineError):
-    """A step or job ran past its time limit; it ends FAILED at a chunk boundary."""
+_SKIP_CALLBACK: dict[Phase, str] = {
+    "read": "on_skip_in_read",
+    "process": "on_skip_in_process",
+    "write": "on_skip_in_write",
+}
 
 
 @dataclass
-class _Pending:
-    """A chunk's skips, held until the chunk commits."""
+class _Skips:
+    """Skips held until their chunk commits: the records, the listener calls, the counts by
+    exception class (the execution's so far plus these, for per-exception limits)."""
 
+    by_class: dict[str, int]
     records: list[SkippedItem] = field(default_factory=list)
     notify: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
-    read: int = 0
-    process: int = 0
-    write: int = 0
+
+    def copy(self) -> _Skips:
+        return _Skips(dict(self.by_class), list(self.records), list(self.notify))
+
+
+@dataclass
+class _Gathered:
+    """A chunk's items as read and processed, with what was skipped on the way.
+
+    ``read_skips_at`` and ``dropped_at`` place the rare events among the items without an index
+    in the hot loops: a read skip records how many items were read before it; an item filtered
+    or skipped by the processor records how many outputs came before it.
+    """
+
+    skips: _Skips
+    items: list[Any] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    read_skips_at: list[int] = field(default_factory=list)
+    dropped_at: list[int] = field(default_factory=list)
+    process_skips: int = 0
+
+    @property
+    def skip_count(self) -> int:
+        return len(self.read_skips_at) + self.process_skips
+
+    def ordinal(self, index: int) -> int:
+        """How many records of this chunk were read up to items[index], read skips included."""
+        return index + 1 + sum(1 for at in self.read_skips_at if at <= index)
+
+    def records_read(self) -> int:
+        return len(self.items) + len(self.read_skips_at)
+
+    def input_of(self, output_index: int) -> int:
+        """The index in ``items`` of the item that produced outputs[output_index]."""
+        return output_index + sum(1 for at in self.dropped_at if at <= output_index)
+
+
+@dataclass
+class _Attempt:
+    """One try at writing and committing a chunk: dropped whole if it rolls back."""
+
+    counts: StepContribution
+    skips: _Skips
 
 
 class ChunkStep:
@@ -123,6 +167,7 @@ class _Run:
         self.step = step
         self.se = se
         self.runtime = runtime
+        self.control = runtime.control
         self.repo = runtime.repository
         self.tm = step.transaction_manager or runtime.transaction_manager
         self.shared = self.repo.shares_connection_with(self.tm)
@@ -132,10 +177,11 @@ class _Run:
         self.streams = streams
         self.ft = step.faults
         self.job_name = se.job_execution.job_name if se.job_execution else "?"
+        # Skips by exception class over this execution, for per-exception limits.
         self.skips_by_class: dict[str, int] = {}
+        # Records read by earlier chunks (skipped ones included): positions survive restarts.
         self.reads = int(se.context.get(_POSITION_KEY, 0))
-        self._reads_before = self.reads
-        self.deadline = time.monotonic() + step.timeout if step.timeout else None
+        self.deadline = self.control.step_deadline(step.name, step.timeout)
         listeners = step.listeners
         self.before_chunk = callbacks(listeners, "before_chunk")
         self.after_chunk = callbacks(listeners, "after_chunk")
@@ -148,59 +194,43 @@ class _Run:
         se = self.se
         number = int(se.context.get(_CHUNKS_KEY, 0))
         while True:
-            if self._must_stop():
+            reason = self.control.at_chunk_boundary(self.step.name, self.deadline, number)
+            if reason is not None:
+                log.info("step %s stops before chunk %d: %s", self.step.name, number + 1, reason)
+                se.set_status(BatchStatus.STOPPING)
                 return
             number += 1
             chunk = Chunk(number, None, se)
             for fn in self.before_chunk:
                 fn(chunk)
-            pending = _Pending()
-            self._reads_before = self.reads
             try:
-                items, exhausted = self._read_chunk(chunk, pending)
-                if not items and not pending.records:
-                    return
-                outputs = self._process_chunk(chunk, items, pending)
+                got, exhausted = self._read_chunk(chunk)
+                empty = not got.items and not got.skips.records
+                if not empty:
+                    self._process_chunk(chunk, got)
             except BaseException as exc:
                 se.rollback_count += 1
                 for fn in self.on_chunk_error:
                     fn(chunk, exc)
                 raise
-            stop = self._write_chunk(chunk, items, outputs, pending)
+            # An input that ends at a chunk boundary leaves an empty chunk: nothing to commit,
+            # but its listeners hear its end as they heard its start.
+            stop = False if empty else self._write_chunk(chunk, got)
             for fn in self.after_chunk:
                 fn(chunk)
             if stop:
                 log.info("step %s saw a stop request after chunk %d", self.step.name, number)
+                self.control.stop_seen()
                 se.set_status(BatchStatus.STOPPING)
                 return
-            if exhausted:
+            if exhausted or empty:
                 return
-
-    def _must_stop(self) -> bool:
-        """Chunk-boundary checks that do not need the repository: abort and time limits."""
-        abort = self.runtime.abort
-        if abort is not None and abort.is_set():
-            log.info("step %s stops: its partition group is aborting", self.step.name)
-            self.se.set_status(BatchStatus.STOPPING)
-            return True
-        now = time.monotonic()
-        if self.deadline is not None and now >= self.deadline:
-            raise StepTimeout(
-                f"job {self.job_name!r} step {self.step.name!r} exceeded its timeout of "
-                f"{self.step.timeout:g}s after {self.se.commit_count} chunks"
-            )
-        job_deadline = self.runtime.job_deadline
-        if job_deadline is not None and now >= job_deadline:
-            raise StepTimeout(
-                f"job {self.job_name!r} exceeded its timeout of {self.runtime.job_timeout:g}s "
-                f"in step {self.step.name!r} after {self.se.commit_count} chunks"
-            )
-        return False
 
     # --- read -------------------------------------------------------------------------------
 
-    def _read_chunk(self, chunk: Chunk, pending: _Pending) -> tuple[list[Any], bool]:
-        items: list[Any] = []
+    def _read_chunk(self, chunk: Chunk) -> tuple[_Gathered, bool]:
+        got = _Gathered(_Skips(dict(self.skips_by_class)))
+        items = got.items
         append = items.append
         read = self.read
         policy = self.step.completion
@@ -213,42 +243,43 @@ class _Run:
                     for _ in range(self.step.chunk_size - len(items)):
                         item = read()
                         if item is None:
-                            return items, True
+                            return got, True
                         append(item)
-                    return items, False
+                    return got, False
                 while True:
                     item = read()
                     if item is None:
-                        return items, True
+                        return got, True
                     append(item)
                     if policy.is_complete(len(items)):
-                        return items, False
+                        return got, False
             except Exception as exc:
-                self._read_failed(chunk, pending, items, exc)
+                self._read_failed(chunk, got, exc)
                 if policy is not None and policy.is_complete(len(items)):
-                    return items, False
-            finally:
-                self.reads = self._reads_before + len(items) + pending.read
+                    return got, False
 
-    def _read_failed(
-        self, chunk: Chunk, pending: _Pending, items: list[Any], exc: Exception
-    ) -> None:
-        position = self._reads_before + len(items) + pending.read + 1
-        if not self._skip("read", exc, None, pending, _read_position(exc, position)):
+    def _read_failed(self, chunk: Chunk, got: _Gathered, exc: Exception) -> None:
+        position = self.reads + got.records_read() + 1
+        where = _read_position(exc, position)
+        if not self._skip("read", exc, None, got.skips, self._total(got), where):
             raise step_failure(
                 f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
                 f"reading item {position}",
                 exc,
             ) from exc
+        got.read_skips_at.append(len(got.items))
 
     # --- process ----------------------------------------------------------------------------
 
-    def _process_chunk(self, chunk: Chunk, items: list[Any], pending: _Pending) -> list[Any]:
+    def _process_chunk(self, chunk: Chunk, got: _Gathered) -> None:
         process = self.process
+        items = got.items
         if process is None:
-            return items
-        outputs: list[Any] = []
+            got.outputs = items
+            return
+        outputs = got.outputs
         append = outputs.append
+        dropped = got.dropped_at.append
         pending_items = iter(items)
         while True:
             try:
@@ -258,21 +289,23 @@ class _Run:
                     result = process(item)
                     if result is not None:
                         append(result)
-                return outputs
+                    else:
+                        dropped(len(outputs))
+                return
             except Exception as exc:
                 rest = list(pending_items)
                 index = len(items) - len(rest) - 1
-                result = self._process_failed(chunk, items, index, exc, pending)
+                result = self._process_failed(chunk, got, index, exc)
                 if result is not None:
                     append(result)
+                else:
+                    dropped(len(outputs))
                 pending_items = iter(rest)
 
-    def _process_failed(
-        self, chunk: Chunk, items: list[Any], index: int, error: Exception, pending: _Pending
-    ) -> Any:
+    def _process_failed(self, chunk: Chunk, got: _Gathered, index: int, error: Exception) -> Any:
         """Retry a failed item, then skip it or fail; returns its output when a retry works."""
         assert self.process is not None
-        item = items[index]
+        item = got.items[index]
         attempt = 1
         while self.ft.may_retry(error, attempt):
             self._retrying(error, attempt, "process", item)
@@ -281,8 +314,9 @@ class _Run:
             except Exception as exc:
                 error = exc
                 attempt += 1
-        position = f"item {self._reads_before + index + 1}"
-        if self._skip("process", error, item, pending, position):
+        position = f"item {self.reads + got.ordinal(index)}"
+        if self._skip("process", error, item, got.skips, self._total(got), position):
+            got.process_skips += 1
             return None
         raise step_failure(
             f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
@@ -292,13 +326,11 @@ class _Run:
 
     # --- write ------------------------------------------------------------------------------
 
-    def _write_chunk(
-        self, chunk: Chunk, items: list[Any], outputs: list[Any], pending: _Pending
-    ) -> bool:
+    def _write_chunk(self, chunk: Chunk, got: _Gathered) -> bool:
         attempt = 0
         while True:
             try:
-                return self._commit(chunk, items, outputs, pending, self._write_all)
+                return self._commit(chunk, got, self._write_all)
             except BatchlineError:
                 raise
             except Exception as exc:
@@ -307,10 +339,10 @@ class _Run:
                 assert cause is not None
                 attempt += 1
                 if self.ft.may_retry(cause, attempt):
-                    self._retrying(cause, attempt, "write", outputs)
+                    self._retrying(cause, attempt, "write", got.outputs)
                     continue
                 if isinstance(exc, _WriteFailed) and self.ft.is_skippable(
-                    cause, "write", self.se.skip_count + _count(pending)
+                    cause, "write", self._total(got)
                 ):
                     log.info(
                         "step %s chunk %d: write failed (%s); scanning item by item",
@@ -318,14 +350,16 @@ class _Run:
                         chunk.number,
                         type(cause).__name__,
                     )
-                    return self._commit(chunk, items, outputs, pending, self._scan)
+                    return self._commit(chunk, got, self._scan)
+                first, last = self.reads + 1, self.reads + got.records_read()
                 raise step_failure(
                     f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number} "
-                    f"(items {self.reads - len(items) + 1}-{self.reads}): writing failed",
+                    f"(items {first}-{last}): writing failed",
                     cause,
                 ) from cause
 
-    def _write_all(self, chunk: Chunk, outputs: list[Any], pending: _Pending) -> int:
+    def _write_all(self, chunk: Chunk, got: _Gathered, contribution: _Attempt) -> None:
+        outputs = got.outputs
         if outputs:
             try:
                 self.write(outputs, chunk)
@@ -340,31 +374,35 @@ class _Run:
                     )
                 else:
                     raise _WriteFailed() from exc
-        return len(outputs)
+        contribution.counts.written = len(outputs)
 
-    def _scan(self, chunk: Chunk, outputs: list[Any], pending: _Pending) -> int:
+    def _scan(self, chunk: Chunk, got: _Gathered, attempt: _Attempt) -> None:
         """Write item by item, each in a savepoint; skip the items whose write fails."""
         conn = chunk.connection
-        written = 0
-        first = self.reads - len(outputs)
-        for index, out in enumerate(outputs):
-            if self.ft.reprocess_on_scan and self.process is not None:
-                out = self.process(out) if out is not None else None
+        reprocess = self.ft.reprocess_on_scan and self.process is not None
+        for index, out in enumerate(got.outputs):
+            source = got.input_of(index)
+            if reprocess:
+                assert self.process is not None
+                # From the item as read, never from the output it produced the first time.
+                out = self.process(got.items[source])
                 if out is None:
+                    attempt.counts.filtered += 1
                     continue
             try:
                 self._write_one(chunk, conn, out)
             except Exception as exc:
-                position = f"item {first + index + 1} of chunk {chunk.number}"
-                if not self._skip("write", exc, out, pending, position):
+                position = f"item {self.reads + got.ordinal(source)} of chunk {chunk.number}"
+                total = self._total(got) + attempt.counts.write_skips
+                if not self._skip("write", exc, out, attempt.skips, total, position):
                     raise step_failure(
                         f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
                         f"writing {position} while scanning",
                         exc,
                     ) from exc
+                attempt.counts.write_skips += 1
                 continue
-            written += 1
-        return written
+            attempt.counts.written += 1
 
     def _write_one(self, chunk: Chunk, conn: Any, item: Any) -> None:
         """Write one item in a savepoint of its own, retrying it like a chunk."""
@@ -386,57 +424,47 @@ class _Run:
     def _commit(
         self,
         chunk: Chunk,
-        items: list[Any],
-        outputs: list[Any],
-        pending: _Pending,
-        writing: Callable[[Chunk, list[Any], _Pending], int],
+        got: _Gathered,
+        writing: Callable[[Chunk, _Gathered, _Attempt], None],
     ) -> bool:
+        """One try at writing and committing the chunk. What the try adds (its contribution,
+        its write skips) is applied to the step only once the transaction has committed."""
         se, repo = self.se, self.repo
-        saved_counters = se.counters()
-        saved_version = se.version
-        # A shallow copy: streams replace their keys at update(), they do not mutate values.
-        saved_context = dict(se.context)
-        write_skips_before = pending.write
-        records_before = len(pending.records)
-        notify_before = len(pending.notify)
+        counts = StepContribution(
+            ExecutionContext(dict(se.context)),
+            read=len(got.items),
+            read_skips=len(got.read_skips_at),
+            process_skips=got.process_skips,
+        )
+        attempt = _Attempt(counts, got.skips.copy())
         try:
             with self.tm.begin() as tx:
                 chunk.connection = tx.connection
-                written = writing(chunk, outputs, pending)
-                processed = len(items) - pending.process
-                se.read_count += len(items)
-                se.write_count += written
-                se.filter_count += processed - len(outputs)
-                se.read_skip_count += pending.read
-                se.process_skip_count += pending.process
-                se.write_skip_count += pending.write
-                se.commit_count += 1
+                writing(chunk, got, attempt)
+                counts.filtered += len(got.items) - got.process_skips - len(got.outputs)
                 for stream in self.streams:
-                    stream.update(se.context)
-                se.context[_POSITION_KEY] = self.reads
-                se.context[_CHUNKS_KEY] = chunk.number
-                self._notify_skips(pending)
+                    stream.update(counts.context)
+                counts.context[_POSITION_KEY] = self.reads + got.records_read()
+                counts.context[_CHUNKS_KEY] = chunk.number
+                records = attempt.skips.records
+                self._notify_skips(attempt.skips.notify)
                 if self.shared:
-                    conn = tx.connection
-                    if pending.records:
-                        repo.record_skips(pending.records, conn)
-                    stop = repo.save_chunk_progress(se, conn)
+                    if records:
+                        repo.record_skips(records, tx.connection)
+                    stop = repo.save_chunk_progress(se, counts, tx.connection)
             if not self.shared:
-                if pending.records:
-                    repo.record_skips(pending.records)
-                stop = repo.save_chunk_progress(se)
+                if records:
+                    repo.record_skips(records)
+                stop = repo.save_chunk_progress(se, counts)
         except BaseException as exc:
-            se.restore_counters(saved_counters)
-            se.version = saved_version
-            se.context.clear()
-            se.context.update(saved_context)
-            pending.write = write_skips_before
-            del pending.records[records_before:]
-            del pending.notify[notify_before:]
             se.rollback_count += 1
+            error = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
             for fn in self.on_chunk_error:
-                fn(chunk, exc)
+                fn(chunk, error or exc)
             raise
+        counts.apply(se)
+        self.reads += got.records_read()
+        self.skips_by_class = attempt.skips.by_class
         return stop
 
     # --- retry and skip ---------------------------------------------------------------------
@@ -455,26 +483,29 @@ class _Run:
             fn(error, attempt, phase, subject)
         self.ft.wait(attempt)
 
+    def _total(self, got: _Gathered) -> int:
+        """Skips so far: the execution's committed ones and this chunk's."""
+        return self.se.skip_count + got.skip_count
+
     def _skip(
         self,
         phase: Phase,
         error: BaseException,
         item: Any,
-        pending: _Pending,
+        skips: _Skips,
+        total: int,
         position: str | None,
     ) -> bool:
-        """Record a skip if the policy allows it; False when the error is not skippable."""
-        total = self.se.skip_count + _count(pending)
+        """Record a skip in ``skips`` if the policy allows it; False when it is not skippable."""
         if not self.ft.is_skippable(error, phase, total):
             return False
-        by_class = dict(self.skips_by_class)
+        by_class = dict(skips.by_class)
         for cls in type(error).__mro__:
             by_class[cls.__name__] = by_class.get(cls.__name__, 0) + 1
         self.ft.check_limits(error, total + 1, by_class)
-        self.skips_by_class = by_class
-        setattr(pending, phase, getattr(pending, phase) + 1)
+        skips.by_class = by_class
         raw = error.raw if isinstance(error, ItemReadError) and error.raw is not None else item
-        pending.records.append(
+        skips.records.append(
             SkippedItem(
                 step_execution_id=self.se.id,
                 job_execution_id=self.se.job_execution_id,
@@ -486,22 +517,17 @@ class _Run:
             )
         )
         args: tuple[Any, ...] = (error,) if phase == "read" else (item, error)
-        pending.notify.append((f"on_skip_in_{phase}", args))
+        skips.notify.append((_SKIP_CALLBACK[phase], args))
         return True
 
-    def _notify_skips(self, pending: _Pending) -> None:
-        for method, args in pending.notify:
+    def _notify_skips(self, notify: list[tuple[str, tuple[Any, ...]]]) -> None:
+        for method, args in notify:
             for fn in callbacks(self.step.listeners, method):
                 fn(*args)
-        pending.notify.clear()
 
 
 class _WriteFailed(Exception):
     """Marks an error raised by the writer itself (not by the repository or the commit)."""
-
-
-def _count(pending: _Pending) -> int:
-    return pending.read + pending.process + pending.write
 
 
 def _read_position(error: BaseException, reads: int) -> str:

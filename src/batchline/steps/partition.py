@@ -2,31 +2,32 @@
 
 A Partitioner cuts the work into slices, each described by a JSON context (a key range, a file, a
 byte range). Every slice runs as an ordinary StepExecution of the worker step, named
-``<step>:0000``, ``<step>:0001``, ... under the same job execution, so each keeps its own context,
-counters and restart point through ``run_step``. The plan (names and first contexts) goes into the
-manager's own context before any partition runs: a restart reuses it without asking the
-partitioner again, and ``run_step`` skips the partitions that completed and resumes the others
-from their last commit.
+``<step>:0000``, ``<step>:0001``, ... under the same job execution, so each keeps its own
+context, counters and restart point through ``execute_step``. The plan (names and first
+contexts) goes into the manager's own context before any partition runs: a restart reuses it
+without asking the partitioner again, and ``execute_step`` skips the partitions that completed
+and resumes the others from their last commit.
 
-Who runs the partitions is a PartitionHandler (threads or processes in
-``partition_handlers``). The manager reads every outcome back from the repository, never from the
-workers, so a handler may put workers anywhere that reaches the repository.
+Who runs the partitions is a PartitionHandler: threads (``steps.partition_threads``, the
+builder's default) or processes (``batchline.workers``). The manager reads every outcome back
+from the repository, never from the workers, so a handler may put workers anywhere that reaches
+the repository.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol, cast, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from batchline.errors import ConfigurationError, StepFailure
 from batchline.listeners import callbacks
 from batchline.logging import log
 from batchline.model import COUNTERS, JobExecution, StepExecution
 from batchline.status import BatchStatus, ExitStatus
-from batchline.steps.base import Step, StepOptions, StepRuntime, run_step, step_failure
+from batchline.steps.base import Step, StepOptions, StepRuntime, execute_step, step_failure
+from batchline.steps.control import SIBLING_FAILED, AbortSignal
 
 PLAN_KEY = "batchline.partition.plan"
 
@@ -37,14 +38,6 @@ class Partition:
 
     name: str
     context: Mapping[str, Any]
-
-
-class AbortSignal(Protocol):
-    """Set when one partition failed and the others must stop (a thread or process Event)."""
-
-    def is_set(self) -> bool: ...
-
-    def set(self) -> None: ...
 
 
 @runtime_checkable
@@ -135,7 +128,7 @@ class PartitionStep:
         partitioner: PartitionerSpec,
         *,
         grid_size: int = 4,
-        handler: PartitionHandler | None = None,
+        handler: PartitionHandler,
         aggregator: Aggregator
         | Callable[[StepExecution, Sequence[StepExecution]], None]
         | None = None,
@@ -150,10 +143,6 @@ class PartitionStep:
             raise ConfigurationError(f"step {name!r}: a partition's worker cannot be partitioned")
         if on_failure not in ("stop", "continue"):
             raise ConfigurationError(f"step {name!r}: on_failure must be 'stop' or 'continue'")
-        if handler is None:
-            from batchline.steps.partition_handlers import ThreadPartitionHandler
-
-            handler = ThreadPartitionHandler()
         self.name = name
         self.worker = worker
         self.partitioner = partitioner
@@ -251,7 +240,7 @@ class PartitionStep:
                     # The handler returned, so nothing runs it any more: its worker is gone.
                     message = str(error) if error else "its worker ended without recording it"
                     repo.fail_step_execution(ran.id, message)
-                    ran.status = BatchStatus.FAILED
+                    ran.set_status(BatchStatus.FAILED)
                     ran.exit_status = ExitStatus("FAILED", message)
                 if ran.id not in known:
                     execution.step_executions.append(ran)  # it ran in another process
@@ -320,7 +309,7 @@ def _description(last: StepExecution | None, error: BaseException | None) -> str
 
 
 class _PartitionView:
-    """The worker step seen under one partition's name, so run_step keeps each apart."""
+    """The worker step seen under one partition's name, so execute_step keeps each apart."""
 
     def __init__(self, worker: Step, name: str, rerun_completed: bool) -> None:
         self.name = name
@@ -330,28 +319,22 @@ class _PartitionView:
         self.listeners = worker.listeners
 
     def execute(self, se: StepExecution, runtime: StepRuntime) -> None:
-        abort = runtime.abort
-        if abort is not None and abort.is_set():
-            reason = _SIBLING_FAILED
-        elif runtime.repository.stop_requested(se.job_execution_id):
-            reason = "a stop was requested"
-        else:
-            try:
-                self.worker.execute(se, runtime)
-            except BaseException:
-                if abort is not None:
-                    abort.set()  # before this failure is even recorded: siblings stop sooner
-                raise
-            if se.status is BatchStatus.STOPPING and abort is not None and abort.is_set():
-                se.exit_status = ExitStatus("STOPPED", _SIBLING_FAILED)
-            return
+        abort = runtime.control.abort
         # Not even one chunk once a stop or a sibling's failure is known (Spring #4631).
-        log.info("partition %s does not start: %s", self.name, reason)
-        se.set_status(BatchStatus.STOPPING)
-        se.exit_status = ExitStatus("STOPPED", reason)
-
-
-_SIBLING_FAILED = "told to stop: another partition failed, or the manager is gone"
+        reason = runtime.control.before_step(self.name)
+        if reason is not None:
+            log.info("partition %s does not start: %s", self.name, reason)
+            se.set_status(BatchStatus.STOPPING)
+            se.exit_status = ExitStatus("STOPPED", reason)
+            return
+        try:
+            self.worker.execute(se, runtime)
+        except BaseException:
+            if abort is not None:
+                abort.set()  # before this failure is even recorded: siblings stop sooner
+            raise
+        if se.status is BatchStatus.STOPPING and abort is not None and abort.is_set():
+            se.exit_status = ExitStatus("STOPPED", SIBLING_FAILED)
 
 
 def run_partition(
@@ -369,6 +352,5 @@ def run_partition(
     this partition fails; None lets the partitions run on whatever the others do.
     """
     view = _PartitionView(step.worker, partition.name, rerun_completed)
-    # StepRuntime.abort is typed as a thread Event; a process Event has the same is_set().
-    own = dataclasses.replace(runtime, abort=cast("threading.Event | None", abort))
-    return run_step(view, job_execution, own, context=partition.context)
+    own = dataclasses.replace(runtime, control=runtime.control.for_group(abort))
+    return execute_step(view, job_execution, own, context=partition.context)

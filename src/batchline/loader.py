@@ -1,8 +1,10 @@
-"""Finding jobs named on the command line: ``package.module:attribute`` or a registered name.
+"""Finding jobs by reference: ``package.module:attribute``, the one way jobs are loaded.
 
-The attribute is a ``batchline.Job`` or a callable that returns one (called with no arguments).
-``--jobs package.module`` registers every Job a module holds at top level, so commands that only
-know a job's name (``restart 42``, ``list-jobs``) can find it.
+The command line (``batchline start pkg.jobs:nightly``, ``--jobs pkg.jobs``) and worker
+processes (a process partition's worker loads the job that holds its step) use the same rules:
+the attribute is a ``batchline.Job``, a list of Jobs, or a callable returning either (called with
+no arguments). ``--jobs package.module`` registers every Job a module holds at top level, so
+commands that only know a job's name (``restart 42``, ``list-jobs``) can find it.
 """
 
 from __future__ import annotations
@@ -36,8 +38,8 @@ def _import(module_name: str) -> ModuleType:
         ) from None
 
 
-def load_reference(reference: str) -> Job:
-    """The Job that ``module:attribute`` names."""
+def load_jobs(reference: str) -> list[Job]:
+    """The Jobs that ``module:attribute`` names (one, or several from a list)."""
     module_name, sep, attribute = reference.partition(":")
     if not sep or not module_name or not attribute:
         raise ConfigurationError(
@@ -48,19 +50,32 @@ def load_reference(reference: str) -> Job:
         target = getattr(module, attribute)
     except AttributeError:
         raise NoSuchJob(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if isinstance(target, Job):
-        return target
-    if callable(target):
+    made = callable(target) and not isinstance(target, Job)
+    if made:
         try:
-            made = target()
+            target = target()
         except Exception as err:
             raise ConfigurationError(
                 f"job factory {reference!r} raised {type(err).__name__}: {err}"
             ) from None
-        if isinstance(made, Job):
-            return made
-        raise ConfigurationError(f"job factory {reference!r} returned {made!r}, not a Job")
-    raise ConfigurationError(f"{reference!r} is {target!r}, neither a Job nor a callable")
+    if isinstance(target, Job):
+        return [target]
+    if isinstance(target, list | tuple) and target and all(isinstance(j, Job) for j in target):
+        return list(target)
+    if made:
+        raise ConfigurationError(f"job factory {reference!r} returned {target!r}, not a Job")
+    raise ConfigurationError(
+        f"{reference!r} is {target!r}, neither a Job (or a list of Jobs) nor a callable"
+    )
+
+
+def load_reference(reference: str) -> Job:
+    """The one Job that ``module:attribute`` names."""
+    jobs = load_jobs(reference)
+    if len(jobs) != 1:
+        names = ", ".join(j.name for j in jobs)
+        raise ConfigurationError(f"{reference!r} names {len(jobs)} jobs ({names}); name one")
+    return jobs[0]
 
 
 def register_module(registry: JobRegistry, module_name: str) -> list[Job]:

@@ -1,131 +1,35 @@
-"""Partition handlers that run partitions on this machine: on threads, or on processes.
+"""The worker side of partitions: a process pool on this machine, and what runs in a worker.
 
-Threads suit partitions that wait on I/O (databases, files). Processes suit CPU-bound processors,
-which threads would serialise on the GIL. A process worker gets plain data only (repository URL,
-job reference, names, ids), builds its own registry and repository, finds the step by job and
-step name, runs the partition and reports through the repository alone: the manager never
-trusts what comes back through the pool, so a killed worker costs nothing but a restart.
+A process worker gets plain data only (repository URL, job reference, names, ids), loads the job
+with the same loader as the command line (``batchline.loader``), builds its own registry and
+repository, finds the step by job and step name, runs the partition and reports through the
+repository alone: the manager never trusts what comes back through the pool, so a killed worker
+costs nothing but a restart. This lives beside the engine, above the steps layer: a worker
+builds what the engine otherwise builds (a registry, a repository, a run control).
 """
 
 from __future__ import annotations
 
 import contextvars
-import functools
-import importlib
 import multiprocessing
 import os
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchline.errors import ConfigurationError, StepFailure
+from batchline.errors import ConfigurationError, WorkerLost
 from batchline.flow import find_step
-from batchline.items.base import ItemReader, ItemStream
-from batchline.job import Job
+from batchline.loader import load_jobs
 from batchline.logging import log
 from batchline.model import StepExecution
-from batchline.pools import WorkerPool
 from batchline.registry import JobRegistry
+from batchline.repository.base import JobRepository
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
-from batchline.steps.partition import (
-    AbortSignal,
-    Partition,
-    PartitionRequest,
-    PartitionStep,
-    run_partition,
-)
-
-
-class WorkerLost(StepFailure):
-    """A partition's worker process died (killed, out of memory) before it recorded an end."""
-
-
-class ThreadPartitionHandler:
-    """Runs partitions on threads: a pool of ``workers`` of its own, or the engine's step pool.
-
-    Without ``workers`` the partitions share the engine's ``max_concurrent_steps`` with every
-    other job's partitions and split flows.
-    """
-
-    def __init__(self, workers: int | None = None) -> None:
-        if workers is not None and workers < 1:
-            raise ConfigurationError(f"thread partition handler: workers must be >= 1: {workers}")
-        self.workers = workers
-
-    def __repr__(self) -> str:
-        return f"ThreadPartitionHandler(workers={self.workers})"
-
-    def handle(
-        self,
-        step: PartitionStep,
-        manager: StepExecution,
-        request: PartitionRequest,
-        runtime: StepRuntime,
-    ) -> Mapping[str, BaseException]:
-        execution = manager.job_execution
-        assert execution is not None
-        _check_shareable(step)
-        abort = threading.Event() if request.stop_on_failure else None
-
-        def run(partition: Partition) -> StepExecution | None:
-            try:
-                done = run_partition(
-                    step,
-                    partition,
-                    execution,
-                    runtime,
-                    rerun_completed=request.rerun_completed,
-                    abort=abort,
-                )
-            except BaseException:
-                if abort is not None:
-                    abort.set()
-                raise
-            if done is not None and done.status is BatchStatus.FAILED and abort is not None:
-                abort.set()  # failed after its work (an after-step listener)
-            return done
-
-        tasks = [
-            functools.partial(contextvars.copy_context().run, run, p) for p in request.partitions
-        ]
-        if not tasks:
-            return {}
-        own: WorkerPool | None = None
-        pool = runtime.step_pool if self.workers is None else None
-        if pool is None:
-            size = min(self.workers or os.cpu_count() or 2, len(tasks))
-            pool = own = WorkerPool(f"batchline-{step.name}", size)
-        try:
-            outcomes = pool.run_all(tasks)
-        finally:
-            if own is not None:
-                own.shutdown()
-        return {
-            p.name: o.error
-            for p, o in zip(request.partitions, outcomes, strict=True)
-            if o.error is not None
-        }
-
-
-def _check_shareable(step: PartitionStep) -> None:
-    """Partitions on threads share the worker's objects: a stateful one would be shared too."""
-    worker = step.worker
-    shared = [
-        what
-        for what in ("reader", "processor", "writer")
-        if isinstance(getattr(worker, what, None), ItemStream)
-        or (what == "reader" and isinstance(getattr(worker, what, None), ItemReader))
-    ]
-    if shared:
-        raise ConfigurationError(
-            f"step {step.name!r}: partitions on threads would share the worker's "
-            f"{' and '.join(shared)} object; give a reader factory (a callable taking the "
-            "StepExecution) so each partition gets its own, and a stateless processor and writer"
-        )
+from batchline.steps.control import AbortSignal, RunControl
+from batchline.steps.partition import Partition, PartitionRequest, PartitionStep, run_partition
 
 
 @dataclass(frozen=True)
@@ -235,7 +139,7 @@ class ProcessPartitionHandler:
 
 def _error_of(future: Future[str], name: str) -> BaseException | None:
     """What kept the partition's worker from reporting: a dead pool, or an error before or
-    after run_step (the job could not be loaded, the repository not reached)."""
+    after the partition ran (the job could not be loaded, the repository not reached)."""
     try:
         future.result()
     except BrokenProcessPool:
@@ -248,15 +152,15 @@ def _error_of(future: Future[str], name: str) -> BaseException | None:
     return None
 
 
-def repository_url(repository: Any) -> str:
+def repository_url(repository: JobRepository) -> str:
     """The URL a worker process connects to the same repository with."""
-    engine = getattr(repository, "engine", None)
-    url = getattr(engine, "url", None)
+    url = repository.url()
     if url is None:
         raise ConfigurationError(
-            f"process partitions need a repository reachable by URL, not {repository!r}"
+            f"process partitions need a repository that other processes reach by URL, "
+            f"not {repository!r}"
         )
-    return str(url.render_as_string(hide_password=False))
+    return url
 
 
 # --- the worker process side ------------------------------------------------------------------
@@ -302,7 +206,6 @@ def _enter_worker(abort: AbortSignal | None, manager_alive: Any) -> None:
 def run_partition_task(task: PartitionTask) -> str:
     """Run one partition in a worker process; returns its status (the repository has the rest)."""
     from batchline.repository.sql import SqlJobRepository
-    from batchline.transaction import SqlTransactionManager
 
     registry = JobRegistry()
     for job in load_jobs(task.job_ref):
@@ -316,7 +219,8 @@ def run_partition_task(task: PartitionTask) -> str:
     repository = SqlJobRepository(task.repository_url, upgrade=False)
     try:
         execution = repository.get_job_execution(task.job_execution_id)
-        runtime = StepRuntime(repository, SqlTransactionManager(repository.engine))
+        control = RunControl(repository, execution.id, execution.job_name)
+        runtime = StepRuntime(repository, repository.transaction_manager(), control)
         done = run_partition(
             step,
             Partition(task.partition, task.context),
@@ -328,24 +232,3 @@ def run_partition_task(task: PartitionTask) -> str:
     finally:
         repository.dispose()
     return done.status.value if done is not None else BatchStatus.COMPLETED.value
-
-
-def load_jobs(reference: str) -> list[Job]:
-    """The Jobs ``module:attribute`` names: a Job, a list of Jobs, or a callable returning one."""
-    module_name, _, attribute = reference.partition(":")
-    try:
-        target: Any = getattr(importlib.import_module(module_name), attribute)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigurationError(f"cannot load job {reference!r}: {exc}") from exc
-    if callable(target) and not isinstance(target, Job):
-        target = target()
-    found = [target] if isinstance(target, Job) else list(_jobs_in(target))
-    if not found:
-        raise ConfigurationError(f"job reference {reference!r} names no batchline Job")
-    return found
-
-
-def _jobs_in(target: Any) -> Iterable[Job]:
-    if isinstance(target, Iterable) and not isinstance(target, str | bytes):
-        return [j for j in target if isinstance(j, Job)]
-    return []

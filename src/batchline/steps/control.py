@@ -1,0 +1,141 @@
+"""Run control: whether a running job must stop now, and whether it has run out of time.
+
+One object per job execution answers two questions, asked at the only two places where a step
+may end early without losing work: before a step starts, and at a chunk boundary. What it knows:
+
+- a stop request: recorded in the repository by ``Engine.stop`` (any process), seen before a step
+  by a query and at a chunk boundary through the chunk's own progress UPDATE (which the
+  repository refuses while the job is STOPPING); or a local request (a signal in this process),
+  which needs no database round trip at all;
+- the abort of a partition group: one failed partition makes its siblings stop;
+- deadlines: the job's timeout, and a step's own (a step asks for its deadline when it starts).
+
+A partition group shares the job's control but adds its own abort signal (``for_group``).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from batchline.errors import StepTimeout
+from batchline.repository.base import JobRepository
+
+STOP_REQUESTED = "a stop was requested"
+SIBLING_FAILED = "told to stop: another partition failed, or the manager is gone"
+
+
+class AbortSignal(Protocol):
+    """Set when one partition failed and the others must stop (a thread or process Event)."""
+
+    def is_set(self) -> bool: ...
+
+    def set(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Deadline:
+    """A ``time.monotonic()`` instant and the limit it came from, for messages."""
+
+    at: float
+    limit: float
+    what: str  # "job 'x'" or "job 'x' step 'y'"
+
+    @classmethod
+    def after(cls, seconds: float, what: str, clock: Callable[[], float]) -> Deadline:
+        return cls(clock() + seconds, seconds, what)
+
+
+@dataclass
+class RunControl:
+    """Stop requests, deadlines and a partition group's abort for one job execution."""
+
+    repository: JobRepository
+    job_execution_id: int
+    job_name: str = "?"
+    job_deadline: Deadline | None = None
+    abort: AbortSignal | None = None
+    clock: Callable[[], float] = time.monotonic
+    # Shared by every step and partition of the execution in this process.
+    _stop: threading.Event = field(default_factory=threading.Event)
+
+    @classmethod
+    def for_job(
+        cls,
+        repository: JobRepository,
+        job_execution_id: int,
+        job_name: str,
+        timeout: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> RunControl:
+        deadline = Deadline.after(timeout, f"job {job_name!r}", clock) if timeout else None
+        return cls(repository, job_execution_id, job_name, deadline, None, clock)
+
+    def for_group(self, abort: AbortSignal | None) -> RunControl:
+        """The same control for the partitions of one step, which also stop on ``abort``."""
+        return RunControl(
+            self.repository,
+            self.job_execution_id,
+            self.job_name,
+            self.job_deadline,
+            abort,
+            self.clock,
+            self._stop,
+        )
+
+    def step_deadline(self, step_name: str, timeout: float | None) -> Deadline | None:
+        if not timeout:
+            return None
+        return Deadline.after(timeout, f"job {self.job_name!r} step {step_name!r}", self.clock)
+
+    # --- requests -------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop at the next chunk boundary (or before the next step): a local request."""
+        self._stop.set()
+
+    def stop_seen(self) -> None:
+        """A chunk commit found the job STOPPING: remember it for every later question."""
+        self._stop.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stop.is_set()
+
+    # --- the two questions ----------------------------------------------------------------
+
+    def before_step(self, step_name: str) -> str | None:
+        """Why the step must not start (a reason to end STOPPED), or None; raises StepTimeout
+        when the job has run out of time."""
+        reason = self._local_reason()
+        if reason is None and self.repository.stop_requested(self.job_execution_id):
+            self._stop.set()
+            reason = STOP_REQUESTED
+        if reason is None:
+            self._check(self.job_deadline, f"before step {step_name!r}")
+        return reason
+
+    def at_chunk_boundary(
+        self, step_name: str, deadline: Deadline | None, chunks: int
+    ) -> str | None:
+        """Why the step must stop before its next chunk, or None; raises StepTimeout past the
+        step's or the job's deadline. Asks no database: the chunk's commit saw any stop."""
+        reason = self._local_reason()
+        if reason is None:
+            self._check(deadline, f"after {chunks} chunks")
+            self._check(self.job_deadline, f"in step {step_name!r} after {chunks} chunks")
+        return reason
+
+    def _local_reason(self) -> str | None:
+        if self.abort is not None and self.abort.is_set():
+            return SIBLING_FAILED
+        if self._stop.is_set():
+            return STOP_REQUESTED
+        return None
+
+    def _check(self, deadline: Deadline | None, when: str) -> None:
+        if deadline is not None and self.clock() >= deadline.at:
+            raise StepTimeout(f"{deadline.what} exceeded its timeout of {deadline.limit:g}s {when}")
