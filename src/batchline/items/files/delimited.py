@@ -81,6 +81,7 @@ class DelimitedReader(LineFileReader[T]):
         self._format: dict[str, Any] = {"dialect": dialect, "strict": True, **fmtparams}
         self._dialect = csv.reader([], **self._format).dialect  # resolved, for the error path
         self._rows: Any = None
+        self._own_limit = False
         self._base = 0
         self._map: Callable[[list[str]], T] = as_list  # type: ignore[assignment]
         self._width = 0
@@ -129,6 +130,8 @@ class DelimitedReader(LineFileReader[T]):
         self._base = self.line
         if csv.field_size_limit() < self.field_size_limit:
             csv.field_size_limit(self.field_size_limit)
+        # At the csv module's limit the module enforces it; below it, read() checks the fields.
+        self._own_limit = self.field_size_limit < csv.field_size_limit()
         # Lines reach the csv module through C iterators only (no Python frame per line); the
         # csv reader pulls one line at a time, so tell() after a record is still exact.
         lines = self._lines
@@ -155,7 +158,7 @@ class DelimitedReader(LineFileReader[T]):
             if not values or (self.comment is not None and values[0].startswith(self.comment)):
                 continue
             self.count += 1
-            if tell() - start > limit:  # no field can be longer than the record's bytes
+            if self._own_limit and tell() - start > limit:  # a field is never longer than that
                 self._check_sizes(values, start, before)
             if self._width and len(values) != self._width:
                 raise self._field_count(values, start, before)
