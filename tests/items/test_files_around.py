@@ -23,6 +23,7 @@ from batchline.items.files.merge import MergeError, MergeTask, merge_files
 from batchline.items.files.templates import render
 from batchline.items.files.transfer import TransferTask, copy_file
 from batchline.model import ExecutionContext
+from batchline.partitioners.files import LineRangeReader
 from batchline.testing.contract import check_reader
 
 
@@ -216,3 +217,19 @@ class TestTransferAndRemoteFiles:
         writer = DelimitedWriter("memory://x/out.csv")
         with pytest.raises(ConfigurationError, match="need a local path"):
             writer.open(ExecutionContext())
+
+
+class TestLineRangeReader:
+    def test_bom_is_skipped_at_byte_zero_only(self, tmp_path: Path) -> None:
+        """The first partition's first line has no BOM; a range starting later is not touched."""
+        path = tmp_path / "in.txt"
+        path.write_bytes(b"\xef\xbb\xbfone\ntwo\n")
+        reader = LineRangeReader(str(path))
+        reader.open(ExecutionContext())
+        assert [reader.read(), reader.read(), reader.read()] == ["one", "two", None]
+        reader.close()
+        check_reader(lambda: LineRangeReader(str(path)), expected=["one", "two"], chunk_size=1)
+        later = LineRangeReader(str(path), start=7)
+        later.open(ExecutionContext())
+        assert [later.read(), later.read()] == ["two", None]
+        later.close()
