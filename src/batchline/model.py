@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -54,8 +55,15 @@ class ExecutionContext(MutableMapping[str, Any]):
 
     def to_json(self) -> str:
         try:
-            return json.dumps(self._data, sort_keys=True, separators=(",", ":"))
+            return json.dumps(self._data, sort_keys=True, separators=(",", ":"), allow_nan=False)
         except (TypeError, ValueError) as exc:
+            for key, value in self._data.items():
+                found = non_finite(value, key)
+                if found is not None:
+                    raise ConfigurationError(
+                        f"execution context key {found[0]!r} holds {found[1]!r}, which JSON "
+                        "cannot store (store it as a string or None)"
+                    ) from None
             bad = [k for k, v in self._data.items() if not _is_json(v)]
             raise ConfigurationError(
                 f"execution context key(s) {bad} hold values that are not JSON: {exc}"
@@ -92,10 +100,31 @@ def check_status_change(persisted: BatchStatus, target: BatchStatus, what: str) 
 
 def _is_json(value: Any) -> bool:
     try:
-        json.dumps(value)
+        json.dumps(value, allow_nan=False)
     except (TypeError, ValueError):
         return False
     return True
+
+
+def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
+    """Where in a JSON-like value a NaN or infinity sits (``key.sub[2]``) and which, or None.
+
+    Python's json writes them as the bare words NaN and Infinity, which no other JSON parser
+    (PostgreSQL's included) accepts, so they are refused rather than stored.
+    """
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found = non_finite(inner, f"{path}.{key}" if path else str(key))
+            if found is not None:
+                return found
+    elif isinstance(value, list | tuple):
+        for index, inner in enumerate(value):
+            found = non_finite(inner, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 @dataclass(slots=True)

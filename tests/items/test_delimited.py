@@ -11,7 +11,7 @@ import pytest
 from batchline import ExecutionContext, ItemReadError
 from batchline.errors import ConfigurationError
 from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
-from batchline.items.files.mapping import ListMapper
+from batchline.items.files.mapping import Field, ListMapper, RecordMapper
 from batchline.testing.contract import check_reader, check_writer
 
 ROWS = [
@@ -242,3 +242,121 @@ class TestDelimitedWriter:
             out.read_text,
             expected="id\tday\tok\tnote\n1\t2024-02-29\ttrue\t\n2\t2024-03-01\tfalse\tx\n",
         )
+
+
+def read_errors(reader: DelimitedReader[object], reads: int) -> list[object]:
+    """``reads`` reads, each error recorded in place of its item."""
+    reader.open(ExecutionContext())
+    out: list[object] = []
+    try:
+        for _ in range(reads):
+            try:
+                out.append(reader.read())
+            except ItemReadError as exc:
+                out.append(exc)
+    finally:
+        reader.close()
+    return out
+
+
+def csv_chars_parsed(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Counts the characters every csv reader made from now on is handed."""
+    seen = [0]
+    real = csv.reader
+
+    def counted(lines: object, *args: object, **kwargs: object) -> object:
+        def feed() -> object:
+            for line in lines:  # type: ignore[attr-defined]
+                seen[0] += len(line)
+                yield line
+
+        return real(feed(), *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(csv, "reader", counted)
+    return seen
+
+
+class TestHostileInput:
+    def test_utf8_bom_stays_out_of_the_first_name(self, tmp_path: Path) -> None:
+        """A BOM before the header is skipped; restarts at every offset still read the same."""
+        path = tmp_path / "bom.csv"
+        path.write_bytes(b"\xef\xbb\xbfid,name,note\n1,a,x\n2,b,y\n3,c,z\n")
+        rows = [{"id": str(i), "name": n, "note": x} for i, n, x in ((1, "a", "x"), (2, "b", "y"))]
+        rows.append({"id": "3", "name": "c", "note": "z"})
+        check_reader(lambda: DelimitedReader(str(path)), expected=rows, chunk_size=1)
+
+    def test_a_bom_later_in_the_file_is_data(self, tmp_path: Path) -> None:
+        """Only byte 0 is a BOM: the same bytes at the start of a later line stay in the value."""
+        path = tmp_path / "bom.csv"
+        path.write_bytes(b"id\n\xef\xbb\xbf1\n")
+        assert read_all(DelimitedReader(str(path))) == [{"id": "\ufeff1"}]
+
+    def test_stray_cr_is_a_skippable_error_naming_the_field(self, tmp_path: Path) -> None:
+        """A CR inside an unquoted field fails that record only, with file, line and field."""
+        path = tmp_path / "cr.csv"
+        path.write_bytes(b"id,name,note\n1,a\rb,x\n2,c,y\n")
+        found = read_errors(DelimitedReader(str(path)), 3)
+        error = found[0]
+        assert isinstance(error, ItemReadError)
+        assert (error.source, error.line, error.field) == (str(path), 2, "name")
+        assert error.raw == "1,a\rb,x"
+        assert found[1:] == [{"id": "2", "name": "c", "note": "y"}, None]
+
+    def test_field_size_limit_is_an_option(self, tmp_path: Path) -> None:
+        """A field over the default 128 KiB fails its record only; a larger limit reads it; a
+        smaller limit refuses a field the csv module's default would let through."""
+        path = tmp_path / "big.csv"
+        big = "x" * (129 * 1024)
+        path.write_text(f'id,name,note\n1,{big},a\n2,"{big}",b\n3,short,c\n')
+        found = read_errors(DelimitedReader(str(path)), 4)
+        assert [e.line for e in found[:2] if isinstance(e, ItemReadError)] == [2, 3]
+        assert all(isinstance(e, ItemReadError) and e.field == "name" for e in found[:2])
+        assert found[2:] == [{"id": "3", "name": "short", "note": "c"}, None]
+        roomy = read_all(DelimitedReader(str(path), field_size_limit=256 * 1024))
+        assert [r["name"] for r in roomy] == [big, big, "short"]  # type: ignore[index]
+        tight = read_errors(DelimitedReader(str(path), field_size_limit=4), 4)
+        assert [e.line if isinstance(e, ItemReadError) else e for e in tight] == [2, 3, 4, None]
+        assert isinstance(tight[2], ItemReadError) and tight[2].field == "name"
+
+    @pytest.mark.parametrize("fields", [2_000])
+    def test_quoting_error_on_a_wide_line_is_linear(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fields: int
+    ) -> None:
+        """Finding the failing field of a bad line with 16x the fields costs at most ~16x the
+        csv parsing (it re-parsed every prefix, 256x, before)."""
+
+        def parsed_chars(width: int) -> int:
+            path = tmp_path / f"wide{width}.csv"
+            line = ",".join(["v"] * (width - 1) + ['"bad"x'])
+            path.write_text(",".join(f"c{i}" for i in range(width)) + "\n" + line + "\n")
+            seen = csv_chars_parsed(monkeypatch)
+            found = read_errors(DelimitedReader(str(path)), 2)
+            monkeypatch.undo()
+            assert isinstance(found[0], ItemReadError) and found[0].field == f"c{width - 1}"
+            return seen[0]
+
+        small, large = parsed_chars(fields), parsed_chars(fields * 16)
+        assert large <= 20 * small, (small, large)
+
+    def test_mapper_returning_none_is_an_error_not_the_end(self, tmp_path: Path) -> None:
+        """A mapper's None would end the input silently: it is a read error and reading goes on."""
+        path = tmp_path / "m.csv"
+        path.write_text("id\n1\n2\n3\n")
+        mapper = RecordMapper(lambda id: None if id == "2" else int(id), Field("id"))
+        reader = DelimitedReader(str(path), mapper=mapper)
+        found = read_errors(reader, 4)
+        assert found[0] == 1 and found[2:] == [3, None]
+        assert isinstance(found[1], ItemReadError) and found[1].line == 3
+        assert found[1].raw == "2"
+
+    def test_refused_records_carry_their_raw_text(self, tmp_path: Path) -> None:
+        """Wrong field counts and values that do not convert keep the record's raw text,
+        both lines of a record that spans two."""
+        path = tmp_path / "raw.csv"
+        path.write_text('id,name,note\n1,a\n"x\ny",b,c,d\n3,b,c\n')
+        found = read_errors(DelimitedReader(str(path)), 4)
+        assert [e.raw for e in found[:2] if isinstance(e, ItemReadError)] == [
+            "1,a",
+            '"x\ny",b,c,d',
+        ]
+        assert found[2:] == [{"id": "3", "name": "b", "note": "c"}, None]

@@ -23,6 +23,7 @@ from batchline.items.files.merge import MergeError, MergeTask, merge_files
 from batchline.items.files.templates import render
 from batchline.items.files.transfer import TransferTask, copy_file
 from batchline.model import ExecutionContext
+from batchline.partitioners.files import LineRangeReader
 from batchline.testing.contract import check_reader
 
 
@@ -150,6 +151,65 @@ class TestTransferAndRemoteFiles:
         with pytest.raises(ConfigurationError, match="does not exist"):
             copy_file(str(tmp_path / "nope"), str(tmp_path / "x"))
 
+    def test_a_file_is_never_copied_or_moved_onto_itself(self, tmp_path: Path) -> None:
+        """The same path, the same file through a symlinked folder or a hard link, and the
+        target's own .part are refused; the file is untouched."""
+        source = tmp_path / "a.txt"
+        source.write_text("payload")
+        (tmp_path / "link").symlink_to(tmp_path)
+        (tmp_path / "hard.txt").hardlink_to(source)
+        for target in ("a.txt", "link/a.txt", "sub/../a.txt", "hard.txt"):
+            for move in (True, False):
+                with pytest.raises(ConfigurationError, match="the source is the same file"):
+                    copy_file(str(source), str(tmp_path / target), move=move)
+        (tmp_path / "b.part").write_text("part")
+        with pytest.raises(ConfigurationError, match="the target's temporary copy"):
+            copy_file(str(tmp_path / "b.part"), str(tmp_path / "b"), move=True)
+        assert source.read_text() == "payload" and (tmp_path / "b.part").read_text() == "part"
+        memory = f"memory://bl-{uuid.uuid4().hex[:6]}/a.txt"
+        fsspec.filesystem("memory").pipe(memory, b"payload")
+        with pytest.raises(ConfigurationError, match="the source is the same file"):
+            copy_file(memory, memory.replace("/a.txt", "/./a.txt"), move=True)
+        assert fsspec.filesystem("memory").cat(memory) == b"payload"
+
+    def test_task_paths_stay_in_their_folder(self, sqlite_engine: Engine, tmp_path: Path) -> None:
+        """A parameter climbing out of the template's folder fails the step with a message
+        naming it and the path; the source is untouched; confine=False allows it."""
+        (tmp_path / "in").mkdir()
+        (tmp_path / "in" / "a.txt").write_text("payload")
+        task = TransferTask(str(tmp_path / "in" / "a.txt"), str(tmp_path / "in" / "{params.n}"))
+        job = JobBuilder("escape").step(StepBuilder("move").task(task)).build()
+        execution = sqlite_engine.start(job, {"n": "../../a.txt"})
+        assert execution.status is BatchStatus.FAILED
+        message = execution.exit_status.description
+        assert "n='../../a.txt'" in message and "outside the folder" in message, message
+        assert (tmp_path / "in" / "a.txt").read_text() == "payload"
+        same = TransferTask(
+            str(tmp_path / "in" / "a.txt"), str(tmp_path / "in" / "{params.n}"), move=True
+        )
+        assert run_tasks(sqlite_engine, same, n="../in/a.txt") is BatchStatus.FAILED
+        assert (tmp_path / "in" / "a.txt").read_text() == "payload"
+        free = TransferTask(
+            str(tmp_path / "in" / "a.txt"), str(tmp_path / "in" / "{params.n}"), confine=False
+        )
+        assert run_tasks(sqlite_engine, free, n="../b.txt") is BatchStatus.COMPLETED
+        assert (tmp_path / "b.txt").read_text() == "payload"
+
+    def test_render_confines_only_when_asked(self) -> None:
+        """Values may move around inside the template's folder, not out of it."""
+        values = {"params.n": "2024/../x.csv"}
+        assert render("in/{params.n}", None, values, confine=True) == "in/2024/../x.csv"
+        for template, value in [
+            ("in/{params.n}", "../x"),
+            ("/data/in/{params.n}", "a/../../b"),
+            ("s3://b/in/{params.n}", "../c"),
+            ("out-{params.n}.csv", "/../../x"),
+        ]:
+            with pytest.raises(ParameterError, match=r"params\.n=.* outside"):
+                render(template, None, {"params.n": value}, confine=True)
+            assert value in render(template, None, {"params.n": value})
+        assert render("{params.n}", None, {"params.n": "/abs/x"}, confine=True) == "/abs/x"
+
     def test_writer_refuses_a_store_that_cannot_truncate(self) -> None:
         """A restartable writer on memory:// (no truncate) is refused with what to do instead."""
         from batchline.items.files.delimited import DelimitedWriter
@@ -157,3 +217,19 @@ class TestTransferAndRemoteFiles:
         writer = DelimitedWriter("memory://x/out.csv")
         with pytest.raises(ConfigurationError, match="need a local path"):
             writer.open(ExecutionContext())
+
+
+class TestLineRangeReader:
+    def test_bom_is_skipped_at_byte_zero_only(self, tmp_path: Path) -> None:
+        """The first partition's first line has no BOM; a range starting later is not touched."""
+        path = tmp_path / "in.txt"
+        path.write_bytes(b"\xef\xbb\xbfone\ntwo\n")
+        reader = LineRangeReader(str(path))
+        reader.open(ExecutionContext())
+        assert [reader.read(), reader.read(), reader.read()] == ["one", "two", None]
+        reader.close()
+        check_reader(lambda: LineRangeReader(str(path)), expected=["one", "two"], chunk_size=1)
+        later = LineRangeReader(str(path), start=7)
+        later.open(ExecutionContext())
+        assert [later.read(), later.read()] == ["two", None]
+        later.close()

@@ -67,6 +67,25 @@ class TestFixedWidthReader:
         assert reader.read() == Payment(4, "Di", Decimal("2.00"), dt.date(2024, 3, 2))
         reader.close()
 
+    def test_bom_does_not_shift_the_first_line(self, tmp_path: Path) -> None:
+        """A UTF-8 BOM before the first line is not counted into its columns."""
+        path = tmp_path / "bom.txt"
+        path.write_bytes(b"\xef\xbb\xbf" + ("\n".join(LINES) + "\n").encode())
+        check_reader(lambda: FixedWidthReader(str(path), COLUMNS), expected=ITEMS, chunk_size=1)
+
+    def test_mapper_returning_none_is_a_read_error(self, tmp_path: Path) -> None:
+        """A mapper's None fails its line instead of ending the input."""
+        path = tmp_path / "in.txt"
+        path.write_text("\n".join(LINES) + "\n")
+        mapper = RecordMapper(lambda id: None if id == "0002" else id, Field("id"))
+        reader = FixedWidthReader(str(path), [("id", 4)], mapper=mapper)
+        reader.open(ExecutionContext())
+        assert reader.read() == "0001"
+        with pytest.raises(ItemReadError, match=r"in\.txt, line 2: the mapper returned None"):
+            reader.read()
+        assert [reader.read(), reader.read()] == ["0003", None]
+        reader.close()
+
 
 class TestFixedWidthWriter:
     def test_contract_and_alignment(self, tmp_path: Path) -> None:

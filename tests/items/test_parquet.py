@@ -6,8 +6,16 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
-from batchline import BatchStatus, Engine, JobBuilder, StepBuilder
+from batchline import (
+    BatchStatus,
+    Engine,
+    ExecutionContext,
+    ItemReadError,
+    JobBuilder,
+    StepBuilder,
+)
 from batchline.items.parquet import ParquetReader, ParquetWriter
 from batchline.testing.contract import check_reader, check_writer
 
@@ -50,6 +58,61 @@ class TestParquetReader:
         check_reader(lambda: names, expected=[{"name": r["name"]} for r in ROWS[:3]])
         typed = ParquetReader(str(path), mapper=Row)
         check_reader(lambda: typed, expected=[Row(**r) for r in ROWS[:3]])  # type: ignore[arg-type]
+
+    def test_a_file_that_is_not_parquet_is_named(self, tmp_path: Path) -> None:
+        """Opening a CSV as Parquet is an ItemReadError naming the file."""
+        path = tmp_path / "in.parquet"
+        path.write_text("id,name\n1,a\n")
+        with pytest.raises(ItemReadError, match=r"in\.parquet: not a readable Parquet file"):
+            ParquetReader(str(path)).open(ExecutionContext())
+
+    def test_corrupt_row_group_is_skippable(self, tmp_path: Path) -> None:
+        """A corrupt row group is an error naming it; the next read goes on in the next group,
+        and a restart from the position saved after the error does too."""
+        path = tmp_path / "in.parquet"
+        rows = [{"id": i, "name": f"value-{i}" * 10, "day": dt.date(2024, 1, 1)} for i in range(40)]
+        pq.write_table(
+            pa.Table.from_pylist(rows, schema=SCHEMA), path, row_group_size=20, compression="snappy"
+        )
+        column = pq.ParquetFile(path).metadata.row_group(0).column(1)
+        data = bytearray(path.read_bytes())
+        for i in range(column.data_page_offset, column.data_page_offset + 64):
+            data[i] ^= 0x5A
+        path.write_bytes(bytes(data))
+        reader = ParquetReader(str(path))
+        reader.open(ExecutionContext())
+        with pytest.raises(ItemReadError, match=r"in\.parquet: row group 0 is unreadable"):
+            reader.read()
+        saved = ExecutionContext()
+        reader.update(saved)
+        assert reader.read() == rows[20]
+        reader.close()
+        again = ParquetReader(str(path))
+        again.open(saved)
+        assert list(iter(again.read, None)) == rows[20:]
+        again.close()
+
+    def test_mapper_none_or_refusal_is_a_read_error_with_the_row(self, tmp_path: Path) -> None:
+        """A mapper returning None, or refusing a row with ValueError, fails that row only."""
+        path = write_file(tmp_path / "in.parquet", ROWS[:4], 2)
+
+        def mapper(row: dict[str, object]) -> object:
+            if row["id"] == 1:
+                return None
+            if row["id"] == 2:
+                raise ValueError("id 2 refused")
+            return row["id"]
+
+        reader = ParquetReader(str(path), mapper=mapper)
+        reader.open(ExecutionContext())
+        assert reader.read() == 0
+        with pytest.raises(ItemReadError, match=r"row group 0, row 2: the mapper returned None"):
+            reader.read()
+        with pytest.raises(ItemReadError, match=r"row group 1, row 1: refused by") as caught:
+            reader.read()
+        assert caught.value.raw is not None and '"id": 2' in caught.value.raw
+        assert [reader.read(), reader.read()] == [3, None]
+        reader.close()
 
 
 class TestParquetWriter:

@@ -50,6 +50,24 @@ class TestCsvRecordReader:
         with pytest.raises(ItemReadError, match="line 1: header"):
             wrong.open(ExecutionContext())
 
+    def test_bom_is_skipped_and_a_bad_header_is_named(self, tmp_path: Path) -> None:
+        """A UTF-8 BOM reaches neither the names nor a record; a header that is not UTF-8 is an
+        ItemReadError naming file and line."""
+        path = tmp_path / "bom.csv"
+        path.write_bytes(b"\xef\xbb\xbf" + DATA)
+        check_reader(lambda: CsvRecordReader(str(path)), expected=RECORDS, chunk_size=1)
+        reader = CsvRecordReader(str(path), header="validate", names=["id", "name", "note"])
+        reader.open(ExecutionContext())
+        assert reader.names == ["id", "name", "note"]
+        reader.close()
+        bare = tmp_path / "bare.csv"
+        bare.write_bytes(b"\xef\xbb\xbf" + b"".join(RECORDS))
+        check_reader(lambda: CsvRecordReader(str(bare), header="none"), expected=RECORDS)
+        latin = tmp_path / "latin.csv"
+        latin.write_bytes(b"id,n\xe9\n1,x\n")
+        with pytest.raises(ItemReadError, match=r"latin\.csv, line 1: unreadable header"):
+            CsvRecordReader(str(latin)).open(ExecutionContext())
+
 
 class TestCopyCsvRecords:
     @pytest.fixture

@@ -20,6 +20,8 @@ from batchline import (
     StepBuilder,
 )
 from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
+from batchline.items.files.jsonl import JsonLinesReader
+from batchline.items.memory import ListReader
 
 GOOD = [f"{i},item {i},{i}.50,2024-01-{i:02d}" for i in range(1, 21)]
 BAD = {
@@ -142,3 +144,58 @@ class TestFileWriterUnderScan:
         assert execution.status is BatchStatus.COMPLETED, execution.exit_status
         expected = ["id,name"] + [f"{i},n{i}" for i in range(1, 15) if i != 7]
         assert target.read_text().splitlines() == expected
+
+
+class TestSkippedRecordsKeepTheirRawInput:
+    def test_skipped_delimited_records_store_the_raw_line(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """The skipped-item rows of a wrong field count, a value that does not convert and a
+        stray CR hold the record's raw text, not None."""
+        source = tmp_path / "in.csv"
+        source.write_bytes(make_input() + b"99,a\rb,1.00,2024-01-01\n")
+        execution = sqlite_engine.start(
+            JobBuilder("raw_csv")
+            .step(
+                StepBuilder("load")
+                .chunk(4)
+                .reader(lambda se: DelimitedReader(str(source), mapper=Line))
+                .writer(DelimitedWriter(str(tmp_path / "out.csv"), fields=["id"]))
+                .skip(ItemReadError, limit=None)
+            )
+            .build()
+        )
+        assert execution.status is BatchStatus.COMPLETED
+        items = [s.item for s in sqlite_engine.skipped_items(execution.id)]
+        expected = [BAD[3], BAD[6], BAD[9], BAD[12], "99,caf\ufffd,1.00,2024-01-01"]
+        assert items == [*expected, "99,a\rb,1.00,2024-01-01"]
+
+    def test_null_and_none_items_are_skipped_not_the_end(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A JSON Lines null and a None in a list are skipped read errors: every item after
+        them is still written."""
+        source = tmp_path / "in.jsonl"
+        source.write_text('{"id":1}\nnull\n{"id":3}\n{"id":4}\n')
+        written: list[object] = []
+        for name, reader in (
+            ("null_jsonl", lambda se: JsonLinesReader(str(source))),
+            ("none_list", ListReader([{"id": 1}, None, {"id": 3}, {"id": 4}])),
+            ("none_iterable", [{"id": 1}, None, {"id": 3}, {"id": 4}]),
+        ):
+            written.clear()
+            step = (
+                StepBuilder("load")
+                .chunk(2)
+                .reader(reader)
+                .writer(lambda items: written.extend(items))
+                .skip(ItemReadError, limit=None)
+            )
+            execution = sqlite_engine.start(JobBuilder(name).step(step).build())
+            assert execution.status is BatchStatus.COMPLETED, name
+            assert written == [{"id": 1}, {"id": 3}, {"id": 4}], name
+            skipped = sqlite_engine.skipped_items(execution.id)
+            assert len(skipped) == 1, name
+            assert "None" in skipped[0].error_message or "null" in skipped[0].error_message
+            if name == "null_jsonl":
+                assert skipped[0].item == "null"

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
-from batchline.errors import ConfigurationError
+from batchline.errors import ConfigurationError, ItemReadError
 from batchline.model import ExecutionContext
 
 if TYPE_CHECKING:
@@ -83,10 +83,13 @@ class IterableReader(Generic[T]):
         if self._iterator is None:
             self.open(ExecutionContext())
         assert self._iterator is not None
-        item = next(self._iterator, None)
-        if item is not None:
-            self._count += 1
-        return item
+        item = next(self._iterator, _END)
+        if item is _END:
+            return None
+        self._count += 1
+        if item is None:  # None means the end of the input to the step: a None item cannot pass
+            raise ItemReadError(f"item {self._count} of the iterable is None")
+        return item  # type: ignore[return-value]
 
     def update(self, context: ExecutionContext) -> None:
         context[self._key] = self._count

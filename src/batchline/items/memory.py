@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
+from batchline.errors import ItemReadError
 from batchline.items.base import Chunk
 from batchline.items.rollback import Write, WriteTracker
 from batchline.model import ExecutionContext
@@ -32,6 +33,8 @@ class ListReader(Generic[T]):
             return None
         item = self.items[self.index]
         self.index += 1
+        if item is None:  # None means the end of the input to the step: a None item cannot pass
+            raise ItemReadError(f"item {self.index} of the list is None")
         return item
 
     def update(self, context: ExecutionContext) -> None:

@@ -19,11 +19,11 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
-from batchline.errors import ConfigurationError
+from batchline.errors import ConfigurationError, ItemReadError
 from batchline.items.base import Chunk
 from batchline.items.files.storage import StorageOptions, filesystem
 from batchline.items.rollback import Write, WriteTracker
-from batchline.model import ExecutionContext, StepExecution
+from batchline.model import ExecutionContext, SkippedItem, StepExecution
 
 T = TypeVar("T")
 _BASE = "000000-base.parquet"
@@ -71,17 +71,28 @@ class ParquetReader(Generic[T]):
 
     def estimated_size(self) -> int:
         """The file's row count from its footer, for the progress display's ETA."""
-        _, pq = _pyarrow()
+        pa, pq = _pyarrow()
         fs, inner = filesystem(self.path, self._storage_options)
         with fs.open(inner, "rb") as f:
-            return int(pq.ParquetFile(f).metadata.num_rows)
+            try:
+                return int(pq.ParquetFile(f).metadata.num_rows)
+            except (pa.ArrowException, OSError) as exc:
+                raise ItemReadError(
+                    f"not a readable Parquet file: {_one_line(exc)}", source=self.path
+                ) from None
 
     def open(self, context: ExecutionContext) -> None:
-        _, pq = _pyarrow()
+        pa, pq = _pyarrow()
         self.close()
         fs, inner = filesystem(self.path, self._storage_options)
         self._file = fs.open(inner, "rb")
-        self._parquet = pq.ParquetFile(self._file)
+        try:
+            self._parquet = pq.ParquetFile(self._file)
+        except (pa.ArrowException, OSError) as exc:
+            self.close()
+            raise ItemReadError(
+                f"not a readable Parquet file: {_one_line(exc)}", source=self.path
+            ) from None
         self.row_group = int(context.get(f"{self.name}.row_group", 0))
         self.offset = int(context.get(f"{self.name}.offset", 0))
         self.count = int(context.get(f"{self.name}.count", 0))
@@ -108,7 +119,7 @@ class ParquetReader(Generic[T]):
         while not self._buffer:
             if self._batches is None:
                 return None
-            batch = next(self._batches, None)
+            batch = self._next_batch()
             if batch is None:
                 self.row_group += 1
                 self.offset = 0
@@ -118,7 +129,34 @@ class ParquetReader(Generic[T]):
         row = self._buffer.popleft()
         self.offset += 1
         self.count += 1
-        return self._map(row) if self._map is not None else row  # type: ignore[return-value]
+        if self._map is None:
+            return row  # type: ignore[return-value]
+        try:
+            item = self._map(row)
+        except ValueError as exc:  # a row the mapper (a model's validation) refuses
+            raise self._row_error(f"refused by the mapper: {exc}", row) from None
+        if item is None:  # None would read as the end of the input
+            raise self._row_error("the mapper returned None for this row", row)
+        return item  # type: ignore[no-any-return]
+
+    def _next_batch(self) -> Any:
+        """The next batch of the row group; a corrupt group is skipped past, then reported."""
+        pa, _ = _pyarrow()
+        try:
+            return next(self._batches, None)
+        except (pa.ArrowException, OSError) as exc:
+            group = self.row_group
+            self.row_group += 1
+            self.offset = 0
+            self._start_group()
+            raise ItemReadError(
+                f"row group {group} is unreadable ({_one_line(exc)}); skipped to the next group",
+                source=self.path,
+            ) from None
+
+    def _row_error(self, message: str, row: dict[str, Any]) -> ItemReadError:
+        where = f"row group {self.row_group}, row {self.offset}"
+        return ItemReadError(f"{where}: {message}", source=self.path, raw=SkippedItem.describe(row))
 
     def update(self, context: ExecutionContext) -> None:
         context[f"{self.name}.row_group"] = self.row_group
@@ -258,6 +296,10 @@ class ParquetWriter:
             fs.mv(temporary, self._target)
         if fs.exists(self._staging):
             fs.rm(self._staging, recursive=True)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 def _as_mapping(item: Any) -> Mapping[str, Any]:

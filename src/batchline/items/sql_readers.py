@@ -23,8 +23,8 @@ from typing import Any, Generic, TypeVar
 
 import sqlalchemy as sa
 
-from batchline.errors import ConfigurationError
-from batchline.model import ExecutionContext
+from batchline.errors import ConfigurationError, ItemReadError
+from batchline.model import ExecutionContext, SkippedItem
 
 T = TypeVar("T")
 RowMapper = Callable[[Mapping[str, Any]], T]
@@ -42,7 +42,17 @@ def _mapper(mapper: Any) -> Callable[[Mapping[str, Any]], Any]:
     if isinstance(mapper, type):
         return lambda row: mapper(**row)
     if callable(mapper):
-        return mapper  # type: ignore[no-any-return]
+
+        def mapped(row: Mapping[str, Any]) -> Any:
+            item = mapper(row)
+            if item is None:  # None would read as the end of the input
+                raise ItemReadError(
+                    "the row mapper returned None for this row",
+                    raw=SkippedItem.describe(dict(row)),
+                )
+            return item
+
+        return mapped
     raise ConfigurationError(f"row mapper {mapper!r} is not callable")
 
 

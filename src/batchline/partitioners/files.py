@@ -9,6 +9,7 @@ Paths are local paths or any fsspec URL.
 
 from __future__ import annotations
 
+import codecs
 import itertools
 import posixpath
 from collections.abc import Mapping
@@ -144,6 +145,10 @@ class LineRangeReader:
         self.position = int(context.get(self._state, self.start))
         self._file = fs.open(inner, "rb")
         self._file.seek(self.position)
+        if self.position == 0 and codecs.lookup(self.encoding).name == "utf-8":
+            if self._file.read(3) == codecs.BOM_UTF8:  # a BOM is not part of the first line
+                self.position = 3
+            self._file.seek(self.position)
 
     def read(self) -> str | None:
         if self._file is None:

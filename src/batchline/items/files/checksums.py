@@ -105,18 +105,20 @@ class _ChecksumTaskBase:
         *,
         ok_marker: bool | None = None,
         storage_options: StorageOptions = None,
+        confine: bool = True,
     ) -> None:
         self.path = path
         self.algorithms = [_check(a) for a in algorithms]
         self.ok_marker = self.ok_marker_default if ok_marker is None else ok_marker
         self.storage_options = storage_options
+        self.confine = confine  # the path template stays in its folder (see templates.py)
 
 
 class ChecksumTask(_ChecksumTaskBase):
     """A simple-step task writing checksums (and an ``.ok`` marker) for a templated path."""
 
     def __call__(self, step_execution: StepExecution) -> Any:
-        path = render(self.path, step_execution)
+        path = render(self.path, step_execution, confine=self.confine)
         for algorithm in self.algorithms:
             write_checksum(path, algorithm, self.storage_options)
         if self.ok_marker:
@@ -131,7 +133,7 @@ class VerifyChecksumTask(_ChecksumTaskBase):
     ok_marker_default = False
 
     def __call__(self, step_execution: StepExecution) -> Any:
-        path = render(self.path, step_execution)
+        path = render(self.path, step_execution, confine=self.confine)
         if self.ok_marker:
             verify_ok_marker(path, self.storage_options)
         for algorithm in self.algorithms:

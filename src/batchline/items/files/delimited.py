@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal, TypeVar
 
 from batchline.errors import ConfigurationError, ItemReadError
+from batchline.items.files.csv_scan import failing_field
 from batchline.items.files.mapping import FieldError, Mapper, as_list, as_mapper
 from batchline.items.files.reader import LineFileReader
 from batchline.items.files.storage import StorageOptions
@@ -20,6 +21,7 @@ from batchline.items.files.writer import FileWriter, Footer
 
 T = TypeVar("T")
 Header = Literal["use", "skip", "validate", "none"]
+FIELD_SIZE_LIMIT = 128 * 1024  # the csv module's default, in characters
 
 
 class DelimitedReader(LineFileReader[T]):
@@ -30,7 +32,9 @@ class DelimitedReader(LineFileReader[T]):
     ``dialect`` and ``fmtparams`` are the csv module's (``dialect="excel-tab"`` for TSV,
     ``delimiter=";"``...). Items are dicts by default; ``mapper`` may be a dataclass or class
     (see RecordMapper) or ``ListMapper()`` for plain lists. A record whose field count differs
-    from the names' is an error unless ``strict_fields`` is False.
+    from the names' is an error unless ``strict_fields`` is False, and so is a field longer than
+    ``field_size_limit`` characters. The csv module's own limit is one setting per process: a
+    reader given a larger limit raises it (never lowers it) and checks its own.
     """
 
     def __init__(
@@ -43,6 +47,7 @@ class DelimitedReader(LineFileReader[T]):
         dialect: str | type[csv.Dialect] | csv.Dialect = "excel",
         strict_fields: bool = True,
         comment: str | None = None,
+        field_size_limit: int = FIELD_SIZE_LIMIT,
         encoding: str = "utf-8",
         errors: str = "strict",
         compression: str | None = "infer",
@@ -70,10 +75,13 @@ class DelimitedReader(LineFileReader[T]):
         self.mapper = as_mapper(mapper)
         self.strict_fields = strict_fields
         self.comment = comment
+        if field_size_limit < 1:
+            raise ConfigurationError(f"{path}: field_size_limit must be at least 1")
+        self.field_size_limit = field_size_limit
         self._format: dict[str, Any] = {"dialect": dialect, "strict": True, **fmtparams}
-        base = csv.get_dialect(dialect) if isinstance(dialect, str) else dialect
-        self._delimiter = str(fmtparams.get("delimiter") or base.delimiter)
+        self._dialect = csv.reader([], **self._format).dialect  # resolved, for the error path
         self._rows: Any = None
+        self._own_limit = False
         self._base = 0
         self._map: Callable[[list[str]], T] = as_list  # type: ignore[assignment]
         self._width = 0
@@ -92,6 +100,8 @@ class DelimitedReader(LineFileReader[T]):
         try:
             found = next(self._rows, None)
         except unreadable as exc:
+            raise self.error(f"unreadable header: {exc}", self.line + 1) from None
+        except ValueError as exc:  # QUOTE_NONNUMERIC and a header: refuse it, naming the file
             raise self.error(f"unreadable header: {exc}", self.line + 1) from None
         self.line = self._base + self._rows.line_num
         if found is None:
@@ -118,6 +128,10 @@ class DelimitedReader(LineFileReader[T]):
 
     def restart(self) -> None:
         self._base = self.line
+        if csv.field_size_limit() < self.field_size_limit:
+            csv.field_size_limit(self.field_size_limit)
+        # At the csv module's limit the module enforces it; below it, read() checks the fields.
+        self._own_limit = self.field_size_limit < csv.field_size_limit()
         # Lines reach the csv module through C iterators only (no Python frame per line); the
         # csv reader pulls one line at a time, so tell() after a record is still exact.
         lines = self._lines
@@ -130,6 +144,7 @@ class DelimitedReader(LineFileReader[T]):
                 return None
             rows = self._rows
         tell = self._lines.tell
+        limit = self.field_size_limit
         while True:
             before = rows.line_num
             start = tell()
@@ -143,17 +158,40 @@ class DelimitedReader(LineFileReader[T]):
             if not values or (self.comment is not None and values[0].startswith(self.comment)):
                 continue
             self.count += 1
+            if self._own_limit and tell() - start > limit:  # a field is never longer than that
+                self._check_sizes(values, start, before)
             if self._width and len(values) != self._width:
-                raise self._field_count(values, self._base + before + 1)
+                raise self._field_count(values, start, before)
             if self._map is as_list:
                 return values  # type: ignore[return-value]
             try:
-                return self._map(values)
+                item = self._map(values)
             except FieldError as exc:
-                raise self.error(exc.message, self._base + before + 1, exc.field) from None
+                raise self._bad_record(exc.message, start, before, exc.field) from None
+            if item is None:  # None would read as the end of the input
+                raise self._bad_record("the mapper returned None for this record", start, before)
+            return item
 
-    def _remember_raw(self, exc: Exception, start: int) -> None:
-        """The failed record's last physical line, for the error message (error path only)."""
+    def _check_sizes(self, values: list[str], start: int, before: int) -> None:
+        limit = self.field_size_limit
+        for position, value in enumerate(values, 1):
+            if len(value) > limit:
+                raise self._bad_record(
+                    f"field of {len(value)} characters, over field_size_limit={limit}",
+                    start,
+                    before,
+                    self._label(position),
+                )
+
+    def _bad_record(
+        self, message: str, start: int, before: int, field: str | None = None
+    ) -> ItemReadError:
+        """A record parsed but refused: the error carries its raw text (re-read from ``start``)."""
+        self._remember_raw(None, start)
+        return self.error(message, self._base + before + 1, field)
+
+    def _remember_raw(self, exc: Exception | None, start: int) -> None:
+        """The failed record's physical lines, for the error (error path only)."""
         if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
             self.raw = exc.object
             return
@@ -162,11 +200,11 @@ class DelimitedReader(LineFileReader[T]):
         lines = self._lines
         end = lines.tell()
         lines.seek(start)
-        last = b""
+        parts = []
         while lines.tell() < end and (raw := lines.readline()):
-            last = raw
+            parts.append(raw)
         lines.seek(end)
-        self.raw = last
+        self.raw = b"".join(parts)
 
     def sync_line(self) -> None:
         if self._rows is not None:
@@ -174,12 +212,15 @@ class DelimitedReader(LineFileReader[T]):
 
     def _failure(self, exc: Exception, before: int, after: int) -> Exception:
         if isinstance(exc, csv.Error):
-            return self._resync(self._quoting_error(exc, before, after))
+            return self._resync(self._csv_error(exc, before, after))
         if isinstance(exc, UnicodeDecodeError):
             return self._resync(self._undecodable(exc, before, after))
         if isinstance(exc, self.stream_errors):
             self.line = self._base + after
             return self.stream_error(exc, self.line + 1)
+        if isinstance(exc, ValueError):  # QUOTE_NONNUMERIC: an unquoted field is not a number
+            self.line = self._base + after
+            return self._resync(self.error(f"bad value: {exc}", self._base + before + 1))
         return exc
 
     def _resync(self, error: ItemReadError) -> ItemReadError:
@@ -188,18 +229,31 @@ class DelimitedReader(LineFileReader[T]):
         self.restart()
         return error
 
-    def _quoting_error(self, exc: csv.Error, before: int, after: int) -> ItemReadError:
+    def _csv_error(self, exc: csv.Error, before: int, after: int) -> ItemReadError:
         self.line = self._base + after
         text = self.raw.decode(self.codec.encoding, "replace")
-        return self.error(f"bad quoting: {exc}", self._base + before + 1, self._field_at(text))
+        limit = min(self.field_size_limit, csv.field_size_limit())
+        position = failing_field(text, self._dialect, limit)
+        reason = str(exc)
+        if "field limit" in reason:
+            message = f"a field is over field_size_limit={limit} characters"
+        elif "new-line character" in reason:
+            message = "a line break inside an unquoted field (a stray CR?); quote the field"
+        else:
+            message = f"bad quoting: {exc}"
+        field = None if position is None else self._label(position)
+        return self.error(message, self._base + before + 1, field)
 
     def _undecodable(self, exc: UnicodeDecodeError, before: int, after: int) -> ItemReadError:
         self.line = self._base + after + 1
         prefix = exc.object[: exc.start].decode(self.codec.encoding, "replace")
-        parsed = next(csv.reader([prefix], **{**self._format, "strict": False}), [""])
+        try:
+            parsed = next(csv.reader([prefix], **{**self._format, "strict": False}), [""])
+        except csv.Error:
+            parsed = [""]
         return self.error(self.decode_error(exc), self.line, self._label(max(len(parsed), 1)))
 
-    def _field_count(self, values: list[str], line: int) -> ItemReadError:
+    def _field_count(self, values: list[str], start: int, before: int) -> ItemReadError:
         names = self.names or []
         if len(values) < len(names):
             field = names[len(values)]
@@ -207,22 +261,7 @@ class DelimitedReader(LineFileReader[T]):
         else:
             field = f"#{len(names) + 1}"
             message = f"expected {len(names)} fields, found {len(values)}"
-        return self.error(message, line, field)
-
-    def _field_at(self, text: str) -> str | None:
-        """The field where strict quoting first fails: parse ever longer prefixes of the line."""
-        cut = -1
-        while True:
-            cut = text.find(self._delimiter, cut + 1)
-            prefix = text if cut < 0 else text[:cut]
-            try:
-                list(csv.reader([prefix.rstrip("\r\n")], **self._format))
-            except csv.Error as exc:
-                if "unexpected end of data" not in str(exc):
-                    loose = next(csv.reader([prefix], **{**self._format, "strict": False}), [])
-                    return self._label(max(len(loose), 1))
-            if cut < 0:
-                return None
+        return self._bad_record(message, start, before, field)
 
     def _label(self, position: int) -> str:
         names = self.names

@@ -101,9 +101,12 @@ class FixedWidthReader(LineFileReader[T]):
             if self.strip:
                 values = [v.strip() for v in values]
             try:
-                return self._map(values)  # type: ignore[no-any-return]
+                item = self._map(values)
             except FieldError as exc:
                 raise self.error(exc.message, self.line, exc.field) from None
+            if item is None:  # None would read as the end of the input
+                raise self.error("the mapper returned None for this record", self.line)
+            return item  # type: ignore[no-any-return]
 
     def _length_error(self, text: str) -> Exception:
         if len(text) > self.length:

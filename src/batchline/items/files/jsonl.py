@@ -19,6 +19,7 @@ from batchline.items.files.mapping import DictMapper, FieldError, Mapper, as_map
 from batchline.items.files.reader import LineFileReader
 from batchline.items.files.storage import StorageOptions
 from batchline.items.files.writer import FileWriter, Footer, Header
+from batchline.model import non_finite
 
 T = TypeVar("T")
 
@@ -72,14 +73,22 @@ class JsonLinesReader(LineFileReader[T]):
                 value = json.loads(text)
             except json.JSONDecodeError as exc:
                 raise self.error(f"not JSON: {exc.msg} at column {exc.colno}", self.line) from None
+            except RecursionError:
+                raise self.error("JSON nested too deeply to decode", self.line) from None
+            if value is None:
+                # A reader returns None only at the end of its input: a null line is bad data.
+                raise self.error("null is not an item", self.line)
             if self._plain:
                 return value  # type: ignore[no-any-return]
             if not isinstance(value, Mapping):
                 raise self.error(f"expected a JSON object, found {type(value).__name__}", self.line)
             try:
-                return self.mapper.from_mapping(value)  # type: ignore[no-any-return]
+                item = self.mapper.from_mapping(value)
             except FieldError as exc:
                 raise self.error(exc.message, self.line, exc.field) from None
+            if item is None:
+                raise self.error("the mapper returned None for this record", self.line)
+            return item  # type: ignore[no-any-return]
 
 
 def to_json(value: Any) -> Any:
@@ -127,9 +136,29 @@ class JsonLinesWriter(FileWriter[Any]):
             name=name,
         )
         self._encoder = json.JSONEncoder(
-            ensure_ascii=False, sort_keys=sort_keys, default=to_json, separators=(",", ":")
+            ensure_ascii=False,
+            sort_keys=sort_keys,
+            default=to_json,
+            separators=(",", ":"),
+            allow_nan=False,  # NaN and Infinity are not JSON: refused, naming the item
         )
 
     def format(self, items: Sequence[Any]) -> str:
         encode = self._encoder.encode
-        return "".join(encode(item) + "\n" for item in items)
+        try:
+            return "".join(encode(item) + "\n" for item in items)
+        except ValueError:
+            self._refuse_non_finite(items)
+            raise
+
+    def _refuse_non_finite(self, items: Sequence[Any]) -> None:
+        """Name the item and key holding a NaN or infinity (error path only)."""
+        loose = json.JSONEncoder(default=to_json)
+        for index, item in enumerate(items):
+            found = non_finite(json.loads(loose.encode(item)), "")
+            if found is not None:
+                where = f" key {found[0]!r}" if found[0] else ""
+                raise ValueError(
+                    f"{self.path}: item {self.written + index + 1} of the output,{where} holds "
+                    f"{found[1]!r}, which JSON cannot hold (write it as a string or null)"
+                )

@@ -87,7 +87,8 @@ def merge_files(
 class MergeTask:
     """A simple-step task: merge the files matching ``pattern`` (a glob, sorted) into ``target``.
 
-    Both are path templates (see templates.py). The result is recorded in the step's context.
+    Both are path templates (see templates.py), confined to their folder unless
+    ``confine=False``. The result is recorded in the step's context.
     """
 
     def __init__(
@@ -98,16 +99,18 @@ class MergeTask:
         header_lines: int = 1,
         remove_parts: bool = True,
         storage_options: StorageOptions = None,
+        confine: bool = True,
     ) -> None:
         self.pattern = pattern
         self.target = target
         self.header_lines = header_lines
         self.remove_parts = remove_parts
         self.storage_options = storage_options
+        self.confine = confine
 
     def __call__(self, step_execution: StepExecution) -> Any:
-        pattern = render(self.pattern, step_execution)
-        target = render(self.target, step_execution)
+        pattern = render(self.pattern, step_execution, confine=self.confine)
+        target = render(self.target, step_execution, confine=self.confine)
         fs, inner = filesystem(pattern, self.storage_options)
         protocol = pattern.split("://", 1)[0] + "://" if "://" in pattern else ""
         parts = [f"{protocol}{p}" for p in sorted(fs.glob(inner))]

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 from batchline.errors import ItemReadError
 from batchline.items.files.storage import InputFile, StorageOptions, open_input
 from batchline.items.files.text import TextCodec, WideLines, text_codec
-from batchline.model import ExecutionContext
+from batchline.model import SKIPPED_ITEM_MAX_CHARS, ExecutionContext
 
 T = TypeVar("T")
 
@@ -151,7 +151,8 @@ class LineFileReader(Generic[T]):
         self, message: str, line: int | None, field: str | None = None, raw: str | None = None
     ) -> ItemReadError:
         if raw is None and self.raw:
-            raw = self.raw.decode(self.codec.encoding, "replace").rstrip("\r\n")[:200]
+            text = self.raw[: SKIPPED_ITEM_MAX_CHARS * 4].decode(self.codec.encoding, "replace")
+            raw = text.rstrip("\r\n")[:SKIPPED_ITEM_MAX_CHARS]
         return ItemReadError(message, source=self.path, line=line, field=field, raw=raw)
 
     def stream_error(self, exc: BaseException, line: int) -> ItemReadError:

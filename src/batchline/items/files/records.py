@@ -62,11 +62,19 @@ class CsvRecordReader(LineFileReader[bytes]):
     def start(self) -> None:
         if self.header == "none":
             return
+        first = self.line + 1
         raw = self._record()
         if raw is None:
             return
-        text = self.codec.decode(raw)
-        found = next(csv.reader([text], delimiter=self.delimiter), [])
+        self.raw = raw
+        try:
+            text = self.codec.decode(raw)
+        except UnicodeDecodeError as exc:
+            raise self.error(f"unreadable header: {self.decode_error(exc)}", first) from None
+        try:
+            found = next(csv.reader([text], delimiter=self.delimiter), [])
+        except csv.Error as exc:
+            raise self.error(f"unreadable header: {exc}", first) from None
         self.names = found
         if self.header == "validate" and found != self.expected:
             raise self.error(f"header {found} differs from the expected {self.expected}", 1)
@@ -111,6 +119,7 @@ class CsvRecordReader(LineFileReader[bytes]):
                 raise self.stream_error(exc, self.line + 1) from None
             if not more:
                 self.count += 1
+                self.raw = b"".join(parts)
                 raise self.error("unterminated quoted field at the end of the file", first)
             parts.append(more)
             quotes += more.count(self._quote)

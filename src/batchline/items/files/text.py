@@ -5,6 +5,9 @@ contains that byte (UTF-8, UTF-8 with BOM, Latin-1, the cp125x and ISO-8859 fami
 GB18030, Big5, EUC-*), and UTF-16 / UTF-32 (LE, BE, or with a BOM that decides the order;
 without a BOM, little-endian). Not supported: stateful encodings (UTF-7, ISO-2022-*, HZ), whose
 lines cannot be decoded one at a time.
+
+A BOM at byte 0 is skipped even when the encoding does not ask for one (a "utf-8" file saved with
+a BOM, a "utf-16-le" file opening with FF FE), so it never lands in the first column's name.
 """
 
 from __future__ import annotations
@@ -25,6 +28,13 @@ _BOMS = {
 _DETECT_16 = ((codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
 _DETECT_32 = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"))
 _WIDE = {"utf_16_le": 2, "utf_16_be": 2, "utf_32_le": 4, "utf_32_be": 4}
+_SIGNATURES = {
+    "utf_8": codecs.BOM_UTF8,
+    "utf_16_le": codecs.BOM_UTF16_LE,
+    "utf_16_be": codecs.BOM_UTF16_BE,
+    "utf_32_le": codecs.BOM_UTF32_LE,
+    "utf_32_be": codecs.BOM_UTF32_BE,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +46,9 @@ class TextCodec:
     unit: int = 1  # bytes per code unit: a line break must start on a multiple of it
     detect_bom: bool = False  # utf-16 / utf-32: the BOM found on reading decides the order
     errors: str = "strict"
+    # A BOM that may open a file in this encoding although it was not asked for ("utf-8" files
+    # saved by Excel): skipped at byte 0 when read, never written.
+    signature: bytes = b""
 
     @property
     def newline(self) -> bytes:
@@ -62,8 +75,9 @@ class TextCodec:
                 if head.startswith(bom):
                     return replace(self, encoding=enc, bom=bom), len(bom)
             return self, 0
-        if self.bom and head.startswith(self.bom):
-            return self, len(self.bom)
+        for bom in (self.bom, self.signature):
+            if bom and head.startswith(bom):
+                return self, len(bom)
         return self, 0
 
 
@@ -77,13 +91,13 @@ def text_codec(encoding: str, errors: str = "strict") -> TextCodec:
         bom, per_line, unit = _BOMS[name]
         return TextCodec(per_line, bom, unit, detect_bom=unit > 1, errors=errors)
     if name in _WIDE:
-        return TextCodec(encoding, b"", _WIDE[name], errors=errors)
+        return TextCodec(encoding, b"", _WIDE[name], errors=errors, signature=_SIGNATURES[name])
     if name in _STATEFUL or name.startswith("iso2022") or "\n".encode(encoding) != b"\n":
         raise ConfigurationError(
             f"encoding {encoding!r} cannot be read line by line (stateful or not "
             "ASCII-compatible); supported: ASCII-compatible encodings, UTF-16 and UTF-32"
         )
-    return TextCodec(encoding, errors=errors)
+    return TextCodec(encoding, errors=errors, signature=_SIGNATURES.get(name, b""))
 
 
 class WideLines:
