@@ -4,12 +4,13 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
-
 from batchline import BatchStatus, Engine, JobBuilder, StepBuilder
 from batchline.items.parquet import ParquetReader, ParquetWriter
 from batchline.testing.contract import check_reader, check_writer
+from tests.backends import import_extra
+
+pa = import_extra("pyarrow", "parquet")
+pq = import_extra("pyarrow.parquet", "parquet")
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("day", pa.date32())])
 ROWS = [
