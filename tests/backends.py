@@ -1,18 +1,22 @@
 """Real databases for tests: a fresh database per test on SQLite, PostgreSQL and MariaDB.
 
 Server URLs come from BATCHLINE_TEST_POSTGRES / BATCHLINE_TEST_MYSQL (defaults: the servers this
-project's machines run). A server that cannot be reached skips its tests with the reason, except
-under CI=true, where it fails them: CI must not pass by testing less.
+project's machines run). A server that cannot be reached, or whose driver is not installed, skips
+its tests with the reason, and so does a missing extra (``import_extra``), except under CI=true,
+where they fail: CI must not pass by testing less.
 """
 
 from __future__ import annotations
 
+import importlib
 import itertools
 import os
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
+from typing import NoReturn
 
 import pytest
 import sqlalchemy as sa
@@ -32,25 +36,52 @@ def _admin_url(backend: str) -> str:
     return POSTGRES if backend == "postgresql" else MYSQL
 
 
+def skip_or_fail(message: str) -> NoReturn:
+    """Skip the test (the whole module, when collecting it), or fail it under CI=true."""
+    __tracebackhide__ = True  # the report names the test's line, not this one
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"CI=true and {message}", pytrace=False)
+    pytest.skip(message, allow_module_level=True)
+
+
+def import_extra(module: str, extra: str) -> ModuleType:
+    """The module an extra installs; without it, its tests skip with the reason (fail on CI)."""
+    __tracebackhide__ = True
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        skip_or_fail(f"{module} is not installed (the {extra!r} extra): {exc}")
+
+
+def _unreachable_reason(backend: str) -> str:
+    url = _admin_url(backend)
+    try:
+        sa.make_url(url).get_dialect().import_dbapi()
+    except ImportError as exc:
+        return f"{backend} driver for {url} is not installed: {exc}"
+    try:
+        engine = sa.create_engine(url)
+        with engine.connect():
+            pass
+        engine.dispose()
+    except Exception as exc:
+        return f"{backend} server at {url} unreachable ({type(exc).__name__}: {first_line(exc)})"
+    return ""
+
+
+def first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0] if lines else ""
+
+
 def require_server(backend: str) -> None:
-    """Skip (or under CI=true fail) when the backend's server cannot be reached."""
+    """Skip (or under CI=true fail) when the backend's driver or server is missing."""
     if backend == "sqlite":
         return
     if backend not in _unreachable:
-        try:
-            engine = sa.create_engine(_admin_url(backend))
-            with engine.connect():
-                pass
-            engine.dispose()
-            _unreachable[backend] = ""
-        except Exception as exc:
-            _unreachable[backend] = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
-    reason = _unreachable[backend]
-    if reason:
-        message = f"{backend} server at {_admin_url(backend)} unreachable ({reason})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
+        _unreachable[backend] = _unreachable_reason(backend)
+    if _unreachable[backend]:
+        skip_or_fail(_unreachable[backend])
 
 
 @contextmanager

@@ -13,13 +13,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
 from batchline.cli.output import EXIT_REFUSED, EXIT_STOPPED, EXIT_UNREACHABLE, EXIT_USAGE
+from batchline.testing import eventually
 from tests.backends import fresh_database
 from tests.jobs import cli_jobs
 
@@ -63,14 +63,6 @@ def spawn(*args: str, env: dict[str, str]) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
-
-
 class Output:
     """What cli_output and the repository hold, read with plain SQL."""
 
@@ -105,7 +97,9 @@ def test_sigkill_restart_waits_for_the_lease_then_completes_once(
         cli_jobs.create_output(url)
         out = Output(url)
         child = spawn("start", COUNT, f"count:int={ITEMS}", env=cli_env(url, delay=0.004, lease=3))
-        wait_for(lambda: len(out.items()) >= 60, "a few committed chunks")
+        eventually(
+            lambda: len(out.items()) >= 60, timeout=60, message="the child committed no chunks"
+        )
         child.kill()
         child.wait()
         [(dead_id, status, _)] = out.executions()
@@ -140,7 +134,7 @@ def test_signal_stops_at_a_chunk_boundary_and_restart_completes(
     cli_jobs.create_output(sqlite_url)
     out = Output(sqlite_url)
     child = spawn("start", COUNT, f"count:int={ITEMS}", env=cli_env(sqlite_url, delay=0.01))
-    wait_for(lambda: len(out.items()) >= 30, "a few committed chunks")
+    eventually(lambda: len(out.items()) >= 30, timeout=60, message="the child committed no chunks")
     child.send_signal(signum)
     stdout, stderr = child.communicate(timeout=60)
     assert child.returncode == EXIT_STOPPED, stderr

@@ -15,7 +15,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from batchline import BatchStatus, Engine, JobExecution, StepExecution
+from batchline.testing import eventually
 from tests.jobs import crash_job
 from tests.jobs.crash_job import CHUNK_SIZE, JOB_NAME, ROWS, SPLIT, source, target
 
@@ -60,8 +60,17 @@ def run_child(
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
             if delay is not None:
-                wait_until_running(proc, log)
+                eventually(
+                    lambda: "running " in log.read_text() or proc.poll() is not None,
+                    timeout=CHILD_TIMEOUT,
+                    interval=0.005,
+                    message="the child's job never started",
+                )
             proc.wait(timeout=delay if delay is not None else CHILD_TIMEOUT)
+        except AssertionError:
+            proc.kill()
+            proc.wait()
+            raise
         except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             proc.wait()
@@ -71,15 +80,6 @@ def run_child(
         output = out.read()
     plan = crash_at or (f"delay {delay:.2f}s" if delay is not None else "none")
     return Child(plan, proc.returncode, output)
-
-
-def wait_until_running(proc: subprocess.Popen[bytes], log: Path) -> None:
-    """Until the child prints that its job started, or ends first."""
-    deadline = time.monotonic() + CHILD_TIMEOUT
-    while "running " not in log.read_text() and proc.poll() is None:
-        if time.monotonic() > deadline:
-            raise subprocess.TimeoutExpired(proc.args, CHILD_TIMEOUT)
-        time.sleep(0.005)
 
 
 class Observer:

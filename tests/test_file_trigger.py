@@ -7,9 +7,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from click.testing import CliRunner
 
 from batchline import BatchStatus, Engine, JobBuilder, LaunchRefused, StepBuilder
 from batchline.cli import main
+from batchline.testing import eventually
 from batchline.triggers import FolderWatcher
 from tests.backends import fresh_database
 from tests.jobs.cli_jobs import file_job
@@ -47,14 +47,6 @@ def drop(url: str, name: str, lines: int = 3) -> str:
     with fsspec.open(path, "wt") as handle:
         handle.write("row\n" * lines)
     return path
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.05)
 
 
 def files_run(engine: Engine) -> list[str]:
@@ -125,7 +117,9 @@ class TestWatcher:
             try:
                 for i in range(5):
                     drop(inbox, f"g{i}.csv")
-                wait_for(lambda: len(files_run(a)) >= 5, "five executions")
+                eventually(
+                    lambda: len(files_run(a)) >= 5, timeout=60, message="five files, fewer runs"
+                )
                 for watcher in watchers:  # a few more polls after the last launch
                     polls = [watcher.poll() for _ in range(3)]
                     assert polls == [[], [], []]
@@ -196,12 +190,16 @@ def test_two_cli_watchers_one_file(postgres_url: str, tmp_path: Path) -> None:
         return "".join(log.read_text() for log in logs)
 
     try:
-        wait_for(lambda: text().count("watching") == 2, "both watchers")
+        eventually(lambda: text().count("watching") == 2, timeout=60, message="a watcher missing")
         staged = tmp_path / "staged.csv"
         staged.write_text("a\nb\nc\n")
         staged.rename(folder / "trades.csv")  # arrives whole
-        wait_for(lambda: "arrived; execution" in text(), "a launch")
-        wait_for(lambda: "already launched" in text() or "elsewhere" in text(), "the other")
+        eventually(lambda: "arrived; execution" in text(), timeout=60, message="no launch")
+        eventually(
+            lambda: "already launched" in text() or "elsewhere" in text(),
+            timeout=60,
+            message="the other watcher never saw the file",
+        )
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)

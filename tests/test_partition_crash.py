@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,8 @@ import pytest
 
 from batchline import BatchStatus, Engine, StepExecution
 from batchline.steps.partition import PLAN_KEY
-from tests.backends import fresh_database
+from batchline.testing import eventually
+from tests.backends import BACKENDS, fresh_database
 from tests.jobs.partition_jobs import (
     CHUNK,
     DELAY_ENV,
@@ -37,9 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMES = [f"copy:{i:04d}" for i in range(4)]
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on SQLite and on PostgreSQL, holding the copy's tables."""
+    """An empty database on each backend, holding the copy's tables."""
     with fresh_database(request.param, tmp_path) as found:
         with Engine(found):
             pass
@@ -55,6 +55,15 @@ def partitions_of(engine: Engine, job_name: str) -> tuple[int, dict[str, StepExe
     return found[0].id, {s.step_name: s for s in steps if ":" in s.step_name}
 
 
+def all_committed(
+    engine: Engine, job_name: str, count: int, child: subprocess.Popen[bytes], log: Path
+) -> bool:
+    """``count`` partitions exist and each has committed; the child must still be alive."""
+    assert child.poll() is None, log.read_text()
+    seen = partitions_of(engine, job_name)
+    return bool(seen and len(seen[1]) == count and all(p.commit_count for p in seen[1].values()))
+
+
 def test_partition_contexts_and_counters_survive_a_killed_manager(url: str, tmp_path: Path) -> None:
     """After SIGKILL, each partition's committed context and counters restart it exactly."""
     env = {**os.environ, DELAY_ENV: "0.02"}  # 2 s a partition: time to kill it half-way
@@ -63,14 +72,12 @@ def test_partition_contexts_and_counters_survive_a_killed_manager(url: str, tmp_
     with log.open("w") as out, Engine(url) as engine:
         child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
         try:
-            deadline = time.monotonic() + 60
-            while True:
-                seen = partitions_of(engine, "partition_slow_copy")
-                if seen and len(seen[1]) == 4 and all(p.commit_count for p in seen[1].values()):
-                    break
-                assert child.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "no partition committed within a minute"
-                time.sleep(0.02)
+            eventually(
+                lambda: all_committed(engine, "partition_slow_copy", 4, child, log),
+                timeout=60,
+                interval=0.02,
+                message="not every partition committed",
+            )
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait(30)
@@ -117,15 +124,13 @@ def test_workers_of_a_killed_manager_stop_at_their_next_chunk(url: str, tmp_path
     log = tmp_path / "child.log"
     with log.open("w") as out, Engine(url) as engine:
         child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        try:
-            deadline = time.monotonic() + 60
-            while True:  # a pool of two workers: two partitions run at a time
-                seen = partitions_of(engine, "partition_copy")
-                if seen and len(seen[1]) == 2 and all(p.commit_count for p in seen[1].values()):
-                    break
-                assert child.poll() is None, log.read_text()
-                assert time.monotonic() < deadline, "no partition committed within a minute"
-                time.sleep(0.02)
+        try:  # a pool of two workers: two partitions run at a time
+            eventually(
+                lambda: all_committed(engine, "partition_copy", 2, child, log),
+                timeout=60,
+                interval=0.02,
+                message="the two running partitions did not both commit",
+            )
         finally:
             child.send_signal(signal.SIGKILL)
             child.wait(30)
@@ -135,10 +140,7 @@ def test_workers_of_a_killed_manager_stop_at_their_next_chunk(url: str, tmp_path
             parts = found[1] if found else {}
             return parts if not any(p.status.is_running for p in parts.values()) else None
 
-        deadline = time.monotonic() + 30
-        while (orphaned := settled()) is None:
-            assert time.monotonic() < deadline, "the orphaned workers kept running"
-            time.sleep(0.05)
+        orphaned = eventually(settled, message="the orphaned workers kept running")
         # The two running partitions stop half-way, at a chunk boundary; a partition already
         # queued to a worker starts there and stops before its first chunk.
         assert len(orphaned) >= 2

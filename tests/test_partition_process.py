@@ -3,23 +3,23 @@
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from batchline import BatchStatus, Engine, StepExecution
-from tests.backends import fresh_database
+from batchline.testing import eventually
+from tests.backends import BACKENDS, fresh_database
 from tests.jobs import partition_jobs
 from tests.jobs.partition_jobs import PROCESS_JOB, ROWS, copied, create_tables, expected
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
+@pytest.fixture(params=BACKENDS)
 def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """An empty database on SQLite and on PostgreSQL, holding the copy's tables."""
+    """An empty database on each backend, holding the copy's tables."""
     with fresh_database(request.param, tmp_path) as found:
         with Engine(found):  # migrates the repository schema
             pass
@@ -94,10 +94,9 @@ class TestProcessPartitions:
                 return len(parts) == 2 and all(p.commit_count for p in parts.values())
 
             try:
-                deadline = time.monotonic() + 60
-                while not two_running():
-                    assert time.monotonic() < deadline, "no partition committed within a minute"
-                    time.sleep(0.02)
+                eventually(
+                    two_running, timeout=60, interval=0.02, message="no two partitions committed"
+                )
                 engine.stop(handle.execution_id)
             finally:
                 gate.touch()

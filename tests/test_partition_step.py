@@ -7,7 +7,6 @@ Every job copies ``part_source`` (ids 1..400) into ``part_target`` in four parti
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from batchline import (
 from batchline.partitioners import TablePartitioner, TableRangeReader
 from batchline.steps.partition import PLAN_KEY, Partition, PartitionerSpec
 from batchline.steps.partition_threads import ThreadPartitionHandler
+from batchline.testing import eventually
 from tests.backends import fresh_database
 from tests.jobs.partition_jobs import CHUNK, copied, create_tables, expected, target
 
@@ -105,14 +105,6 @@ def copy_job(
 
 def steps_of(engine: Engine, execution: JobExecution) -> dict[str, StepExecution]:
     return {s.step_name: s for s in engine.step_executions(execution.id)}
-
-
-def wait_until(condition: Any, what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 class Recorder:
@@ -266,7 +258,7 @@ class TestPartitionedRun:
             return len(parts) == 4 and all(p.commit_count >= 1 for p in parts)
 
         try:
-            wait_until(all_committed, "every partition's first commit")
+            eventually(all_committed, interval=0.02, message="a partition never committed")
             engine.stop(handle.execution_id)
         finally:
             gate.set()

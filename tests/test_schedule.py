@@ -8,9 +8,8 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from click.testing import CliRunner
 from batchline import BatchStatus, ConfigurationError, Engine, JobBuilder, StepBuilder
 from batchline.cli import main
 from batchline.job import Job
+from batchline.testing import eventually
 from batchline.triggers import JobScheduler, cron_trigger
 from tests.backends import fresh_database
 
@@ -36,14 +36,6 @@ def postgres_url(tmp_path: Path) -> Iterator[str]:
     """One PostgreSQL repository that both replicas share."""
     with fresh_database("postgresql", tmp_path) as url:
         yield url
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.1)
 
 
 def occurrences(engine: Engine, job_name: str) -> Counter[dt.datetime]:
@@ -119,7 +111,12 @@ class TestReplicas:
                 scheduler.add(job, "* * * * * *")
                 scheduler.start()
             try:
-                wait_for(lambda: len(occurrences(a, job.name)) >= 3, "three occurrences")
+                eventually(
+                    lambda: len(occurrences(a, job.name)) >= 3,
+                    timeout=60,
+                    interval=0.1,
+                    message="fewer than three occurrences ran",
+                )
             finally:
                 for scheduler in replicas:
                     scheduler.shutdown()
@@ -143,7 +140,12 @@ class TestMissedOccurrences:
             scheduler.add(job, trigger)
             scheduler.start()
             try:
-                wait_for(lambda: bool(occurrences(engine, job.name)), "the caught-up run")
+                eventually(
+                    lambda: occurrences(engine, job.name),
+                    timeout=60,
+                    interval=0.1,
+                    message="the missed occurrence was not caught up",
+                )
             finally:
                 scheduler.shutdown()
             assert list(occurrences(engine, job.name)) == [past]
@@ -212,7 +214,12 @@ def test_two_cli_schedulers_against_one_postgres(postgres_url: str) -> None:
 
     with Engine(postgres_url) as engine:
         try:
-            wait_for(three_occurrences, "three occurrences")
+            eventually(
+                three_occurrences,
+                timeout=60,
+                interval=0.1,
+                message="fewer than three occurrences ran",
+            )
         finally:
             for child in children:
                 child.send_signal(signal.SIGTERM)

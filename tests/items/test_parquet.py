@@ -4,8 +4,6 @@ import dataclasses
 import datetime as dt
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 
 from batchline import (
@@ -18,6 +16,10 @@ from batchline import (
 )
 from batchline.items.parquet import ParquetReader, ParquetWriter
 from batchline.testing.contract import check_reader, check_writer
+from tests.backends import import_extra
+
+pa = import_extra("pyarrow", "parquet")
+pq = import_extra("pyarrow.parquet", "parquet")
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("day", pa.date32())])
 ROWS = [

@@ -4,7 +4,6 @@ import gzip
 from collections.abc import Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -13,7 +12,7 @@ from batchline.items.files.records import CsvRecordReader
 from batchline.items.postgres_copy import PostgresCopyWriter
 from batchline.testing.contract import check_reader, check_writer
 from batchline.transaction import SqlTransactionManager
-from tests.backends import fresh_database
+from tests.backends import fresh_database, import_extra
 
 RECORDS = [b"1,plain,x\r\n", b'2,"with ""quotes"", and comma",y\r\n', b'3,"multi\nline",z\r\n']
 DATA = b"id,name,note\r\n" + b"".join(RECORDS)
@@ -111,6 +110,7 @@ class TestCopyCsvRecords:
     def test_job_skips_the_record_the_database_rejects(self, pg: str, tmp_path: Path) -> None:
         """A value PostgreSQL rejects fails its chunk; a skip policy scans it and skips only
         that record, and the job on a PostgreSQL repository loads all the others."""
+        psycopg = import_extra("psycopg", "postgres")
         path = tmp_path / "in.csv"
         lines = [f"{i},name {i},n" for i in range(1, 30)]
         lines[16] = "x17,bad id,n"

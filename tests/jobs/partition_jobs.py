@@ -31,6 +31,7 @@ from batchline.model import StepExecution
 from batchline.partitioners import TablePartitioner, TableRangeReader
 from batchline.steps.partition import PartitionerSpec
 from batchline.steps.partition_threads import ThreadPartitionHandler
+from batchline.testing import eventually
 from batchline.workers import ProcessPartitionHandler
 
 ROWS = 400
@@ -96,9 +97,7 @@ class HookedReader:
     def read(self) -> dict[str, Any] | None:
         row = self.inner.read()
         if row is not None and row["id"] % 100 == 30 and self.gate is not None:
-            deadline = time.monotonic() + 60
-            while not self.gate.exists() and time.monotonic() < deadline:
-                time.sleep(0.01)
+            eventually(self.gate.exists, timeout=60, interval=0.01, message="the gate stayed shut")
         marker = self.marker
         if row is not None and row["id"] == self.kill_at and marker and not marker.exists():
             marker.write_text(str(os.getpid()))

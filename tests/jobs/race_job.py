@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from batchline import Engine, JobBuilder, LaunchRefused, StepBuilder, StepExecution
+from batchline.testing import eventually
 
 JOB_NAME = "race"
 RUN_SECONDS = 0.5  # long enough that the loser launches while the winner still runs
@@ -24,11 +25,12 @@ def work(se: StepExecution) -> None:
 
 
 def wait_for(path: Path) -> None:
-    deadline = time.monotonic() + BARRIER_TIMEOUT
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"barrier {path} never opened")
-        time.sleep(0.0005)
+    eventually(
+        path.exists,
+        timeout=BARRIER_TIMEOUT,
+        interval=0.0005,
+        message=f"barrier {path} never opened",
+    )
 
 
 def main(argv: list[str]) -> int:

@@ -6,10 +6,10 @@ Every error batchline raises ends the command with one line on stderr and an exi
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
-from sqlalchemy import exc as sa_exc
 
 from batchline.cli import output
 from batchline.cli.db import db, purge
@@ -19,7 +19,7 @@ from batchline.cli.schedule import schedule
 from batchline.cli.state import State, configure_logging
 from batchline.cli.watch import watch
 from batchline.errors import BatchlineError
-from batchline.repository.database import DEFAULT_URL
+from batchline.repository import DEFAULT_URL
 
 __all__ = ["main"]
 
@@ -35,13 +35,24 @@ default), int, float, bool, date, datetime; -n marks one non-identifying.
 """
 
 
+def _reported(err: Exception) -> bool:
+    """Batchline's errors and the database's. SQLAlchemy is looked up, not imported (so that
+    ``--help`` does not load it): an error cannot be one of its own unless it is loaded."""
+    if isinstance(err, BatchlineError):
+        return True
+    sa_exc = sys.modules.get("sqlalchemy.exc")
+    return sa_exc is not None and isinstance(err, sa_exc.DBAPIError)
+
+
 class _Group(click.Group):
     """Turns batchline and database errors into one line on stderr and their exit code."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (BatchlineError, sa_exc.DBAPIError) as err:
+        except Exception as err:
+            if not _reported(err):
+                raise
             click.echo(f"batchline: error: {output.one_line(err)}", err=True)
             ctx.exit(output.exit_code_for_error(err))
 

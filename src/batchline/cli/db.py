@@ -11,8 +11,6 @@ from rich.table import Table
 from batchline.cli import output
 from batchline.cli.state import state
 from batchline.model import utcnow
-from batchline.repository.database import create_engine, describe, migrate
-from batchline.repository.purge import purge as purge_repository
 
 _AGE = re.compile(r"^(\d+)\s*([smhdw])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -28,6 +26,8 @@ def db() -> None:
 def upgrade(revision: str) -> None:
     """Create the repository tables, or migrate them to REVISION."""
     from alembic.runtime.migration import MigrationContext
+
+    from batchline.repository.database import create_engine, describe, migrate
 
     bind = create_engine(state().repository)
     try:
@@ -69,6 +69,8 @@ def purge(older_than: str, dry_run: bool, yes: bool) -> None:
 
     Instances left with no executions go too. What a restart still needs is kept.
     """
+    from batchline.repository.purge import purge as purge_repository
+
     cutoff = parse_cutoff(older_than)
     engine = state().engine()
     if not dry_run and not yes:

@@ -14,17 +14,19 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from batchline.cli import output
 from batchline.cli.state import State
-from batchline.engine import Engine, JobHandle
 from batchline.errors import JobExecutionNotRunning
 from batchline.job import Job
 from batchline.model import JobExecution
 from batchline.progress import ProgressReporter
+
+if TYPE_CHECKING:
+    from batchline.engine import Engine, JobHandle
 
 log = logging.getLogger("batchline.cli")
 

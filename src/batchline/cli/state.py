@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 from rich.logging import RichHandler
 
-from batchline.engine import Engine
 from batchline.job import Job
 from batchline.loader import register_module, resolve
 from batchline.registry import JobRegistry
+
+if TYPE_CHECKING:
+    from batchline.engine import Engine
 
 
 @dataclass
@@ -41,6 +44,8 @@ class State:
     def engine(self) -> Engine:
         """The Engine, created (and the repository migrated) on first use, closed on exit."""
         if self._engine is None:
+            from batchline.engine import Engine  # SQLAlchemy: only for commands that need it
+
             self.load_modules()
             self._engine = Engine(
                 self.repository,

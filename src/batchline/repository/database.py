@@ -12,10 +12,9 @@ from sqlalchemy import event, exc
 from sqlalchemy.engine import URL, Engine, make_url
 
 from batchline.errors import ConfigurationError, RepositoryError
+from batchline.repository import DEFAULT_URL as DEFAULT_URL
 
 T = TypeVar("T")
-
-DEFAULT_URL = "sqlite:///batchline.db"
 
 # The driver batchline installs for each backend, used when a URL names none.
 _DRIVERS = {

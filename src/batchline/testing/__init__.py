@@ -6,8 +6,9 @@ Run one step on a throwaway repository::
         execution = run_step(engine, my_step)
         assert execution.status is BatchStatus.COMPLETED
 
-and put your own reader or writer through the contract kit with ``check_reader`` and
-``check_writer`` (``batchline.testing.contract``).
+put your own reader or writer through the contract kit with ``check_reader`` and
+``check_writer`` (``batchline.testing.contract``), and wait for what a job started with
+``start_async`` does with ``eventually``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from batchline.parameters import ParamValue
 from batchline.steps.base import Step
 from batchline.testing.contract import check_reader
 from batchline.testing.crash import CrashInjector
+from batchline.testing.polling import eventually
 from batchline.testing.violations import ContractViolation
 from batchline.testing.writer_contract import check_writer
 
@@ -32,6 +34,7 @@ __all__ = [
     "CrashInjector",
     "check_reader",
     "check_writer",
+    "eventually",
     "run_step",
     "temporary_engine",
 ]
