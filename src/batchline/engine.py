@@ -214,12 +214,16 @@ class Engine:
     # --- operating --------------------------------------------------------------------------
 
     def stop(self, execution_id: int) -> JobExecution:
-        """Ask a running execution to stop; its step ends STOPPED at the next chunk boundary."""
-        execution = self.repository.request_stop(execution_id)
+        """Ask a running execution to stop; its step ends STOPPED at the next chunk boundary.
+
+        An execution running in this engine stops even if the repository is slow to record
+        the request (SQLite under a busy writer): the local request needs no database.
+        """
         with self._lock:
             control = self._running.get(execution_id)
         if control is not None:
-            control.request_stop()  # seen here at the next chunk boundary, no query needed
+            control.request_stop()
+        execution = self.repository.request_stop(execution_id)
         log.info("stop requested for job execution %d", execution_id)
         return execution
 

@@ -122,3 +122,21 @@ skipping_job = (
     )
     .build()
 )
+
+
+HOG_ENV = "CLI_JOBS_HOG"
+
+
+def _insert_and_hold(items: Sequence[int], chunk: Chunk) -> None:
+    """Insert, then keep the chunk's transaction (on SQLite: the write lock) open a while."""
+    _insert(items, chunk)
+    time.sleep(float(os.environ.get(HOG_ENV, "0") or 0))
+
+
+# Holds the repository's write lock nearly all the time on SQLite: the case where a stop
+# request or a reader from another process used to wait until the job had finished.
+hog_job = (
+    JobBuilder("cli_hog")
+    .step(StepBuilder("hog").chunk(5).reader(_numbers).writer(_insert_and_hold))
+    .build()
+)

@@ -88,9 +88,16 @@ class JobRepository(Protocol):
 
     def get_job_instance(self, job_name: str, parameters: JobParameters) -> JobInstance | None: ...
 
-    def request_stop(self, execution_id: int) -> JobExecution: ...
+    def request_stop(self, execution_id: int) -> JobExecution:
+        """Ask a running execution to stop (JobExecutionNotRunning if it has ended)."""
 
     def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool: ...
+
+    def stop_signalled(self, job_execution_id: int) -> bool:
+        """A cheap check, asked at every chunk boundary without a transaction: True when a stop
+        was requested through a channel that needs no database lock. SQLite needs one (a
+        running job holds its write lock nearly all the time); a server database answers False,
+        as its chunk commit already sees stop requests."""
 
     def mark_abandoned(self, execution_id: int) -> JobExecution: ...
 

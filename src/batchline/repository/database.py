@@ -16,6 +16,11 @@ from batchline.repository import DEFAULT_URL as DEFAULT_URL
 
 T = TypeVar("T")
 
+# An execution option marking transactions that only read (SQLite begins them DEFERRED).
+READ_ONLY = "batchline_read_only"
+# Where Alembic records the schema's revision (migrations/env.py uses the same name).
+VERSION_TABLE = "batchline_alembic_version"
+
 # The driver batchline installs for each backend, used when a URL names none.
 _DRIVERS = {
     "postgresql": "postgresql+psycopg",
@@ -78,7 +83,9 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
-        conn.connection.dbapi_connection.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+        # A reader under WAL needs no lock at all; a writer takes the write lock up front.
+        begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+        conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
 
 
 def describe(engine: Engine) -> str:
@@ -93,6 +100,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     config = Config()
     config.set_main_option("script_location", "batchline.repository:migrations")
     try:
+        if revision == "head" and _at_head(engine, config):
+            return  # nothing to do: no lock taken (on SQLite a running job holds the write lock)
         with engine.begin() as conn:
             mysql = _lock_for_migration(conn)
             try:
@@ -105,6 +114,18 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise RepositoryError(
             f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
         ) from None
+
+
+def _at_head(engine: Engine, config: Any) -> bool:
+    """Whether the schema is at the newest revision, asked in a transaction that only reads."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(config).get_heads())
+    with engine.execution_options(**{READ_ONLY: True}).begin() as conn:
+        context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+        current = set(context.get_current_heads())
+    return current == heads
 
 
 def _lock_for_migration(conn: sa.Connection) -> bool:

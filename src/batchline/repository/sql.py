@@ -7,11 +7,13 @@ execution update, which carries counters, context and heartbeat, and the stop ch
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
 import socket
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -38,7 +40,7 @@ from batchline.model import (
     utcnow,
 )
 from batchline.parameters import JobParameters
-from batchline.repository.database import create_engine, describe, migrate, retrying
+from batchline.repository.database import READ_ONLY, create_engine, describe, migrate, retrying
 from batchline.repository.launch import FINAL, check_launch
 from batchline.repository.schema import (
     job_execution,
@@ -112,6 +114,7 @@ class SqlJobRepository:
 
     def __init__(self, engine: Engine | str, *, upgrade: bool = True) -> None:
         self.engine = create_engine(engine) if isinstance(engine, str) else engine
+        self._reader = self.engine.execution_options(**{READ_ONLY: True})
         if upgrade:
             migrate(self.engine)
 
@@ -135,12 +138,15 @@ class SqlJobRepository:
 
     # --- transactions ---------------------------------------------------------------------
 
-    def _tx(self, fn: Callable[[Connection], T], conn: Connection | None = None) -> T:
+    def _tx(
+        self, fn: Callable[[Connection], T], conn: Connection | None = None, *, read: bool = False
+    ) -> T:
         if conn is not None:
             return fn(conn)
+        bind = self._reader if read else self.engine
 
         def attempt() -> T:
-            with self.engine.begin() as own:
+            with bind.begin() as own:
                 return fn(own)
 
         try:
@@ -149,6 +155,11 @@ class SqlJobRepository:
             raise RepositoryError(
                 f"job repository {describe(self.engine)} failed: {str(err.orig).strip()}"
             ) from err
+
+    def _read(self, fn: Callable[[Connection], T], conn: Connection | None = None) -> T:
+        """A transaction that only reads: on SQLite it takes no write lock, so reading (a
+        stop request, ``batchline show``) never waits behind a job's chunk transactions."""
+        return self._tx(fn, conn, read=True)
 
     # --- launching ------------------------------------------------------------------------
 
@@ -260,7 +271,7 @@ class SqlJobRepository:
         return row
 
     def get_job_instance(self, job_name: str, parameters: JobParameters) -> JobInstance | None:
-        row = self._tx(lambda conn: self._instance_row(conn, job_name, parameters.key))
+        row = self._read(lambda conn: self._instance_row(conn, job_name, parameters.key))
         return JobInstance(row["id"], job_name, parameters.key) if row else None
 
     # --- job executions -------------------------------------------------------------------
@@ -293,6 +304,8 @@ class SqlJobRepository:
                 if updated == 1:
                     execution.version += 1
                     execution.persisted_status = execution.status
+                    if finished:
+                        self._clear_stop_marker(execution.id)
                     return
                 # Only a stop request writes a running execution's row besides its own thread.
                 row = self._job_row(conn, execution.id)
@@ -332,7 +345,7 @@ class SqlJobRepository:
         return row
 
     def get_job_execution(self, execution_id: int) -> JobExecution:
-        return _to_job_execution(self._tx(lambda conn: self._job_row(conn, execution_id)))
+        return _to_job_execution(self._read(lambda conn: self._job_row(conn, execution_id)))
 
     def _executions(self, conn: Connection, where: Any, limit: int) -> list[JobExecution]:
         query = (
@@ -346,7 +359,7 @@ class SqlJobRepository:
         return [_to_job_execution(row) for row in conn.execute(query).mappings()]
 
     def last_job_execution(self, job_name: str) -> JobExecution | None:
-        found = self._tx(
+        found = self._read(
             lambda conn: self._executions(conn, job_instance.c.job_name == job_name, 1)
         )
         return found[0] if found else None
@@ -359,17 +372,17 @@ class SqlJobRepository:
             job_instance.c.last_execution_id == job_execution.c.id,
             job_execution.c.status.in_(unfinished),
         )
-        found = self._tx(lambda conn: self._executions(conn, where, 1))
+        found = self._read(lambda conn: self._executions(conn, where, 1))
         return found[0] if found else None
 
     def list_job_executions(
         self, job_name: str | None = None, *, limit: int = 50
     ) -> list[JobExecution]:
         where = job_instance.c.job_name == job_name if job_name else None
-        return self._tx(lambda conn: self._executions(conn, where, limit))
+        return self._read(lambda conn: self._executions(conn, where, limit))
 
     def job_names(self) -> list[str]:
-        return self._tx(
+        return self._read(
             lambda conn: list(
                 conn.execute(
                     sa.select(job_instance.c.job_name).distinct().order_by(job_instance.c.job_name)
@@ -378,6 +391,18 @@ class SqlJobRepository:
         )
 
     def request_stop(self, execution_id: int) -> JobExecution:
+        current = self.get_job_execution(execution_id)
+        if not current.status.is_running:
+            raise JobExecutionNotRunning(
+                f"job execution {execution_id} is not running ({current.status.value}); "
+                "only a running execution can be stopped"
+            )
+        marker = self._stop_marker(execution_id)
+        if marker is not None:
+            # The job sees this at its next chunk boundary even while it holds the write lock.
+            with contextlib.suppress(OSError):
+                marker.touch()
+
         def stop(conn: Connection) -> RowMapping:
             conn.execute(
                 job_execution.update()
@@ -391,16 +416,28 @@ class SqlJobRepository:
             )
             return self._job_row(conn, execution_id)
 
-        execution = _to_job_execution(self._tx(stop))
-        if not execution.status.is_running:
-            raise JobExecutionNotRunning(
-                f"job execution {execution_id} is not running ({execution.status.value}); "
-                "only a running execution can be stopped"
-            )
-        return execution
+        # Ended while we waited (perhaps stopped by the marker): the stop is done, or moot.
+        return _to_job_execution(self._tx(stop))
+
+    def stop_signalled(self, job_execution_id: int) -> bool:
+        marker = self._stop_marker(job_execution_id)
+        return marker is not None and marker.exists()
+
+    def _clear_stop_marker(self, execution_id: int) -> None:
+        marker = self._stop_marker(execution_id)
+        if marker is not None:
+            with contextlib.suppress(OSError):
+                marker.unlink(missing_ok=True)
+
+    def _stop_marker(self, execution_id: int) -> Path | None:
+        """A file beside an SQLite repository that says "stop" without the write lock."""
+        url = self.engine.url
+        if url.get_backend_name() != "sqlite" or not url.database:
+            return None
+        return Path(f"{url.database}.stop-{execution_id}")
 
     def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool:
-        status = self._tx(
+        status = self._read(
             lambda c: c.execute(_JOB_STATUS, {"where_id": job_execution_id}).scalar_one(),
             conn,
         )
@@ -463,7 +500,7 @@ class SqlJobRepository:
             )
 
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
-        beat = self._tx(
+        beat = self._read(
             lambda conn: conn.execute(
                 sa.select(job_execution.c.heartbeat).where(job_execution.c.id == execution_id)
             ).scalar_one_or_none()
@@ -474,7 +511,7 @@ class SqlJobRepository:
         where = sa.and_(
             job_execution.c.status.in_(_RUNNING), job_execution.c.heartbeat < older_than
         )
-        return self._tx(lambda conn: self._executions(conn, where, 1000))
+        return self._read(lambda conn: self._executions(conn, where, 1000))
 
     # --- steps ----------------------------------------------------------------------------
 
@@ -495,7 +532,7 @@ class SqlJobRepository:
                 step_context.c.step_name == step_name,
             )
         )
-        row = self._tx(lambda conn: conn.execute(query).mappings().first())
+        row = self._read(lambda conn: conn.execute(query).mappings().first())
         if row is None:
             return None
         return StepContext(
@@ -601,7 +638,7 @@ class SqlJobRepository:
         se.persisted_status = se.status
 
     def step_executions(self, job_execution_id: int) -> list[StepExecution]:
-        rows = self._tx(
+        rows = self._read(
             lambda conn: (
                 conn.execute(
                     sa.select(step_execution)
@@ -633,7 +670,7 @@ class SqlJobRepository:
                 step_context.c.step_name.in_(list(step_names)),
             )
         )
-        rows = self._tx(lambda conn: conn.execute(query).mappings().all())
+        rows = self._read(lambda conn: conn.execute(query).mappings().all())
         return {row["step_name"]: _to_step_execution(row) for row in rows}
 
     def fail_step_execution(self, step_execution_id: int, message: str) -> bool:
@@ -692,7 +729,7 @@ class SqlJobRepository:
         )
         if step_name is not None:
             query = query.where(step_execution.c.step_name == step_name)
-        rows = self._tx(lambda conn: conn.execute(query).mappings().all())
+        rows = self._read(lambda conn: conn.execute(query).mappings().all())
         return [
             SkippedItem(
                 id=row["id"],
@@ -711,7 +748,7 @@ class SqlJobRepository:
 
     def count_skipped(self, job_execution_id: int) -> dict[str, int]:
         """Skips of a job execution by phase."""
-        rows = self._tx(
+        rows = self._read(
             lambda conn: conn.execute(
                 sa.select(skipped_item.c.phase, sa.func.count())
                 .where(skipped_item.c.job_execution_id == job_execution_id)

@@ -5,8 +5,9 @@ may end early without losing work: before a step starts, and at a chunk boundary
 
 - a stop request: recorded in the repository by ``Engine.stop`` (any process), seen before a step
   by a query and at a chunk boundary through the chunk's own progress UPDATE (which the
-  repository refuses while the job is STOPPING); or a local request (a signal in this process),
-  which needs no database round trip at all;
+  repository refuses while the job is STOPPING) or, on SQLite, a marker file the stopper writes
+  without waiting for the write lock; or a local request (a signal in this process), which needs
+  no database round trip at all;
 - the abort of a partition group: one failed partition makes its siblings stop;
 - deadlines: the job's timeout, and a step's own (a step asks for its deadline when it starts).
 
@@ -122,8 +123,12 @@ class RunControl:
         self, step_name: str, deadline: Deadline | None, chunks: int
     ) -> str | None:
         """Why the step must stop before its next chunk, or None; raises StepTimeout past the
-        step's or the job's deadline. Asks no database: the chunk's commit saw any stop."""
+        step's or the job's deadline. Asks no database: the chunk's commit saw any stop request
+        (or, on SQLite, ``stop_signalled`` does, without a lock)."""
         reason = self._local_reason()
+        if reason is None and self.repository.stop_signalled(self.job_execution_id):
+            self._stop.set()
+            reason = STOP_REQUESTED
         if reason is None:
             self._check(deadline, f"after {chunks} chunks")
             self._check(self.job_deadline, f"in step {step_name!r} after {chunks} chunks")
