@@ -3,11 +3,13 @@
 The jobs (tests/jobs/partition_jobs.py) run in a subprocess, which these tests kill once the
 partitions have committed; then they recover the dead execution and restart it here. With
 partitions on threads, the restart must not even ask the partitioner; with partitions on worker
-processes, the orphaned workers must stop by themselves first.
+processes, the orphaned workers must stop by themselves first, and every process the pool made
+(workers, the forkserver, the resource tracker) must end, busy or idle.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -24,6 +26,7 @@ from tests.backends import BACKENDS, fresh_database
 from tests.jobs.partition_jobs import (
     CHUNK,
     DELAY_ENV,
+    GRACE_ENV,
     PROCESS_JOB,
     copied,
     create_tables,
@@ -45,6 +48,61 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
             pass
         create_tables(found)
         yield found
+
+
+class ProcessTree:
+    """Every process found under a root while it lived, by pid and start time (pids are reused).
+
+    Its descendants must be collected before the root dies: orphans move to another parent.
+    """
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen: dict[int, str] = {}
+
+    @staticmethod
+    def _stat(pid: int) -> tuple[int, str, str] | None:
+        """(parent pid, state, start time) from /proc, or None once it is gone."""
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        fields = stat[stat.rindex(")") + 2 :].split()  # the command may hold spaces
+        return int(fields[1]), fields[0], fields[19]
+
+    def collect(self) -> None:
+        stats = {int(d): self._stat(int(d)) for d in os.listdir("/proc") if d.isdigit()}
+        parents = {self.root}
+        while parents:
+            found = {pid: st[2] for pid, st in stats.items() if st and st[0] in parents}
+            for pid, start in found.items():
+                self.seen.setdefault(pid, start)
+            parents = set(found) - parents
+
+    def alive(self) -> dict[int, str]:
+        """Those still running (a zombie has ended), with their command lines."""
+        left = {}
+        for pid, start in self.seen.items():
+            st = self._stat(pid)
+            if st and st[1] not in "ZX" and st[2] == start:
+                try:
+                    left[pid] = Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")[:90]
+                except OSError:
+                    continue
+        return left
+
+    def wait_all_ended(self, seconds: float) -> None:
+        eventually(
+            lambda: not self.alive(),
+            timeout=seconds,
+            interval=0.05,
+            message=lambda: f"processes outlived their manager: {self.alive()}",
+        )
+
+    def kill_left(self) -> None:
+        for pid in self.alive():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def partitions_of(engine: Engine, job_name: str) -> tuple[int, dict[str, StepExecution]] | None:
@@ -117,23 +175,33 @@ def test_partition_contexts_and_counters_survive_a_killed_manager(url: str, tmp_
     assert copied(url) == expected()
 
 
-def test_workers_of_a_killed_manager_stop_at_their_next_chunk(url: str, tmp_path: Path) -> None:
-    """Worker processes that outlive their SIGKILLed manager stop instead of running on unseen."""
+def test_workers_of_a_killed_manager_stop_at_their_next_chunk_and_exit(
+    url: str, tmp_path: Path
+) -> None:
+    """Busy workers of a SIGKILLed manager stop at a chunk boundary, then every process it made
+    (workers, forkserver, resource tracker) ends; the job restarts and completes."""
     env = {**os.environ, DELAY_ENV: "0.02"}
     argv = [sys.executable, "-m", "tests.jobs.partition_jobs", url, "--process"]
     log = tmp_path / "child.log"
     with log.open("w") as out, Engine(url) as engine:
         child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        tree = ProcessTree(child.pid)
         try:  # a pool of two workers: two partitions run at a time
             eventually(
-                lambda: all_committed(engine, "partition_copy", 2, child, log),
+                lambda: tree.collect() or all_committed(engine, "partition_copy", 2, child, log),
                 timeout=60,
                 interval=0.02,
                 message="the two running partitions did not both commit",
             )
+            tree.collect()
         finally:
-            child.send_signal(signal.SIGKILL)
+            child.send_signal(signal.SIGKILL)  # the manager alone, not its process group
             child.wait(30)
+        try:
+            assert len(tree.seen) >= 4, tree.seen  # two workers, a forkserver, a tracker
+            tree.wait_all_ended(30)
+        finally:
+            tree.kill_left()
 
         def settled() -> dict[str, StepExecution] | None:
             found = partitions_of(engine, "partition_copy")
@@ -152,4 +220,52 @@ def test_workers_of_a_killed_manager_stop_at_their_next_chunk(url: str, tmp_path
         engine.register(PROCESS_JOB)
         second = engine.restart(execution_id)
     assert second.status is BatchStatus.COMPLETED, second.exit_status
+    assert copied(url) == expected()
+
+
+def test_idle_and_stuck_workers_of_a_killed_manager_exit(url: str, tmp_path: Path) -> None:
+    """With the manager SIGKILLed, an idle worker exits at once and one stuck mid-chunk exits
+    after the grace period (its chunk rolls back); the forkserver and tracker follow."""
+    gate = tmp_path / "gate"  # never there before the kill: copy:0003 waits before row 330
+    env = {**os.environ, GRACE_ENV: "1"}
+    argv = [sys.executable, "-m", "tests.jobs.partition_jobs", url, "--process"]
+    argv += ["hold_at=330", f"gate={gate}"]
+    log = tmp_path / "child.log"
+    done = NAMES[:3]  # copy:0003 holds rows 301-400
+    with log.open("w") as out, Engine(url) as engine:
+        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        tree = ProcessTree(child.pid)
+        try:
+
+            def at_the_gate() -> bool:  # three partitions done: one worker idle, one held
+                tree.collect()
+                assert child.poll() is None, log.read_text()
+                parts = (partitions_of(engine, "partition_copy") or (0, {}))[1]
+                finished = [parts[n].status for n in done if n in parts]
+                held = parts.get("copy:0003")
+                return finished == [BatchStatus.COMPLETED] * 3 and bool(held and held.commit_count)
+
+            eventually(at_the_gate, timeout=60, interval=0.02, message="no partition at the gate")
+            tree.collect()
+        finally:
+            child.send_signal(signal.SIGKILL)
+            child.wait(30)
+        try:
+            assert len(tree.seen) >= 4, tree.seen
+            tree.wait_all_ended(30)
+        finally:
+            tree.kill_left()
+
+        execution_id, parts = partitions_of(engine, "partition_copy") or (0, {})
+        held = parts["copy:0003"]
+        assert held.status is BatchStatus.STARTED  # ended mid-chunk: nobody recorded an end
+        assert held.commit_count == 1 and held.read_count == CHUNK
+        gate.touch()
+        engine.recover(execution_id, force=True)
+        engine.register(PROCESS_JOB)
+        second = engine.restart(execution_id)
+        after = {s.step_name: s for s in engine.step_executions(second.id)}
+    assert second.status is BatchStatus.COMPLETED, second.exit_status
+    assert sorted(n for n in after if ":" in n) == ["copy:0003"]
+    assert after["copy:0003"].read_count == 100 - CHUNK
     assert copied(url) == expected()

@@ -6,14 +6,23 @@ repository, finds the step by job and step name, runs the partition and reports 
 repository alone: the manager never trusts what comes back through the pool, so a killed worker
 costs nothing but a restart. This lives beside the engine, above the steps layer: a worker
 builds what the engine otherwise builds (a registry, a repository, a run control).
+
+No process the pool causes to exist outlives its manager: a worker watches a pipe only the
+manager writes to and exits when it reaches end-of-file (at once when idle, after its partition
+stopped at a chunk boundary when busy). The forkserver and multiprocessing's resource tracker
+then follow by themselves: they exit at end-of-file on pipes whose writing ends the manager and
+the workers hold.
 """
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import multiprocessing
 import os
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -55,10 +64,20 @@ class ProcessPartitionHandler:
     server that has imported batchline forks each worker, so workers skip that import) or
     "spawn"; never "fork", which would copy the manager's threads and open connections into the
     worker.
+
+    When the manager dies (SIGKILL, out of memory), its workers end too: an idle one at once, a
+    busy one once its partition stopped at the next chunk boundary, or after ``orphan_grace``
+    seconds if no boundary comes (its open chunk rolls back, as in a crash). Keep it below the
+    engine's ``lease``, so a recovered and restarted job never runs beside a late worker.
     """
 
     def __init__(
-        self, job: str, workers: int | None = None, *, start_method: str | None = None
+        self,
+        job: str,
+        workers: int | None = None,
+        *,
+        start_method: str | None = None,
+        orphan_grace: float = 30.0,
     ) -> None:
         if start_method is None:
             methods = multiprocessing.get_all_start_methods()
@@ -69,9 +88,14 @@ class ProcessPartitionHandler:
             raise ConfigurationError("process partition handler: start_method spawn or forkserver")
         if workers is not None and workers < 1:
             raise ConfigurationError(f"process partition handler: workers must be >= 1: {workers}")
+        if orphan_grace < 0:
+            raise ConfigurationError(
+                f"process partition handler: orphan_grace must be >= 0: {orphan_grace}"
+            )
         self.job = job
         self.workers = workers or os.cpu_count() or 2
         self.start_method = start_method
+        self.orphan_grace = orphan_grace
 
     def __repr__(self) -> str:
         return f"ProcessPartitionHandler({self.job!r}, workers={self.workers})"
@@ -98,7 +122,7 @@ class ProcessPartitionHandler:
             size,
             mp_context=context,
             initializer=_enter_worker,
-            initargs=(abort if request.stop_on_failure else None, alive_r),
+            initargs=(abort if request.stop_on_failure else None, alive_r, self.orphan_grace),
         )
         try:
             futures = {
@@ -166,24 +190,81 @@ def repository_url(repository: JobRepository) -> str:
 # --- the worker process side ------------------------------------------------------------------
 
 
+class _ManagerWatch:
+    """Ends a worker process soon after its manager dies, whatever the worker is doing.
+
+    The manager's death shows as end-of-file on a pipe whose only writer is the manager (a
+    worker's parent may be a forkserver, so its parent pid says nothing). Nothing else ends an
+    orphaned worker: an idle one waits on the pool's task queue, whose writing end every worker
+    holds, so it never reads end-of-file; and while any worker lives, it keeps the forkserver
+    and the resource tracker alive through the pipes it inherited from them. A thread waits for
+    that end-of-file: an idle worker exits at once; a busy one gets ``grace`` seconds to stop its
+    partition at a chunk boundary (``_WorkerSignal``) and exits when it did; if it did not, the
+    thread ends the process there.
+    """
+
+    def __init__(self, manager_alive: Any, grace: float) -> None:
+        self.manager_alive = manager_alive
+        self.grace = grace
+        self.orphaned = threading.Event()
+        self._lock = threading.Lock()
+        self._busy = False
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch, name="batchline-manager-watch", daemon=True).start()
+
+    def manager_died(self) -> bool:
+        if self.orphaned.is_set():
+            return True
+        try:
+            return bool(self.manager_alive.poll())  # readable only at EOF: the manager never writes
+        except (EOFError, OSError):
+            return True
+
+    def _watch(self) -> None:
+        with contextlib.suppress(EOFError, OSError):
+            self.manager_alive.poll(None)  # blocks until the manager's end closes
+        with self._lock:
+            self.orphaned.set()
+            if not self._busy:
+                os._exit(_ORPHAN_EXIT)
+        # A partition runs: it sees the manager's death at its next chunk boundary and stops;
+        # ``running`` ends the process then. This is for a chunk that never gets there.
+        time.sleep(self.grace)
+        os._exit(_ORPHAN_EXIT)
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """Around one task: none starts after the manager died, and the worker exits after it."""
+        with self._lock:
+            if self.orphaned.is_set():
+                os._exit(_ORPHAN_EXIT)
+            self._busy = True
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._busy = False
+                if self.orphaned.is_set():
+                    os._exit(_ORPHAN_EXIT)
+
+
+_ORPHAN_EXIT = 1  # nobody waits for this status: the manager is dead
+
+
 class _WorkerSignal:
     """A worker's abort signal: the run's event if it has one, and the manager's death.
 
     A worker whose manager died (SIGKILL, out of memory) must not run on unseen: a recovered
-    and restarted job would run its partition twice. It stops at its next chunk boundary. The
-    manager's death shows as end-of-file on a pipe whose only writer is the manager (a worker's
-    parent may be a forkserver, so its parent pid says nothing).
+    and restarted job would run its partition twice. It stops at its next chunk boundary.
     """
 
-    def __init__(self, event: AbortSignal | None, manager_alive: Any) -> None:
+    def __init__(self, event: AbortSignal | None, watch: _ManagerWatch) -> None:
         self.event = event
-        self.manager_alive = manager_alive
+        self.watch = watch
 
     def is_set(self) -> bool:
-        try:
-            if self.manager_alive.poll():  # readable only at EOF: the manager never writes
-                return True
-        except (EOFError, OSError):
+        if self.watch.manager_died():
             return True
         return self.event is not None and self.event.is_set()
 
@@ -194,17 +275,25 @@ class _WorkerSignal:
 
 # Set once in each worker process by the pool's initializer, which runs in the same thread and
 # context as every task after it: the run's abort event, which cannot travel as an argument.
-_worker_abort: contextvars.ContextVar[AbortSignal | None] = contextvars.ContextVar(
+_worker_abort: contextvars.ContextVar[_WorkerSignal | None] = contextvars.ContextVar(
     "batchline_worker_abort", default=None
 )
 
 
-def _enter_worker(abort: AbortSignal | None, manager_alive: Any) -> None:
-    _worker_abort.set(_WorkerSignal(abort, manager_alive))
+def _enter_worker(abort: AbortSignal | None, manager_alive: Any, orphan_grace: float) -> None:
+    watch = _ManagerWatch(manager_alive, orphan_grace)
+    _worker_abort.set(_WorkerSignal(abort, watch))
+    watch.start()
 
 
 def run_partition_task(task: PartitionTask) -> str:
     """Run one partition in a worker process; returns its status (the repository has the rest)."""
+    signal = _worker_abort.get()
+    with signal.watch.running() if signal is not None else contextlib.nullcontext():
+        return _run_partition_task(task, signal)
+
+
+def _run_partition_task(task: PartitionTask, abort: _WorkerSignal | None) -> str:
     from batchline.repository.sql import SqlJobRepository
 
     registry = JobRegistry()
@@ -227,7 +316,7 @@ def run_partition_task(task: PartitionTask) -> str:
             execution,
             runtime,
             rerun_completed=task.rerun_completed,
-            abort=_worker_abort.get(),
+            abort=abort,
         )
     finally:
         repository.dispose()

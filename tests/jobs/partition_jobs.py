@@ -7,12 +7,15 @@ parameter ``db`` is that database's URL.
 - ``partition_copy`` runs its partitions on a pool of two worker processes. With ``kill_at`` (a
   source id) and ``marker`` (a file path), the worker about to hand out that row SIGKILLs itself,
   the first time only (the marker file records it). With ``gate`` (a file path), each partition
-  waits before its 30th row until that file exists.
+  waits before its 30th row until that file exists; with ``hold_at`` (a source id) too, only the
+  partition holding that row waits, there.
 - ``partition_slow_copy`` runs them on four threads.
 
-``python -m tests.jobs.partition_jobs URL [--process]`` starts ``partition_slow_copy`` (or
-``partition_copy``); with BATCHLINE_TEST_ITEM_DELAY=<seconds> each item takes that long, so a
-test can SIGKILL the manager's process while partitions are half done.
+``python -m tests.jobs.partition_jobs URL [--process] [name=value ...]`` starts
+``partition_slow_copy`` (or ``partition_copy``) with job parameters ``db=URL`` and the named ones
+(digits make an int); with BATCHLINE_TEST_ITEM_DELAY=<seconds> each item takes that long, so a
+test can SIGKILL the manager's process while partitions are half done, and
+BATCHLINE_TEST_ORPHAN_GRACE=<seconds> sets the process pool's ``orphan_grace``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ ROWS = 400
 CHUNK = 20
 GRID = 4
 DELAY_ENV = "BATCHLINE_TEST_ITEM_DELAY"
+GRACE_ENV = "BATCHLINE_TEST_ORPHAN_GRACE"
 
 tables = sa.MetaData()
 source = sa.Table(
@@ -83,11 +87,14 @@ def expected(rows: int = ROWS) -> list[tuple[int, str]]:
 
 class HookedReader:
     """Hands out the rows of its inner reader; SIGKILLs its process at ``kill_at`` once, and
-    waits for the ``gate`` file before the 30th row of each hundred."""
+    waits for the ``gate`` file before the 30th row of each hundred (or before ``hold_at``)."""
 
-    def __init__(self, inner: TableRangeReader, kill_at: Any, marker: Any, gate: Any) -> None:
+    def __init__(
+        self, inner: TableRangeReader, kill_at: Any, marker: Any, gate: Any, hold_at: Any = None
+    ) -> None:
         self.inner = inner
         self.kill_at = kill_at
+        self.hold_at = hold_at
         self.marker = Path(str(marker)) if marker else None
         self.gate = Path(str(gate)) if gate else None
 
@@ -96,7 +103,10 @@ class HookedReader:
 
     def read(self) -> dict[str, Any] | None:
         row = self.inner.read()
-        if row is not None and row["id"] % 100 == 30 and self.gate is not None:
+        held = row is not None and (
+            row["id"] == self.hold_at if self.hold_at else row["id"] % 100 == 30
+        )
+        if held and self.gate is not None:
             eventually(self.gate.exists, timeout=60, interval=0.01, message="the gate stayed shut")
         marker = self.marker
         if row is not None and row["id"] == self.kill_at and marker and not marker.exists():
@@ -114,7 +124,8 @@ class HookedReader:
 def reader(se: StepExecution) -> HookedReader:
     params = se.parameters
     inner = TableRangeReader.for_partition(se, str(params["db"]), "part_source", "id", page_size=50)
-    return HookedReader(inner, params.get("kill_at"), params.get("marker"), params.get("gate"))
+    hooks = (params.get(k) for k in ("kill_at", "marker", "gate", "hold_at"))
+    return HookedReader(inner, *hooks)
 
 
 def to_target(row: dict[str, Any]) -> dict[str, Any]:
@@ -153,7 +164,11 @@ PROCESS_JOB = (
             copy_rows(),
             table_partitioner,
             grid_size=GRID,
-            handler=ProcessPartitionHandler("tests.jobs.partition_jobs:PROCESS_JOB", workers=2),
+            handler=ProcessPartitionHandler(
+                "tests.jobs.partition_jobs:PROCESS_JOB",
+                workers=2,
+                orphan_grace=float(os.environ.get(GRACE_ENV, "30")),
+            ),
         )
     )
     .build()
@@ -171,8 +186,13 @@ def slow_job(partitioner: PartitionerSpec = table_partitioner) -> Job:
 def main(argv: list[str]) -> int:
     url = argv[0]
     job = PROCESS_JOB if "--process" in argv else slow_job()
+    params: dict[str, Any] = {"db": url}
+    for arg in argv[1:]:
+        if "=" in arg:
+            name, value = arg.split("=", 1)
+            params[name] = int(value) if value.isdigit() else value
     with Engine(url) as engine:
-        execution = engine.start(job, {"db": url})
+        execution = engine.start(job, params)
     print(execution.status.value, execution.id, flush=True)
     return 0 if execution.status.value == "COMPLETED" else 1
 
