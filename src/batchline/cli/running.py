@@ -123,9 +123,10 @@ def print_outcome(st: State, execution: JobExecution) -> None:
     if execution.status.value != "COMPLETED":
         message = output.summary(execution.exit_status.description, 1)
         st.console.print(
-            f"execution {execution.id} ended {execution.status.value}"
-            + (f": {message}" if message else ""),
-            markup=False,
+            output.literal(
+                f"execution {execution.id} ended {execution.status.value}"
+                + (f": {message}" if message else "")
+            ),
             highlight=False,
         )
 

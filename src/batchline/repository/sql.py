@@ -47,6 +47,7 @@ from batchline.repository.schema import (
     step_context,
     step_execution,
 )
+from batchline.repository.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
 from batchline.status import BatchStatus, ExitStatus
 
 T = TypeVar("T")
@@ -106,10 +107,26 @@ def _owner() -> str:
 
 
 class SqlJobRepository:
-    """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first."""
+    """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first.
 
-    def __init__(self, engine: Engine | str, *, upgrade: bool = True) -> None:
-        self.engine = create_engine(engine) if isinstance(engine, str) else engine
+    Given a URL, it creates the engine with these timeouts (see ``create_engine``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine | str,
+        *,
+        upgrade: bool = True,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+    ) -> None:
+        self.engine = (
+            create_engine(
+                engine, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+            )
+            if isinstance(engine, str)
+            else engine
+        )
         if upgrade:
             migrate(self.engine)
 
