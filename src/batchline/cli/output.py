@@ -241,7 +241,8 @@ def skipped_table(skips: Iterable[Any], title: str = "Skipped items") -> Table:
 
 
 def first_lines(text: str, count: int = 3) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    # Split at newlines only: a carriage return or form feed in data is shown, not obeyed.
+    lines = [line for line in (text or "").strip().split("\n") if line.strip()]
     return "\n".join(lines[:count])
 
 
