@@ -31,6 +31,7 @@ from batchline.job import Job
 from batchline.logging import get_logger
 from batchline.model import StepExecution
 from batchline.status import ExitStatus
+from batchline.terminal import printable
 
 log = get_logger("batchline.progress")
 
@@ -104,7 +105,8 @@ class ProgressReporter:
         self._progress: Progress | None = None
         if self.live:
             self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
+                # Step names are data: printed as they are, never read as markup.
+                TextColumn("{task.description}", style="bold", markup=False),
                 BarColumn(),
                 TextColumn("{task.fields[counts]}"),
                 TextColumn("{task.fields[rate]}"),
@@ -142,7 +144,7 @@ class ProgressReporter:
         state = _StepState(se.step_name, estimated_size(step) if step is not None else None)
         if self._progress is not None:
             state.task = self._progress.add_task(
-                se.step_name, total=state.size, counts=_counts(se), rate="", eta=""
+                printable(se.step_name), total=state.size, counts=_counts(se), rate="", eta=""
             )
         elif state.size is not None:
             log.info("step %s: about %s items to read", se.step_name, f"{state.size:,}")

@@ -44,16 +44,38 @@ def _reported(err: Exception) -> bool:
     return sa_exc is not None and isinstance(err, sa_exc.DBAPIError)
 
 
+class _UsageError(click.UsageError):
+    """Click's usage error as one line, like every other error of the command."""
+
+    def __init__(self, err: click.UsageError) -> None:
+        super().__init__(err.format_message(), err.ctx)
+
+    def show(self, file: Any = None) -> None:
+        hint = f" (see '{self.ctx.command_path} --help')" if self.ctx is not None else ""
+        line = output.printable(" ".join(self.format_message().split()))
+        click.echo(f"batchline: error: {line}{hint}", err=True, file=file)
+
+
 class _Group(click.Group):
     """Turns batchline and database errors into one line on stderr and their exit code."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as err:
+            raise _UsageError(err) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except _UsageError:
+            raise
+        except click.UsageError as err:
+            raise _UsageError(err) from None
         except Exception as err:
             if not _reported(err):
                 raise
-            click.echo(f"batchline: error: {output.one_line(err)}", err=True)
+            click.echo(f"batchline: error: {output.printable(output.one_line(err))}", err=True)
             ctx.exit(output.exit_code_for_error(err))
 
 
@@ -96,6 +118,25 @@ class _Group(click.Group):
     help="Seconds without a heartbeat after which an execution counts as dead.",
 )
 @click.option(
+    "--connect-timeout",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    envvar="BATCHLINE_CONNECT_TIMEOUT",
+    show_envvar=True,
+    help="Seconds to wait for a connection to the repository (0: no limit).",
+)
+@click.option(
+    "--statement-timeout",
+    type=click.FloatRange(min=0),
+    default=60.0,
+    show_default=True,
+    envvar="BATCHLINE_STATEMENT_TIMEOUT",
+    show_envvar=True,
+    help="Seconds a repository statement may take, a writer's sharing its database included "
+    "(0: no limit); a server silent for longer counts as unreachable (exit 5).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Live progress display (default: when stderr is a terminal; log lines otherwise).",
@@ -110,6 +151,8 @@ def main(
     job_modules: tuple[str, ...],
     heartbeat_interval: float,
     lease: float,
+    connect_timeout: float,
+    statement_timeout: float,
     progress: bool | None,
     verbose: int,
     quiet: bool,
@@ -128,6 +171,8 @@ def main(
         job_modules=job_modules,
         heartbeat_interval=heartbeat_interval,
         lease=lease,
+        connect_timeout=connect_timeout or None,
+        statement_timeout=statement_timeout or None,
         progress=live,
         console=console,
     )

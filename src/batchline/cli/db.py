@@ -29,7 +29,10 @@ def upgrade(revision: str) -> None:
 
     from batchline.repository.database import create_engine, describe, migrate
 
-    bind = create_engine(state().repository)
+    st = state()
+    bind = create_engine(
+        st.repository, connect_timeout=st.connect_timeout, statement_timeout=st.statement_timeout
+    )
     try:
         migrate(bind, revision)
         with bind.connect() as conn:
@@ -44,7 +47,12 @@ def parse_cutoff(text: str, now: dt.datetime | None = None) -> dt.datetime:
     match = _AGE.match(text.strip().lower())
     if match:
         amount, unit = int(match[1]), _UNITS[match[2]]
-        return (now or utcnow()) - dt.timedelta(**{unit: amount})
+        try:
+            return (now or utcnow()) - dt.timedelta(**{unit: amount})
+        except OverflowError:
+            raise click.BadParameter(
+                f"{text!r} reaches back before the year 1", param_hint="--older-than"
+            ) from None
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError:

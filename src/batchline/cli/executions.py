@@ -8,6 +8,7 @@ import click
 from rich.table import Table
 
 from batchline.cli import output
+from batchline.cli.jobs import EXECUTION_ID, MAX_ID
 from batchline.cli.state import state
 from batchline.errors import NoSuchExecution
 from batchline.status import BatchStatus
@@ -20,7 +21,7 @@ from batchline.status import BatchStatus
     type=click.Choice([s.value for s in BatchStatus], case_sensitive=False),
     help="Only executions with this status (among the last --limit).",
 )
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--limit", type=click.IntRange(1, MAX_ID), default=20, show_default=True)
 def executions(job_name: str | None, status: str | None, limit: int) -> None:
     """List job executions, newest first."""
     found = state().engine().list_executions(job_name, limit=limit)
@@ -30,9 +31,14 @@ def executions(job_name: str | None, status: str | None, limit: int) -> None:
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.option(
-    "--skipped", "skipped_limit", type=int, default=20, show_default=True, help="Skips listed."
+    "--skipped",
+    "skipped_limit",
+    type=click.IntRange(0, MAX_ID),
+    default=20,
+    show_default=True,
+    help="Skips listed.",
 )
 def show(execution_id: int, skipped_limit: int) -> None:
     """One job execution: its parameters, outcome, step executions and skipped items."""
@@ -51,7 +57,7 @@ def show(execution_id: int, skipped_limit: int) -> None:
 
 
 @click.command("show-step")
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.argument("step_name")
 def show_step(execution_id: int, step_name: str) -> None:
     """One step execution of a job execution: counters, context, exit message, skips."""
@@ -60,20 +66,20 @@ def show_step(execution_id: int, step_name: str) -> None:
     if not steps:
         raise NoSuchExecution(f"job execution {execution_id} has no step named {step_name!r}")
     step = steps[0]
-    table = Table(title=f"Step {step.step_name} ({step.id})", show_header=False)
+    table = Table(title=output.literal(f"Step {step.step_name} ({step.id})"), show_header=False)
     table.add_column("field", style="bold")
     table.add_column("value")
-    table.add_row("status", output.styled(step.status))
-    table.add_row("exit code", step.exit_status.code)
+    output.add_row(table, "status", output.styled(step.status))
+    output.add_row(table, "exit code", step.exit_status.code)
     for name, value in step.counters().items():
-        table.add_row(name.replace("_count", "").replace("_", " "), f"{value:,}")
-    table.add_row("started", output.when(step.start_time))
-    table.add_row("ended", output.when(step.end_time))
-    table.add_row("duration", output.duration(step.start_time, step.end_time))
-    table.add_row("context", json.dumps(dict(step.context), sort_keys=True)[:1000] or "{}")
+        output.add_row(table, name.replace("_count", "").replace("_", " "), f"{value:,}")
+    output.add_row(table, "started", output.when(step.start_time))
+    output.add_row(table, "ended", output.when(step.end_time))
+    output.add_row(table, "duration", output.duration(step.start_time, step.end_time))
+    output.add_row(table, "context", json.dumps(dict(step.context), sort_keys=True)[:1000] or "{}")
     message = output.first_lines(step.exit_status.description, 5)
     if message:
-        table.add_row("exit message", message)
+        output.add_row(table, "exit message", message)
     console = output.stdout_console()
     console.print(table)
     skipped = getattr(engine.repository, "skipped_items", None)

@@ -15,6 +15,10 @@ from batchline.parameters import JobParameters
 
 _PARAMS_HELP = "Identifying parameters NAME[:TYPE]=VALUE."
 
+# Ids are BIGINT: a larger number is no execution, and SQLite cannot even bind it.
+MAX_ID = 2**63 - 1
+EXECUTION_ID = click.IntRange(1, MAX_ID)
+
 
 def parse_parameters(
     parameters: tuple[str, ...], non_identifying: tuple[str, ...]
@@ -63,6 +67,8 @@ def restart(target: str, job_ref: str | None) -> None:
         st.job(job_ref)
     engine = st.engine()
     if target.isdigit():
+        if int(target) > MAX_ID:
+            raise click.BadParameter(f"{target} is no execution id", param_hint="TARGET")
         old = engine.get_execution(int(target))
         if old.job_name not in st.registry:
             raise NoSuchJob(
@@ -76,7 +82,7 @@ def restart(target: str, job_ref: str | None) -> None:
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 @click.option("--wait/--no-wait", default=False, help="Wait until the execution has ended.")
 @click.option("--timeout", type=float, default=600.0, show_default=True, help="With --wait.")
 def stop(execution_id: int, wait: bool, timeout: float) -> None:
@@ -97,7 +103,7 @@ def stop(execution_id: int, wait: bool, timeout: float) -> None:
 
 
 @click.command()
-@click.argument("execution_id", type=int)
+@click.argument("execution_id", type=EXECUTION_ID)
 def abandon(execution_id: int) -> None:
     """Mark a FAILED, STOPPED or UNKNOWN execution ABANDONED: its instance never runs again."""
     execution = state().engine().abandon(execution_id)
@@ -105,7 +111,7 @@ def abandon(execution_id: int) -> None:
 
 
 @click.command()
-@click.argument("execution_id", type=int, required=False)
+@click.argument("execution_id", type=EXECUTION_ID, required=False)
 @click.option("--force", is_flag=True, help="Recover even while the lease is live.")
 def recover(execution_id: int | None, force: bool) -> None:
     """Mark dead executions FAILED (all of them, or EXECUTION_ID) so they can be restarted.
@@ -120,7 +126,7 @@ def recover(execution_id: int | None, force: bool) -> None:
     console = output.stdout_console()
     console.print(output.executions_table(recovered, title="Recovered executions"))
     for execution in recovered:
-        console.print(f"{execution.id}: {execution.exit_status.description}", markup=False)
+        console.print(output.literal(f"{execution.id}: {execution.exit_status.description}"))
 
 
 @click.command("list-jobs")
@@ -137,7 +143,8 @@ def list_jobs() -> None:
         loaded = name in st.registry
         steps = ", ".join(s.name for s in st.registry.get(name).steps) if loaded else "-"
         last = engine.repository.last_job_execution(name)
-        table.add_row(
+        output.add_row(
+            table,
             name,
             "yes" if loaded else "no",
             steps,

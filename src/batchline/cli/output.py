@@ -23,6 +23,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from batchline.errors import (
     BatchlineError,
@@ -35,6 +36,7 @@ from batchline.errors import (
 )
 from batchline.model import JobExecution, StepExecution
 from batchline.status import BatchStatus
+from batchline.terminal import printable as printable
 
 EXIT_COMPLETED = 0
 EXIT_FAILED = 1
@@ -98,6 +100,17 @@ def one_line(err: BaseException) -> str:
     return text if isinstance(err, BatchlineError) else f"{type(err).__name__}: {text}"
 
 
+def literal(value: object, style: str = "") -> Text:
+    """A table cell or title from data: printed as it is, never read as rich markup."""
+    if isinstance(value, Text):
+        return value
+    return Text(printable(str(value)), style=style)
+
+
+def add_row(table: Table, *cells: object) -> None:
+    table.add_row(*(literal(cell) for cell in cells))
+
+
 def when(moment: dt.datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
 
@@ -122,9 +135,8 @@ _STYLE = {
 }
 
 
-def styled(status: BatchStatus) -> str:
-    style = _STYLE.get(status, "cyan")
-    return f"[{style}]{status.value}[/{style}]"
+def styled(status: BatchStatus) -> Text:
+    return Text(status.value, style=_STYLE.get(status, "cyan"))
 
 
 def parameters_text(execution: JobExecution) -> str:
@@ -144,7 +156,8 @@ def executions_table(executions: Iterable[JobExecution], title: str = "Job execu
         table.add_column(column, justify="right" if column in ("id", "instance") else "left")
     table.add_column("parameters")
     for e in executions:
-        table.add_row(
+        add_row(
+            table,
             str(e.id),
             e.job_name,
             str(e.instance.id),
@@ -158,10 +171,11 @@ def executions_table(executions: Iterable[JobExecution], title: str = "Job execu
 
 
 def execution_detail(execution: JobExecution) -> Table:
-    table = Table(title=f"Job execution {execution.id}", show_header=False, title_justify="left")
+    title = literal(f"Job execution {execution.id}")
+    table = Table(title=title, show_header=False, title_justify="left")
     table.add_column("field", style="bold")
     table.add_column("value")
-    rows: list[tuple[str, str]] = [
+    rows: list[tuple[str, str | Text]] = [
         ("job", execution.job_name),
         ("instance", f"{execution.instance.id} (key {execution.instance.job_key[:12]})"),
         ("status", styled(execution.status)),
@@ -178,7 +192,7 @@ def execution_detail(execution: JobExecution) -> Table:
     if execution.context:
         rows.append(("context", json.dumps(dict(execution.context), sort_keys=True)[:500]))
     for name, value in rows:
-        table.add_row(name, value)
+        add_row(table, name, value)
     return table
 
 
@@ -192,7 +206,8 @@ def steps_table(steps: Iterable[StepExecution], title: str = "Step executions") 
     table.add_column("duration")
     table.add_column("exit code")
     for s in steps:
-        table.add_row(
+        add_row(
+            table,
             str(s.id),
             s.step_name,
             styled(s.status),
@@ -215,7 +230,8 @@ def skipped_table(skips: Iterable[Any], title: str = "Skipped items") -> Table:
         table.add_column(column, overflow="fold")
     for skip in skips:
         item = getattr(skip, "item", None) or "-"
-        table.add_row(
+        add_row(
+            table,
             str(getattr(skip, "step_name", None) or getattr(skip, "step_execution_id", "-")),
             str(getattr(skip, "phase", "-")),
             str(getattr(skip, "position", None) or "-"),
@@ -226,7 +242,8 @@ def skipped_table(skips: Iterable[Any], title: str = "Skipped items") -> Table:
 
 
 def first_lines(text: str, count: int = 3) -> str:
-    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    # Split at newlines only: a carriage return or form feed in data is shown, not obeyed.
+    lines = [line for line in (text or "").strip().split("\n") if line.strip()]
     return "\n".join(lines[:count])
 
 

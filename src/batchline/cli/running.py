@@ -34,7 +34,7 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class GracefulStop:
-    """Turns the first SIGTERM/SIGINT into a stop request; a second one exits at once.
+    """Turns the first SIGTERM/SIGINT into a stop request; a second one exits at once (exit 3).
 
     Exiting at once leaves the execution running in the repository, as a kill would: the lease
     runs out and ``recover`` (or a restart) marks it FAILED.
@@ -47,8 +47,15 @@ class GracefulStop:
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
         if self._flag.is_set():
-            os.write(2, b"batchline: second signal, exiting without waiting for the job\n")
-            os._exit(128 + signum)
+            # Exit 3, like the stop the first signal asked for: a shell's 128+signal is no code
+            # of batchline's, and a restart after the lease resumes the job all the same.
+            name = signal.Signals(signum).name
+            os.write(
+                2,
+                f"batchline: error: second {name}: exiting without waiting for the job; it is "
+                "recovered when its heartbeat lease runs out, then restart resumes it\n".encode(),
+            )
+            os._exit(output.EXIT_STOPPED)
         self.received = signum
         self._flag.set()
 
@@ -125,9 +132,10 @@ def print_outcome(st: State, execution: JobExecution) -> None:
     if execution.status.value != "COMPLETED":
         message = output.summary(execution.exit_status.description, 1)
         st.console.print(
-            f"execution {execution.id} ended {execution.status.value}"
-            + (f": {message}" if message else ""),
-            markup=False,
+            output.literal(
+                f"execution {execution.id} ended {execution.status.value}"
+                + (f": {message}" if message else "")
+            ),
             highlight=False,
         )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
@@ -14,6 +14,7 @@ from rich.logging import RichHandler
 from batchline.job import Job
 from batchline.loader import register_module, resolve
 from batchline.registry import JobRegistry
+from batchline.terminal import printable
 
 if TYPE_CHECKING:
     from batchline.engine import Engine
@@ -26,6 +27,8 @@ class State:
     heartbeat_interval: float = 10.0
     lease: float = 60.0
     progress: bool = False
+    connect_timeout: float | None = 10.0
+    statement_timeout: float | None = 60.0
     console: Console = field(default_factory=lambda: Console(stderr=True))
     registry: JobRegistry = field(default_factory=JobRegistry)
     _engine: Engine | None = None
@@ -45,10 +48,16 @@ class State:
         """The Engine, created (and the repository migrated) on first use, closed on exit."""
         if self._engine is None:
             from batchline.engine import Engine  # SQLAlchemy: only for commands that need it
+            from batchline.repository.sql import SqlJobRepository
 
             self.load_modules()
-            self._engine = Engine(
+            repository = SqlJobRepository(
                 self.repository,
+                connect_timeout=self.connect_timeout,
+                statement_timeout=self.statement_timeout,
+            )
+            self._engine = Engine(
+                repository,
                 registry=self.registry,
                 heartbeat_interval=self.heartbeat_interval,
                 lease=self.lease,
@@ -64,6 +73,24 @@ def state() -> State:
     return obj
 
 
+class _CliFormatter(logging.Formatter):
+    """Log records as printable text; an exception as one line unless -v asks for its trace."""
+
+    def __init__(self, fmt: str, *, tracebacks: bool) -> None:
+        super().__init__(fmt)
+        self.tracebacks = tracebacks
+
+    def formatException(self, ei: Any) -> str:
+        if self.tracebacks:
+            return super().formatException(ei)
+        err = ei[1]
+        first = (str(err).strip().splitlines() or [""])[0]
+        return f"  ({type(err).__name__}: {first}; -v shows the traceback)"
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def configure_logging(verbosity: int, console: Console | None) -> Callable[[], None]:
     """Log to stderr: through ``console`` when a live display shares it, plain lines otherwise.
 
@@ -75,9 +102,12 @@ def configure_logging(verbosity: int, console: Console | None) -> Callable[[], N
     handler: logging.Handler
     if console is not None:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
+        handler.setFormatter(_CliFormatter("%(message)s", tracebacks=verbosity > 0))
     else:
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+        handler.setFormatter(
+            _CliFormatter("%(asctime)s %(levelname)s %(message)s", tracebacks=verbosity > 0)
+        )
     saved = (root.level, root.propagate)
     root.setLevel(level)
     root.addHandler(handler)

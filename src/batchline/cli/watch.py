@@ -8,6 +8,7 @@ from batchline.cli import output
 from batchline.cli.jobs import non_identifying_option, parse_parameters
 from batchline.cli.running import log, serve_until_signal
 from batchline.cli.state import state
+from batchline.errors import ConfigurationError
 from batchline.status import BatchStatus
 
 
@@ -51,16 +52,19 @@ def watch(
     resolved = st.job(job)
     params = parse_parameters(parameters, non_identifying)
     engine = st.engine()
-    watcher = FolderWatcher(
-        engine,
-        resolved,
-        url,
-        pattern=pattern,
-        parameter=parameter,
-        parameters=params,
-        interval=interval,
-        require_stable=wait_stable and not once,
-    )
+    try:
+        watcher = FolderWatcher(
+            engine,
+            resolved,
+            url,
+            pattern=pattern,
+            parameter=parameter,
+            parameters=params,
+            interval=interval,
+            require_stable=wait_stable and not once,
+        )
+    except (ValueError, ImportError) as err:  # fsspec: unknown protocol, or its package missing
+        raise ConfigurationError(f"cannot watch {url!r}: {err}") from None
     if once:
         statuses = [handle.wait().status for handle in watcher.poll()]
         click.echo(f"{len(statuses)} execution(s) launched")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -13,6 +14,13 @@ from sqlalchemy.engine import URL, Engine, make_url
 
 from batchline.errors import ConfigurationError, RepositoryError
 from batchline.repository import DEFAULT_URL as DEFAULT_URL
+from batchline.repository.timeouts import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT,
+    lock_wait_seconds,
+    set_timeouts,
+    sqlite_busy_seconds,
+)
 
 T = TypeVar("T")
 
@@ -39,8 +47,21 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
-def create_engine(url: str | URL, **kwargs: Any) -> Engine:
-    """An SQLAlchemy engine set up for batch work on SQLite, PostgreSQL or MySQL/MariaDB."""
+def create_engine(
+    url: str | URL,
+    *,
+    connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+    statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+    **kwargs: Any,
+) -> Engine:
+    """An SQLAlchemy engine set up for batch work on SQLite, PostgreSQL or MySQL/MariaDB.
+
+    ``connect_timeout`` bounds opening a connection, ``statement_timeout`` each statement and
+    commit (None: no bound; on SQLite it is the wait for another connection's lock). They hold
+    for every statement on this engine, a writer's that shares its connection included: a
+    server that stops answering raises an OperationalError (a RepositoryError from the
+    repository) instead of blocking the job forever. Options in the URL's query win.
+    """
     parsed = normalise_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
@@ -49,26 +70,45 @@ def create_engine(url: str | URL, **kwargs: Any) -> Engine:
                 "an in-memory SQLite repository cannot be shared between threads; "
                 "use a file (batchline.testing.temporary_engine makes a temporary one)"
             )
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        kwargs.setdefault("connect_args", {"timeout": 60, "check_same_thread": False})
+        _make_folder(parsed)
+        busy = sqlite_busy_seconds(statement_timeout)
+        kwargs.setdefault("connect_args", {"timeout": busy, "check_same_thread": False})
         engine = sa.create_engine(parsed, **kwargs)
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, busy)
         return engine
     if backend in ("mysql", "mariadb"):
         # READ COMMITTED so a locking insert that lost a race sees the winner's row.
         kwargs.setdefault("isolation_level", "READ COMMITTED")
     kwargs.setdefault("pool_pre_ping", True)
+    shown = parsed.render_as_string(hide_password=True)
     try:
-        return sa.create_engine(parsed, **kwargs)
+        engine = sa.create_engine(parsed, **kwargs)
+    except exc.NoSuchModuleError:
+        raise ConfigurationError(
+            f"repository URL {shown!r}: unknown database {parsed.drivername!r} "
+            "(batchline runs on sqlite, postgresql, mysql and mariadb)"
+        ) from None
     except ModuleNotFoundError as err:
         extra = "postgres" if backend == "postgresql" else "mysql"
         raise ConfigurationError(
-            f"repository URL {parsed.render_as_string(hide_password=True)!r} needs the "
-            f"{err.name!r} driver: install batchline[{extra}]"
+            f"repository URL {shown!r} needs the {err.name!r} driver: install batchline[{extra}]"
+        ) from None
+    set_timeouts(engine, connect_timeout, statement_timeout)
+    return engine
+
+
+def _make_folder(url: URL) -> None:
+    folder = Path(str(url.database)).parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise RepositoryError(
+            f"cannot reach the repository database {url.render_as_string(hide_password=True)}: "
+            f"cannot create its folder {str(folder)!r}: {err.strerror or err}"
         ) from None
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, busy_seconds: float) -> None:
     """WAL, a busy timeout, and BEGIN IMMEDIATE so writers queue instead of deadlocking."""
 
     @event.listens_for(engine, "connect")
@@ -78,14 +118,18 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: sa.Connection) -> None:
         # A reader under WAL needs no lock at all; a writer takes the write lock up front.
         begin = "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
-        conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+        try:
+            conn.connection.dbapi_connection.execute(begin)  # type: ignore[union-attr]
+        except sqlite3.OperationalError as err:
+            # Raised in an event, SQLAlchemy would not wrap it: callers catch its errors only.
+            raise exc.OperationalError(begin, None, err) from err
 
 
 def describe(engine: Engine) -> str:
@@ -96,6 +140,7 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     """Create or upgrade the repository schema with the migrations shipped in the package."""
     from alembic import command
     from alembic.config import Config
+    from alembic.util import CommandError
 
     config = Config()
     config.set_main_option("script_location", "batchline.repository:migrations")
@@ -113,6 +158,10 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     except exc.OperationalError as err:
         raise RepositoryError(
             f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
+        ) from None
+    except CommandError as err:  # an unknown revision, mostly
+        raise ConfigurationError(
+            f"cannot migrate {describe(engine)} to revision {revision!r}: {_first_line(err)}"
         ) from None
 
 
@@ -137,7 +186,14 @@ def _lock_for_migration(conn: sa.Connection) -> bool:
     if backend == "postgresql":
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(4242061)"))
     elif backend in ("mysql", "mariadb"):
-        conn.execute(sa.text("SELECT GET_LOCK('batchline_migrate', 120)"))
+        # Within the client's read timeout, so a busy lock is told apart from a dead server.
+        wait = lock_wait_seconds(conn)
+        got = conn.execute(sa.text(f"SELECT GET_LOCK('batchline_migrate', {wait})")).scalar()
+        if got != 1:
+            raise RepositoryError(
+                f"repository {describe(conn.engine)}: another process held the migration lock "
+                f"for more than {wait}s"
+            )
         return True
     return False
 

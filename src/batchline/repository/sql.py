@@ -40,6 +40,7 @@ from batchline.model import (
     utcnow,
 )
 from batchline.parameters import JobParameters
+from batchline.repository.columns import fit_chars, fit_text
 from batchline.repository.database import READ_ONLY, create_engine, describe, migrate, retrying
 from batchline.repository.launch import FINAL, check_launch
 from batchline.repository.schema import (
@@ -49,14 +50,13 @@ from batchline.repository.schema import (
     step_context,
     step_execution,
 )
+from batchline.repository.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
 from batchline.status import BatchStatus, ExitStatus
 from batchline.transaction import SqlTransactionManager
 
 T = TypeVar("T")
 
 _RUNNING = [s.value for s in BatchStatus if s.is_running]
-# Exit messages hold a cause chain; keep them within what every backend's TEXT takes.
-_MAX_MESSAGE = 60_000
 
 # The two statements of every chunk commit, built once with bound parameters: building an UPDATE
 # from literal values (coercing and cache-keying each one) costs more than executing it.
@@ -110,10 +110,26 @@ def _owner() -> str:
 
 
 class SqlJobRepository:
-    """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first."""
+    """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first.
 
-    def __init__(self, engine: Engine | str, *, upgrade: bool = True) -> None:
-        self.engine = create_engine(engine) if isinstance(engine, str) else engine
+    Given a URL, it creates the engine with these timeouts (see ``create_engine``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine | str,
+        *,
+        upgrade: bool = True,
+        connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
+        statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+    ) -> None:
+        self.engine = (
+            create_engine(
+                engine, connect_timeout=connect_timeout, statement_timeout=statement_timeout
+            )
+            if isinstance(engine, str)
+            else engine
+        )
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
         if upgrade:
             migrate(self.engine)
@@ -285,8 +301,8 @@ class SqlJobRepository:
                 finished = not execution.status.is_running
                 values: dict[str, Any] = {
                     "status": execution.status.value,
-                    "exit_code": execution.exit_status.code,
-                    "exit_message": execution.exit_status.description[:_MAX_MESSAGE],
+                    "exit_code": fit_chars(execution.exit_status.code, 64),
+                    "exit_message": fit_text(execution.exit_status.description),
                     "start_time": execution.start_time,
                     "end_time": execution.end_time,
                     "last_updated": utcnow(),
@@ -459,7 +475,7 @@ class SqlJobRepository:
                 .values(
                     status=target.value,
                     exit_code=target.value,
-                    exit_message=message[:_MAX_MESSAGE],
+                    exit_message=fit_text(message),
                     end_time=row["end_time"] or now,
                     last_updated=now,
                     version=row["version"] + 1,
@@ -473,7 +489,7 @@ class SqlJobRepository:
                 .values(
                     status=target.value,
                     exit_code=target.value,
-                    exit_message=message[:_MAX_MESSAGE],
+                    exit_message=fit_text(message),
                     end_time=now,
                     last_updated=now,
                     version=step_execution.c.version + 1,
@@ -686,7 +702,7 @@ class SqlJobRepository:
                     .values(
                         status=BatchStatus.FAILED.value,
                         exit_code=BatchStatus.FAILED.value,
-                        exit_message=message[:_MAX_MESSAGE],
+                        exit_message=fit_text(message),
                         end_time=now,
                         last_updated=now,
                         version=step_execution.c.version + 1,
@@ -707,10 +723,10 @@ class SqlJobRepository:
                 "step_execution_id": s.step_execution_id,
                 "job_execution_id": s.job_execution_id,
                 "phase": s.phase,
-                "position": None if s.position is None else str(s.position)[:200],
-                "item": s.item,
-                "error_type": s.error_type[:200],
-                "error_message": s.error_message[:_MAX_MESSAGE],
+                "position": None if s.position is None else fit_chars(str(s.position), 200),
+                "item": None if s.item is None else fit_text(s.item),
+                "error_type": fit_chars(s.error_type, 200),
+                "error_message": fit_text(s.error_message),
                 "create_time": s.create_time,
             }
             for s in skips
@@ -787,8 +803,8 @@ def _step_values(se: StepExecution) -> dict[str, Any]:
         "where_id": se.id,
         "where_version": se.version,
         "status": se.status.value,
-        "exit_code": se.exit_status.code,
-        "exit_message": se.exit_status.description[:_MAX_MESSAGE],
+        "exit_code": fit_chars(se.exit_status.code, 64),
+        "exit_message": fit_text(se.exit_status.description),
         "start_time": se.start_time,
         "end_time": se.end_time,
     }

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from batchline.repository.migrations.ops import create_index, create_table
+
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -21,7 +23,7 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "batch_job_instance",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column("job_name", sa.String(100), nullable=False),
@@ -30,7 +32,7 @@ def upgrade() -> None:
         sa.Column("create_time", Timestamp, nullable=False),
         sa.UniqueConstraint("job_name", "job_key", name="uq_job_instance_name_key"),
     )
-    op.create_table(
+    create_table(
         "batch_job_execution",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column(
@@ -54,10 +56,10 @@ def upgrade() -> None:
         sa.Column("running_instance_id", Id, nullable=True),
         sa.UniqueConstraint("running_instance_id", name="uq_job_execution_running"),
     )
-    op.create_index("ix_job_execution_instance", "batch_job_execution", ["job_instance_id"])
-    op.create_index("ix_job_execution_status", "batch_job_execution", ["status"])
-    op.create_index("ix_job_execution_create_time", "batch_job_execution", ["create_time"])
-    op.create_table(
+    create_index("ix_job_execution_instance", "batch_job_execution", ["job_instance_id"])
+    create_index("ix_job_execution_status", "batch_job_execution", ["status"])
+    create_index("ix_job_execution_create_time", "batch_job_execution", ["create_time"])
+    create_table(
         "batch_step_execution",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column(
@@ -90,7 +92,7 @@ def upgrade() -> None:
         sa.Column("last_updated", Timestamp, nullable=True),
         sa.UniqueConstraint("job_execution_id", "step_name", name="uq_step_execution_job_step"),
     )
-    op.create_table(
+    create_table(
         "batch_step_context",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column(

@@ -11,6 +11,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from batchline.repository.migrations.ops import create_index, create_table
+
 revision = "0002"
 down_revision = "0001"
 branch_labels = None
@@ -21,7 +23,7 @@ Timestamp = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb"
 
 
 def upgrade() -> None:
-    op.create_table(
+    create_table(
         "batch_skipped_item",
         sa.Column("id", Id, primary_key=True, autoincrement=True),
         sa.Column(
@@ -38,8 +40,8 @@ def upgrade() -> None:
         sa.Column("error_message", sa.Text, nullable=False),
         sa.Column("create_time", Timestamp, nullable=False),
     )
-    op.create_index("ix_skipped_item_step_execution", "batch_skipped_item", ["step_execution_id"])
-    op.create_index("ix_skipped_item_job_execution", "batch_skipped_item", ["job_execution_id"])
+    create_index("ix_skipped_item_step_execution", "batch_skipped_item", ["step_execution_id"])
+    create_index("ix_skipped_item_job_execution", "batch_skipped_item", ["job_execution_id"])
 
 
 def downgrade() -> None:

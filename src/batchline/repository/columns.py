@@ -1,0 +1,32 @@
+"""Fitting text from users and exceptions into the repository's columns on every backend.
+
+MySQL/MariaDB's TEXT holds 65,535 *bytes*, so a message cut by characters overflows it once
+its characters take more than one byte each (é: 2, 漢: 3, an emoji: 4), and the real cause is
+replaced by a DataError about the column. PostgreSQL refuses NUL in text, and no driver encodes
+a lone surrogate. So text is cut by its UTF-8 length, on a character boundary, after those are
+made printable.
+"""
+
+from __future__ import annotations
+
+# Below MySQL's 65,535-byte TEXT with room for the marker.
+MAX_TEXT_BYTES = 60_000
+CUT_MARKER = " [...]"
+
+
+def fit_text(text: str, max_bytes: int = MAX_TEXT_BYTES) -> str:
+    """``text`` storable in a TEXT column: NUL as ``\\x00``, lone surrogates escaped, at most
+    ``max_bytes`` bytes of UTF-8 (cut ones end with ``CUT_MARKER``)."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\x00")
+    encoded = text.encode("utf-8", "backslashreplace")
+    if len(encoded) <= max_bytes:
+        return encoded.decode("utf-8")
+    room = max_bytes - len(CUT_MARKER.encode())
+    return encoded[:room].decode("utf-8", "ignore") + CUT_MARKER
+
+
+def fit_chars(text: str, max_chars: int) -> str:
+    """``text`` for a VARCHAR(max_chars) column (counted in characters on every backend)."""
+    text = fit_text(text)
+    return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
