@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -188,7 +189,9 @@ class Engine:
         )
 
     def _track(self, job: Job, execution: JobExecution) -> RunControl:
-        control = RunControl.for_job(self.repository, execution.id, job.name, job.timeout)
+        control = RunControl.for_job(
+            self.repository, execution.id, job.name, job.timeout, lease=self.lease
+        )
         with self._lock:
             self._running[execution.id] = control  # heartbeat from launch on, even while queued
         return control
@@ -266,7 +269,8 @@ class Engine:
             )
         beat = self.repository.heartbeat_of(execution.id)
         expires = beat + dt.timedelta(seconds=self.lease) if beat else None
-        if not force and expires is not None and expires > utcnow():
+        now = utcnow()
+        if not force and expires is not None and expires > now:
             raise JobExecutionAlreadyRunning(
                 f"job execution {execution.id} is {execution.status.value} and its heartbeat "
                 f"lease runs until {expires:%Y-%m-%d %H:%M:%S} UTC; it may still be alive "
@@ -279,16 +283,32 @@ class Engine:
             else "recovered by an operator: its process is gone"
         )
         log.warning("job execution %d: %s", execution.id, message)
-        return self.repository.mark_failed(execution.id, message)
+        stale_before = None if force else now - dt.timedelta(seconds=self.lease)
+        return self.repository.mark_failed(execution.id, message, stale_before=stale_before)
 
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_interval):
             with self._lock:
-                running = sorted(self._running)
+                running = dict(self._running)
+            if not running:
+                continue
+            sent = time.monotonic()
             try:
-                self.repository.heartbeat(running)
+                held = set(self.repository.heartbeat(sorted(running)))
             except Exception:  # a missed beat is retried next interval; the lease allows it
-                log.warning("heartbeat failed for executions %s", running, exc_info=True)
+                log.warning("heartbeat failed for executions %s", sorted(running), exc_info=True)
+                continue
+            for execution_id, control in running.items():
+                if control.lease is None:
+                    continue
+                if execution_id in held:
+                    control.lease.renewed(sent)
+                else:
+                    control.lease.lose(
+                        f"job execution {execution_id} is no longer running in the repository "
+                        "(recovered or abandoned by another process)"
+                    )
+                    control.request_stop()
 
     # --- reading ----------------------------------------------------------------------------
 

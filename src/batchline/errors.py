@@ -2,7 +2,8 @@
 
 BatchlineError
 ├── ConfigurationError          a job or step built wrong (names the job, step, option)
-│   └── NoSuchJob               a job name the registry does not know
+│   ├── NoSuchJob               a job name the registry does not know
+│   └── ExecutionContextError   a context that cannot be stored: not JSON, or too large
 ├── ParameterError              a malformed or missing job parameter (names it)
 ├── IllegalTransition           a status change the state machine forbids
 ├── RepositoryError             the job repository failed or refused
@@ -15,6 +16,8 @@ BatchlineError
 │   ├── JobRestartRefused       the job is not restartable, or its state is UNKNOWN
 │   └── StartLimitExceeded      a step has been started start_limit times
 ├── JobExecutionNotRunning      stop or recover asked of an execution that is not running
+├── LeaseLost                   this process can no longer prove it owns its execution
+├── OutputInUse                 an output file is still held open by another process
 ├── ItemReadError               a record that could not be read (file, line, field, raw input)
 ├── StepTimeout                 a step or job ran past its time limit
 ├── SkipLimitExceeded           more items skipped than the step allows
@@ -35,6 +38,11 @@ class ConfigurationError(BatchlineError):
 
 class NoSuchJob(ConfigurationError):
     """The registry holds no job of that name."""
+
+
+class ExecutionContextError(ConfigurationError):
+    """A job or step context that cannot be stored: a value that is not JSON (names the key),
+    or more bytes than the repository's context column takes (names the largest keys)."""
 
 
 class ParameterError(BatchlineError, ValueError):
@@ -83,6 +91,15 @@ class StartLimitExceeded(LaunchRefused):
 
 class JobExecutionNotRunning(BatchlineError):
     """Stop or recover was asked of an execution that has already ended: nothing to do."""
+
+
+class LeaseLost(BatchlineError):
+    """This process can no longer prove it holds its execution's lease (its heartbeat is too
+    old, or another process recovered the execution): it writes nothing more."""
+
+
+class OutputInUse(BatchlineError):
+    """An output file is held open by another process: a stale execution may still write it."""
 
 
 class StepTimeout(BatchlineError):

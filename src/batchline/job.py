@@ -123,9 +123,30 @@ def _finish(
             execution.exit_status = ExitStatus("FAILED", cause_chain(exc))
     try:
         runtime.repository.update_job_execution(execution)
-    except Exception:
-        # The outcome could not be recorded: what the repository holds is not to be trusted.
-        log.exception("job %s: could not record its final status %s", job.name, final.value)
-        execution.set_status(BatchStatus.UNKNOWN)
-        raise
+    except Exception as exc:
+        _record_failure_instead(job, execution, runtime, exc)
     log.info("job %s %s", job.name, execution.status.value)
+
+
+def _record_failure_instead(
+    job: Job, execution: JobExecution, runtime: StepRuntime, error: Exception
+) -> None:
+    """The job's end could not be written as it is (a context too large or not JSON, a row
+    another process recovered): record FAILED with the real cause, steps included, unless the
+    row has already ended elsewhere. If even that fails, the outcome is UNKNOWN here and the
+    lease lets ``recover`` settle it."""
+    repo = runtime.repository
+    execution.failures.append(error)
+    message = f"job {job.name!r} could not record its end: {error}"
+    if execution.exit_status.description:
+        message += f"; {execution.exit_status.description}"
+    log.error("job %s: %s", job.name, message.splitlines()[0])
+    try:
+        stored = repo.get_job_execution(execution.id)
+        if stored.status.is_running:
+            stored = repo.mark_failed(execution.id, message)
+    except Exception:
+        log.exception("job %s: could not record even a failure", job.name)
+        execution.set_status(BatchStatus.UNKNOWN)
+        raise error from None
+    execution.adopt(stored)

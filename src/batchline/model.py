@@ -13,7 +13,7 @@ from collections.abc import Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchline.errors import ConfigurationError
+from batchline.errors import ExecutionContextError
 from batchline.parameters import JobParameters
 from batchline.status import BatchStatus, ExitStatus
 
@@ -60,12 +60,12 @@ class ExecutionContext(MutableMapping[str, Any]):
             for key, value in self._data.items():
                 found = non_finite(value, key)
                 if found is not None:
-                    raise ConfigurationError(
+                    raise ExecutionContextError(
                         f"execution context key {found[0]!r} holds {found[1]!r}, which JSON "
                         "cannot store (store it as a string or None)"
                     ) from None
             bad = [k for k, v in self._data.items() if not _is_json(v)]
-            raise ConfigurationError(
+            raise ExecutionContextError(
                 f"execution context key(s) {bad} hold values that are not JSON: {exc}"
             ) from None
 
@@ -162,6 +162,13 @@ class JobExecution:
     def set_status(self, status: BatchStatus) -> None:
         check_status_change(self.persisted_status, status, f"job execution {self.id}")
         self.status = status
+
+    def adopt(self, stored: JobExecution) -> None:
+        """Take what the repository holds for this execution (written by someone else, or by a
+        fallback that bypassed the usual write): status, version, exit status."""
+        self.persisted_status = self.status = stored.status
+        self.version = stored.version
+        self.exit_status = stored.exit_status
 
     def adopt_stop(self, version: int) -> None:
         """Another process recorded a stop request (STOPPING, ``version``): take it as ours."""

@@ -11,12 +11,17 @@ Run as a process by tests/items/test_file_crash.py::
 - ``mid_write``: inside ``write()``, after half of the chunk is written and flushed to the file;
 - ``before_commit``: in the writer's ``update()``, after the file is flushed, before the commit;
 - ``after_commit``: in an after-chunk listener, just after a commit.
+
+``FILE_JOB_DELAY`` slows the processor (seconds per item) and ``FILE_JOB_LEASE`` sets the
+engine's lease, for the frozen-process tests.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
@@ -28,6 +33,9 @@ from batchline.testing.crash import CrashInjector
 JOB_NAME = "file_copy"
 CHUNK_SIZE = 40
 CRASH_ENV = "BATCHLINE_FILE_CRASH"
+# Seconds per item in the processor, and the engine's lease (its heartbeat is a fifth of it).
+DELAY_ENV = "FILE_JOB_DELAY"
+LEASE_ENV = "FILE_JOB_LEASE"
 POINTS = ("reader", "mid_write", "before_commit", "after_commit")
 FIELDS = ["id", "name", "qty", "price", "total"]
 
@@ -70,6 +78,9 @@ class CrashingWriter:
         self.inner.update(context)
         self.plan.passing("before_commit")
 
+    def complete(self) -> None:
+        self.inner.complete()
+
     def close(self) -> None:
         self.inner.close()
 
@@ -84,6 +95,9 @@ class AfterCommit:
 
 def total(row: dict[str, str]) -> dict[str, Any]:
     """The processor: upper-cases the name and adds qty * price."""
+    delay = float(os.environ.get(DELAY_ENV, "0") or 0)
+    if delay:
+        time.sleep(delay)
     qty, price = int(row["qty"]), Decimal(row["price"])
     return {**row, "name": row["name"].upper(), "total": qty * price}
 
@@ -114,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--restart", type=int, metavar="EXECUTION_ID")
     args = parser.parse_args(argv)
     plan = CrashInjector.from_env(CRASH_ENV, POINTS)
-    with Engine(args.url) as engine:
+    lease = float(os.environ.get(LEASE_ENV, "60"))
+    with Engine(args.url, lease=lease, heartbeat_interval=min(10.0, lease / 5)) as engine:
         engine.register(build_job(args.source, args.target, plan))
         if args.restart is None:
             execution = engine.start(JOB_NAME, {"target": args.target})

@@ -52,6 +52,10 @@ class ItemWriter(Protocol[I_contra]):
 
 @runtime_checkable
 class ItemStream(Protocol):
+    """A reader or writer with state: ``open`` restores it, ``update`` records it just before
+    each commit, ``close`` releases it. A stream may also have ``complete()``, called once the
+    step has completed and never otherwise: where a writer finishes its output (a footer)."""
+
     def open(self, context: ExecutionContext) -> None: ...
 
     def update(self, context: ExecutionContext) -> None: ...

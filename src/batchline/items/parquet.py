@@ -6,9 +6,10 @@ skips those rows (decoding them again, at most one row group's worth).
 A Parquet file cannot be cut back to a commit (its footer is written last), so the writer
 writes each commit's rows as a small part file in ``<target>.parts/``, lists the committed
 parts in the step's context, and on ``close`` assembles them, one row group each, into the
-target and removes the folder. A restart after a kill finds the parts and drops the ones not
-committed; after a failure that closed normally, it takes the assembled target back as its
-first part. Either way the finished file equals a clean run's.
+target and removes the folder, once the step has completed (``complete``); a step that failed
+or stopped leaves its parts. A restart finds the parts and drops the ones not committed (or,
+when the target was assembled but the step's end was not recorded, takes the target back as
+its first part). Either way the finished file equals a clean run's.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, Generic, TypeVar
 
 from batchline.errors import ConfigurationError, ItemReadError
 from batchline.items.base import Chunk
-from batchline.items.files.storage import StorageOptions, filesystem
+from batchline.items.files.storage import StorageOptions, filesystem, lock_beside
 from batchline.items.rollback import Write, WriteTracker
 from batchline.model import ExecutionContext, SkippedItem, StepExecution
 
@@ -199,12 +200,15 @@ class ParquetWriter:
         self._tracker = WriteTracker(lambda: len(self._rows), self._cut_rows)
         self._se: StepExecution | None = None
         self._open = False
+        self._lock: Any = None
 
     def __repr__(self) -> str:
         return f"ParquetWriter({self.path!r})"
 
     def open(self, context: ExecutionContext) -> None:
         fs = self._fs
+        # Held until close: a stale process still writing parts keeps a restart waiting.
+        self._lock = lock_beside(fs, self._target, self.path)
         saved = context.get(f"{self.name}.parts")
         self._pending, self._rows, self._se = [], [], None
         self._tracker.reset()
@@ -267,16 +271,10 @@ class ParquetWriter:
             self._rows = []
         context[f"{self.name}.parts"] = self._parts + self._pending
 
-    def close(self) -> None:
-        if not self._open:
-            return
-        self._open = False
+    def complete(self) -> None:
+        """The step completed: assemble the committed parts into the target, drop the folder."""
         _, pq = _pyarrow()
-        if self._se is not None and self._se.commit_count > self._pending_commits:
-            self._parts.extend(self._pending)  # the last chunk committed
-            self._pending = []
-        self._drop_pending()
-        self._rows = []
+        self._keep_committed()
         fs = self._fs
         parts = [self._part_path(p) for p in self._parts]
         schema = self.schema
@@ -296,6 +294,28 @@ class ParquetWriter:
             fs.mv(temporary, self._target)
         if fs.exists(self._staging):
             fs.rm(self._staging, recursive=True)
+        if self._lock is not None:
+            fs.rm(f"{self._target}.lock")  # still held: a waiter finds no parts, only the file
+
+    def close(self) -> None:
+        """Release the parts; a step that did not complete leaves them for its restart."""
+        if not self._open:
+            return
+        self._open = False
+        try:
+            if self._fs.exists(self._staging):
+                self._keep_committed()
+        finally:
+            self._rows = []
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+
+    def _keep_committed(self) -> None:
+        if self._se is not None and self._se.commit_count > self._pending_commits:
+            self._parts.extend(self._pending)  # the last chunk committed
+            self._pending = []
+        self._drop_pending()
 
 
 def _one_line(exc: BaseException) -> str:

@@ -101,9 +101,16 @@ class JobRepository(Protocol):
 
     def mark_abandoned(self, execution_id: int) -> JobExecution: ...
 
-    def mark_failed(self, execution_id: int, message: str) -> JobExecution: ...
+    def mark_failed(
+        self, execution_id: int, message: str, *, stale_before: dt.datetime | None = None
+    ) -> JobExecution:
+        """Mark an execution and its running steps FAILED; with ``stale_before``, only if its
+        last heartbeat is older than that (checked in the same write: JobExecutionAlreadyRunning
+        when it renewed its lease meanwhile)."""
 
-    def heartbeat(self, execution_ids: Sequence[int]) -> None: ...
+    def heartbeat(self, execution_ids: Sequence[int]) -> list[int]:
+        """Prove these executions alive; returns those still running (the others were
+        recovered, abandoned or ended elsewhere: their process no longer holds them)."""
 
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
         """When the execution last proved it was alive (None if it never did)."""

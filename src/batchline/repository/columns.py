@@ -9,6 +9,11 @@ made printable.
 
 from __future__ import annotations
 
+import json
+
+from batchline.errors import ExecutionContextError
+from batchline.model import ExecutionContext
+
 # Below MySQL's 65,535-byte TEXT with room for the marker.
 MAX_TEXT_BYTES = 60_000
 CUT_MARKER = " [...]"
@@ -30,3 +35,26 @@ def fit_chars(text: str, max_chars: int) -> str:
     """``text`` for a VARCHAR(max_chars) column (counted in characters on every backend)."""
     text = fit_text(text)
     return text if len(text) <= max_chars else text[: max_chars - 3] + "..."
+
+
+# What a context column takes, in bytes of UTF-8 JSON: MySQL/MariaDB's TEXT, and elsewhere a bound
+# that keeps a chunk commit (which writes the whole context) sane.
+CONTEXT_LIMITS = {"mysql": 65_535, "mariadb": 65_535}
+DEFAULT_CONTEXT_LIMIT = 16 * 1024 * 1024
+
+
+def context_json(context: ExecutionContext, limit: int, what: str) -> str:
+    """The context as JSON, or ExecutionContextError naming ``what``, its size and its largest
+    keys when it is over ``limit`` bytes: checked before the write, so the cause is ours."""
+    text = context.to_json()
+    size = len(text.encode("utf-8"))
+    if size > limit:
+        sizes = sorted(
+            ((len(json.dumps(v, default=str)), k) for k, v in context.items()), reverse=True
+        )
+        largest = ", ".join(f"{k!r} ({n:,} bytes)" for n, k in sizes[:3])
+        raise ExecutionContextError(
+            f"{what} context is {size:,} bytes of JSON, over this repository's limit of "
+            f"{limit:,}; largest keys: {largest}. Keep large data elsewhere and its key here"
+        )
+    return text

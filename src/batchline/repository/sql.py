@@ -1,8 +1,9 @@
 """The job repository on SQLAlchemy Core: SQLite, PostgreSQL, MySQL/MariaDB.
 
 Costs, which tests count: a launch is a constant number of statements whatever the instance's
-history (the instance row points at its last execution); a chunk commit is two (the step
-execution update, which carries counters, context and heartbeat, and the stop check).
+history (the instance row points at its last execution); a chunk commit is one statement (the
+step execution's UPDATE, which carries counters and context and is refused while the job is
+STOPPING), two only when a stop is pending.
 """
 
 from __future__ import annotations
@@ -40,7 +41,13 @@ from batchline.model import (
     utcnow,
 )
 from batchline.parameters import JobParameters
-from batchline.repository.columns import fit_chars, fit_text
+from batchline.repository.columns import (
+    CONTEXT_LIMITS,
+    DEFAULT_CONTEXT_LIMIT,
+    context_json,
+    fit_chars,
+    fit_text,
+)
 from batchline.repository.database import READ_ONLY, create_engine, describe, migrate, retrying
 from batchline.repository.launch import FINAL, check_launch
 from batchline.repository.schema import (
@@ -131,6 +138,8 @@ class SqlJobRepository:
             else engine
         )
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
+        backend = self.engine.url.get_backend_name()
+        self._context_limit = CONTEXT_LIMITS.get(backend, DEFAULT_CONTEXT_LIMIT)
         if upgrade:
             migrate(self.engine)
 
@@ -139,6 +148,9 @@ class SqlJobRepository:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    def _context(self, context: ExecutionContext, what: str) -> str:
+        return context_json(context, self._context_limit, what)
 
     def url(self) -> str | None:
         url = self.engine.url
@@ -306,7 +318,7 @@ class SqlJobRepository:
                     "start_time": execution.start_time,
                     "end_time": execution.end_time,
                     "last_updated": utcnow(),
-                    "context": execution.context.to_json(),
+                    "context": self._context(execution.context, f"job execution {execution.id}"),
                     "version": execution.version + 1,
                 }
                 if finished:
@@ -337,11 +349,12 @@ class SqlJobRepository:
         execution.last_updated = utcnow()
 
     def save_job_context(self, execution: JobExecution) -> None:
+        context = self._context(execution.context, f"job execution {execution.id}")
         self._tx(
             lambda conn: conn.execute(
                 job_execution.update()
                 .where(job_execution.c.id == execution.id)
-                .values(context=execution.context.to_json(), last_updated=utcnow())
+                .values(context=context, last_updated=utcnow())
             )
         )
         execution.context.dirty = False
@@ -459,8 +472,18 @@ class SqlJobRepository:
         )
         return bool(status == BatchStatus.STOPPING.value)
 
-    def _finish_dead(self, execution_id: int, target: BatchStatus, message: str) -> JobExecution:
-        """Move a non-running (or dead) execution and its running steps to a final status."""
+    def _finish_dead(
+        self,
+        execution_id: int,
+        target: BatchStatus,
+        message: str,
+        stale_before: dt.datetime | None = None,
+    ) -> JobExecution:
+        """Move a non-running (or dead) execution and its running steps to a final status.
+
+        ``stale_before``: only if its last heartbeat is older (the same UPDATE checks it, so a
+        process that renewed its lease meanwhile is never declared dead).
+        """
 
         def finish(conn: Connection) -> RowMapping:
             row = self._job_row(conn, execution_id)
@@ -468,11 +491,20 @@ class SqlJobRepository:
             if current is not target:
                 current.check_transition(target, what=f"job execution {execution_id}")
             now = utcnow()
-            conn.execute(
+            update = (
                 job_execution.update()
                 .where(job_execution.c.id == execution_id)
                 .where(job_execution.c.version == row["version"])
-                .values(
+            )
+            if stale_before is not None:
+                update = update.where(
+                    sa.or_(
+                        job_execution.c.heartbeat.is_(None),
+                        job_execution.c.heartbeat < stale_before,
+                    )
+                )
+            done = conn.execute(
+                update.values(
                     status=target.value,
                     exit_code=target.value,
                     exit_message=fit_text(message),
@@ -481,7 +513,18 @@ class SqlJobRepository:
                     version=row["version"] + 1,
                     running_instance_id=None,
                 )
-            )
+            ).rowcount
+            if done != 1:
+                fresh = self._job_row(conn, execution_id)
+                beat = fresh["heartbeat"]
+                if stale_before is not None and beat is not None and beat >= stale_before:
+                    raise JobExecutionAlreadyRunning(
+                        f"job execution {execution_id} renewed its lease "
+                        f"({beat:%Y-%m-%d %H:%M:%S} UTC): it is alive"
+                    )
+                raise OptimisticLockingFailure(
+                    f"job execution {execution_id} changed while being marked {target.value}"
+                )
             conn.execute(
                 step_execution.update()
                 .where(step_execution.c.job_execution_id == execution_id)
@@ -502,18 +545,27 @@ class SqlJobRepository:
     def mark_abandoned(self, execution_id: int) -> JobExecution:
         return self._finish_dead(execution_id, BatchStatus.ABANDONED, "abandoned by an operator")
 
-    def mark_failed(self, execution_id: int, message: str) -> JobExecution:
-        return self._finish_dead(execution_id, BatchStatus.FAILED, message)
+    def mark_failed(
+        self, execution_id: int, message: str, *, stale_before: dt.datetime | None = None
+    ) -> JobExecution:
+        return self._finish_dead(execution_id, BatchStatus.FAILED, message, stale_before)
 
-    def heartbeat(self, execution_ids: Sequence[int]) -> None:
-        if execution_ids:
-            self._tx(
-                lambda conn: conn.execute(
-                    job_execution.update()
-                    .where(job_execution.c.id.in_(list(execution_ids)))
-                    .values(heartbeat=utcnow())
-                )
+    def heartbeat(self, execution_ids: Sequence[int]) -> list[int]:
+        if not execution_ids:
+            return []
+        ids = list(execution_ids)
+        running = job_execution.c.status.in_(_RUNNING)
+
+        def beat(conn: Connection) -> list[int]:
+            conn.execute(
+                job_execution.update()
+                .where(job_execution.c.id.in_(ids), running)
+                .values(heartbeat=utcnow())
             )
+            held = sa.select(job_execution.c.id).where(job_execution.c.id.in_(ids), running)
+            return sorted(int(i) for i in conn.execute(held).scalars())
+
+        return self._tx(beat)
 
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
         beat = self._read(
@@ -577,7 +629,7 @@ class SqlJobRepository:
                     status=BatchStatus.STARTING.value,
                     exit_code="EXECUTING",
                     exit_message="",
-                    context=context.to_json(),
+                    context=self._context(context, f"step {step_name!r}"),
                     start_time=now,
                     last_updated=now,
                     **dict.fromkeys(COUNTERS, 0),
@@ -621,7 +673,7 @@ class SqlJobRepository:
 
     def update_step_execution(self, step_execution_: StepExecution, conn: Any = None) -> None:
         se = step_execution_
-        values = _step_values(se)
+        values = _step_values(se, self._context(se.context, _what(se)))
         updated = self._tx(lambda c: c.execute(_UPDATE_STEP, values).rowcount, conn)
         self._saved(se, values, updated)
 
@@ -634,7 +686,7 @@ class SqlJobRepository:
         left alone: the caller applies the contribution once the chunk's transaction commits.
         """
         se = step_execution_
-        values = _chunk_values(se, contribution)
+        values = _chunk_values(se, contribution, self._context(contribution.context, _what(se)))
         values["job_id"] = se.job_execution_id
 
         def save(c: Connection) -> bool:
@@ -781,10 +833,16 @@ def _lost_update(se: StepExecution) -> OptimisticLockingFailure:
     )
 
 
-def _chunk_values(se: StepExecution, contribution: StepContribution) -> dict[str, Any]:
+def _what(se: StepExecution) -> str:
+    return f"step execution {se.step_name}#{se.id}"
+
+
+def _chunk_values(
+    se: StepExecution, contribution: StepContribution, context: str
+) -> dict[str, Any]:
     """What a chunk commit changes, with the row's id and expected version."""
     return {
-        "context": contribution.context.to_json(),
+        "context": context,
         "last_updated": contribution.last_updated,
         "version": se.version + 1,
         **contribution.counters_after(se),
@@ -793,10 +851,10 @@ def _chunk_values(se: StepExecution, contribution: StepContribution) -> dict[str
     }
 
 
-def _step_values(se: StepExecution) -> dict[str, Any]:
-    check_status_change(se.persisted_status, se.status, f"step execution {se.step_name}#{se.id}")
+def _step_values(se: StepExecution, context: str) -> dict[str, Any]:
+    check_status_change(se.persisted_status, se.status, _what(se))
     return {
-        "context": se.context.to_json(),
+        "context": context,
         "last_updated": utcnow(),
         "version": se.version + 1,
         **se.counters(),

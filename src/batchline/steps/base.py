@@ -125,7 +125,10 @@ def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
         if isinstance(replaced, ExitStatus):
             se.exit_status = replaced
     se.end_time = utcnow()
-    repo.update_step_execution(se)
+    try:
+        repo.update_step_execution(se)
+    except Exception as exc:
+        _record_failure_instead(se, repo, exc)
     log.info(
         "step %s %s: read=%d written=%d filtered=%d skipped=%d commits=%d rollbacks=%d",
         step.name,
@@ -137,6 +140,22 @@ def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
         se.commit_count,
         se.rollback_count,
     )
+
+
+def _record_failure_instead(se: StepExecution, repo: JobRepository, error: Exception) -> None:
+    """The step's end could not be written as it is (a context that cannot be stored, a commit
+    whose reply was lost, a row another process recovered): record FAILED with the real cause
+    wherever the row still says it runs, so no step stays STARTED under an ended job."""
+    first = se.failures[0] if se.failures else None
+    se.failures.append(error)
+    message = f"its end could not be recorded: {_one_line(error)}"
+    if first is not None:
+        message += f"; it had failed: {cause_chain(first)}"
+    log.error("step %s: %s", se.step_name, message.splitlines()[0])
+    repo.fail_step_execution(se.id, message)  # only while the row still says it runs
+    se.set_status(BatchStatus.FAILED)
+    se.persisted_status = BatchStatus.FAILED
+    se.exit_status = ExitStatus("FAILED", message)
 
 
 def cause_chain(exc: BaseException) -> str:

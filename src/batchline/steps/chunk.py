@@ -148,9 +148,20 @@ class ChunkStep:
                 stream.open(se.context)
                 opened.append(stream)
             _Run(self, se, runtime, reader, streams).loop()
+            if se.status is BatchStatus.STARTED:
+                self._complete(se, runtime, streams)
         finally:
             for stream in reversed(opened):
                 stream.close()
+
+    def _complete(self, se: StepExecution, runtime: StepRuntime, streams: list[ItemStream]) -> None:
+        """Tell the streams the step completed (a file writer's footer): only then, and only
+        while this process still holds the execution's lease."""
+        completing = [fn for s in streams if callable(fn := getattr(s, "complete", None))]
+        if completing:
+            runtime.control.check_lease(f"step {self.name!r} completing its output")
+            for fn in completing:
+                fn()
 
 
 class _Run:
@@ -442,6 +453,9 @@ class _Run:
                 chunk.connection = tx.connection
                 writing(chunk, got, attempt)
                 counts.filtered += len(got.items) - got.process_skips - len(got.outputs)
+                if self.streams:
+                    # A file is written here, outside any transaction's fence.
+                    self.control.check_lease(f"step {self.step.name!r} chunk {chunk.number}")
                 for stream in self.streams:
                     stream.update(counts.context)
                 counts.context[_POSITION_KEY] = self.reads + got.records_read()

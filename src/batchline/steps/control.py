@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from batchline.errors import StepTimeout
+from batchline.errors import LeaseLost, StepTimeout
 from batchline.repository.base import JobRepository
 
 STOP_REQUESTED = "a stop was requested"
@@ -50,6 +50,39 @@ class Deadline:
         return cls(clock() + seconds, seconds, what)
 
 
+class Lease:
+    """Whether this process may still write for its execution: its last proof of life.
+
+    ``renewed`` is called with the ``time.monotonic()`` instant at which a heartbeat that the
+    repository accepted was sent; ``lose`` when the repository says the execution is no longer
+    running (recovered or abandoned elsewhere). Another process declares this one dead once its
+    heartbeat is ``seconds`` old, so past that this one must assume it has been replaced.
+    """
+
+    def __init__(self, seconds: float, renewed: float, clock: Callable[[], float]) -> None:
+        self.seconds = seconds
+        self._renewed = renewed
+        self._clock = clock
+        self._lost: str | None = None
+
+    def renewed(self, at: float) -> None:
+        self._renewed = max(self._renewed, at)
+
+    def lose(self, why: str) -> None:
+        self._lost = why
+
+    def check(self, what: str) -> None:
+        """Raise LeaseLost unless this process still holds the lease."""
+        if self._lost is not None:
+            raise LeaseLost(f"{what}: {self._lost}; nothing more is written")
+        age = self._clock() - self._renewed
+        if age >= self.seconds:
+            raise LeaseLost(
+                f"{what}: no heartbeat for {age:.0f}s, past the {self.seconds:g}s lease; another "
+                "process may have recovered this execution, so nothing more is written"
+            )
+
+
 @dataclass
 class RunControl:
     """Stop requests, deadlines and a partition group's abort for one job execution."""
@@ -60,6 +93,8 @@ class RunControl:
     job_deadline: Deadline | None = None
     abort: AbortSignal | None = None
     clock: Callable[[], float] = time.monotonic
+    # The execution's lease in this process, when an engine renews it (None: not checked).
+    lease: Lease | None = None
     # Shared by every step and partition of the execution in this process.
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -71,9 +106,13 @@ class RunControl:
         job_name: str,
         timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
+        lease: float | None = None,
     ) -> RunControl:
+        """``lease``: seconds after the last accepted heartbeat (the launch counts as one)
+        past which this process stops writing."""
         deadline = Deadline.after(timeout, f"job {job_name!r}", clock) if timeout else None
-        return cls(repository, job_execution_id, job_name, deadline, None, clock)
+        held = Lease(lease, clock(), clock) if lease else None
+        return cls(repository, job_execution_id, job_name, deadline, None, clock, held)
 
     def for_group(self, abort: AbortSignal | None) -> RunControl:
         """The same control for the partitions of one step, which also stop on ``abort``."""
@@ -84,6 +123,7 @@ class RunControl:
             self.job_deadline,
             abort,
             self.clock,
+            self.lease,
             self._stop,
         )
 
@@ -105,6 +145,12 @@ class RunControl:
     @property
     def stopping(self) -> bool:
         return self._stop.is_set()
+
+    def check_lease(self, what: str) -> None:
+        """Before any write that no database transaction fences (a file): raise LeaseLost if
+        this process can no longer prove it holds the execution."""
+        if self.lease is not None:
+            self.lease.check(what)
 
     # --- the two questions ----------------------------------------------------------------
 

@@ -67,6 +67,12 @@ class _Run:
                 self.writer.update(self.context)
                 self.context = ExecutionContext.from_json(self.context.to_json())
 
+    def complete(self) -> None:
+        """The step completed: what a chunk step calls before close, and only then."""
+        complete = getattr(self.writer, "complete", None)
+        if callable(complete):
+            complete()
+
     def close(self) -> None:
         if isinstance(self.writer, ItemStream):
             self.writer.close()
@@ -106,6 +112,7 @@ def check_writer(
                 if kw.get("retry"):
                     runner.chunk(chunk, fail=True)
                 runner.chunk(chunk)
+            runner.complete()
         finally:
             runner.close()
         return runner

@@ -10,16 +10,18 @@ reading fast.
 from __future__ import annotations
 
 import bz2
+import fcntl
 import gzip
 import lzma
 import os
+import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from batchline.errors import ConfigurationError
+from batchline.errors import ConfigurationError, OutputInUse
 
 StorageOptions = Mapping[str, Any] | None
 
@@ -90,11 +92,20 @@ def _decompressor(kind: str, raw: Any) -> Any:
     return lzma.LZMAFile(raw, mode="rb")
 
 
-def open_output(path: str, offset: int | None, storage_options: StorageOptions = None) -> BinaryIO:
-    """Open a local file for a restartable writer.
+def open_output(
+    path: str,
+    offset: int | None,
+    storage_options: StorageOptions = None,
+    *,
+    lock_timeout: float = 60.0,
+) -> BinaryIO:
+    """Open a local file for a restartable writer, holding an exclusive lock on it.
 
-    ``offset`` None starts a new file (an existing one is replaced); otherwise the file is cut
-    back to ``offset`` (the last committed byte) and written on from there.
+    ``offset`` None starts a new file (an existing one is emptied); otherwise the file is cut
+    back to ``offset`` (the last committed byte) and written on from there. The lock (flock) is
+    taken before anything is cut and held until the file is closed: a stale process, one whose
+    lease ran out but that still has the file open (frozen, say), keeps a restart from cutting
+    and writing the file under it. The restart waits up to ``lock_timeout`` seconds for it.
     """
     fs, inner = filesystem(path, storage_options)
     if not is_local(fs):
@@ -106,19 +117,53 @@ def open_output(path: str, offset: int | None, storage_options: StorageOptions =
         parent = os.path.dirname(inner)
         if parent:
             os.makedirs(parent, exist_ok=True)
-        return open(inner, "wb")
+    elif not os.path.exists(inner):
+        raise ConfigurationError(f"{path}: restarting at byte {offset}, but the file is gone")
+    stream = os.fdopen(os.open(inner, os.O_RDWR | os.O_CREAT, 0o666), "r+b")
     try:
-        size = os.path.getsize(inner)
-    except FileNotFoundError:
-        raise ConfigurationError(
-            f"{path}: restarting at byte {offset}, but the file is gone"
-        ) from None
-    if size < offset:
-        raise ConfigurationError(
-            f"{path}: restarting at byte {offset}, but the file holds only {size} bytes "
-            "(changed since the last commit?)"
-        )
-    stream = open(inner, "r+b")  # noqa: SIM115
-    stream.truncate(offset)
-    stream.seek(offset)
+        _lock(stream, path, lock_timeout)
+        size = os.fstat(stream.fileno()).st_size
+        if offset is not None and size < offset:
+            raise ConfigurationError(
+                f"{path}: restarting at byte {offset}, but the file holds only {size} bytes "
+                "(changed since the last commit?)"
+            )
+        stream.truncate(offset or 0)
+        stream.seek(offset or 0)
+    except BaseException:
+        stream.close()
+        raise
     return stream
+
+
+def lock_beside(fs: Any, target: str, path: str, timeout: float = 60.0) -> BinaryIO | None:
+    """Hold an exclusive lock on ``<target>.lock`` for a writer of a local target; None for
+    other stores (nothing there to lock). Closing the returned file releases the lock."""
+    if not is_local(fs):
+        return None
+    parent = os.path.dirname(target)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    stream = os.fdopen(os.open(f"{target}.lock", os.O_RDWR | os.O_CREAT, 0o666), "r+b")
+    try:
+        _lock(stream, path, timeout)
+    except BaseException:
+        stream.close()
+        raise
+    return stream
+
+
+def _lock(stream: BinaryIO, path: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(stream.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                raise OutputInUse(
+                    f"{path}: another process still holds this file open for writing "
+                    f"(waited {timeout:g}s); a stale execution whose lease ran out may still be "
+                    "alive: stop or kill it, then restart"
+                ) from None
+            time.sleep(0.05)

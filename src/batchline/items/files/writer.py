@@ -1,12 +1,16 @@
 """The restartable base of file writers: committed offset, truncate on restart, header, footer.
 
-``write`` keeps the chunk's text in memory; ``update`` (called just before the chunk commits)
-writes it, flushes the file and records its length; a restart cuts the file back to that
+``write`` keeps the chunk's text in memory; ``update`` (called just before the chunk commits,
+once the step has checked that this process still holds its lease) writes it, flushes the file
+and records its length; a restart cuts the file back to that
 length, so whatever a killed run wrote after its last commit disappears and the finished file
 equals a clean run's byte for byte. A chunk rolled back and
 written again within one run (a retry, or a skip policy's scan) is detected from the step's
 commit and rollback counts, and an item whose savepoint rolls back during a scan from the
 connection's events (see ``rollback.py``): the file keeps only what committed.
+
+The file is held under an exclusive lock (flock) from ``open`` to ``close``: a restart waits
+for a stale process that still has it open (see ``storage.open_output``).
 
 With ``compression="gzip"`` the header, each commit and the footer are gzip members of their
 own: a gzip file may be a series of members, and a cut between two leaves a valid file.
@@ -35,9 +39,10 @@ class FileWriter(Generic[T]):
     """Subclasses turn items into text with ``format``; this class does the rest.
 
     ``header`` is text or a function returning it, written once at the top of a new file;
-    ``footer`` is text or a function of the number of items written, written by ``close``
-    (a restart cuts it off again). ``fsync`` makes each commit survive a power cut, not only a
-    killed process.
+    ``footer`` is text or a function of the number of items written, written by ``complete``
+    once the step has completed (never by a step that failed or stopped). ``fsync`` makes each
+    commit survive a power cut, not only a killed process. ``lock_timeout`` is how long ``open``
+    waits for another process that still holds the file (OutputInUse after that).
     """
 
     def __init__(
@@ -53,8 +58,10 @@ class FileWriter(Generic[T]):
         fsync: bool = False,
         storage_options: StorageOptions = None,
         name: str = "writer",
+        lock_timeout: float = 60.0,
     ) -> None:
         self.path = str(path)
+        self.lock_timeout = lock_timeout
         self.name = name
         self.header = header
         self.footer = footer
@@ -90,7 +97,10 @@ class FileWriter(Generic[T]):
         self._tracker.reset()
         self._pending.clear()
         self._file = open_output(
-            self.path, None if offset is None else int(offset), self._storage_options
+            self.path,
+            None if offset is None else int(offset),
+            self._storage_options,
+            lock_timeout=self.lock_timeout,
         )
         if offset is None:
             data = self.codec.bom
@@ -132,16 +142,21 @@ class FileWriter(Generic[T]):
         context[f"{self.name}.offset"] = stream.tell()
         context[f"{self.name}.written"] = self.written
 
+    def complete(self) -> None:
+        """The step completed: write the footer. A step that failed or stopped writes none (a
+        restart goes on where it ended, and a stale process must not add one)."""
+        footer = self.footer(self.written) if callable(self.footer) else self.footer
+        if footer is not None:
+            stream = self._stream()
+            self._emit(self.codec.encode(self._line(footer)), stream)
+            stream.flush()
+            if self.fsync:
+                os.fsync(stream.fileno())
+
     def close(self) -> None:
         stream, self._file = self._file, None
-        if stream is None:
-            return
-        try:
-            footer = self.footer(self.written) if callable(self.footer) else self.footer
-            if footer is not None:
-                self._emit(self.codec.encode(self._line(footer)), stream)
-        finally:
-            stream.close()
+        if stream is not None:
+            stream.close()  # and with it the lock on the file
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -1,0 +1,185 @@
+"""A lease is a fence: a process that cannot prove it holds its execution writes nothing more.
+
+The process-level campaign (SIGSTOP past the lease) is tests/test_frozen.py; these are the parts
+one by one: no footer from a step that did not complete, no file write after the lease is lost,
+recovery that never declares a renewed execution dead, and the exclusive lock on output files.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from batchline import (
+    BatchStatus,
+    DelimitedWriter,
+    Engine,
+    ExecutionContext,
+    JobBuilder,
+    JobExecutionAlreadyRunning,
+    JobParameters,
+    LeaseLost,
+    OutputInUse,
+    StepBuilder,
+)
+from batchline.model import utcnow
+from batchline.testing import eventually
+
+
+def rows(n: int) -> list[dict[str, Any]]:
+    return [{"id": i, "name": f"item {i}"} for i in range(1, n + 1)]
+
+
+def _writer(path: Path) -> DelimitedWriter:
+    return DelimitedWriter(
+        str(path), fields=["id", "name"], header=True, footer=lambda n: f"# {n} rows"
+    )
+
+
+class TestFooter:
+    def test_a_failed_step_writes_no_footer_and_the_restart_writes_one(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """Item 7 fails: the file holds the committed chunks and no footer; after the restart
+        it holds every row and one footer, at its end."""
+        target = tmp_path / "out.csv"
+        failing = {"on": True}
+
+        def process(row: dict[str, Any]) -> dict[str, Any]:
+            if failing["on"] and row["id"] == 7:
+                raise RuntimeError("seven")
+            return row
+
+        step = StepBuilder("s").chunk(3).reader(rows(10)).processor(process)
+        job = JobBuilder("footer").step(step.writer(_writer(target))).build()
+        failed = sqlite_engine.start(job)
+        sqlite_engine.register(job)
+        assert failed.status is BatchStatus.FAILED
+        assert target.read_text().splitlines() == [
+            "id,name",
+            *(f"{i},item {i}" for i in range(1, 7)),
+        ]
+        failing["on"] = False
+        assert sqlite_engine.restart(failed.id).status is BatchStatus.COMPLETED
+        lines = target.read_text().splitlines()
+        assert lines == ["id,name", *(f"{i},item {i}" for i in range(1, 11)), "# 10 rows"]
+
+    def test_a_stopped_step_writes_no_footer(self, sqlite_engine: Engine, tmp_path: Path) -> None:
+        """A step stopped after its first chunk leaves its file without a footer."""
+        target = tmp_path / "out.csv"
+
+        class StopAfterFirstChunk:
+            def after_chunk(self, chunk: Any) -> None:
+                execution = chunk.step_execution.job_execution
+                sqlite_engine.stop(execution.id)
+
+        step = (
+            StepBuilder("s")
+            .chunk(3)
+            .reader(rows(10))
+            .writer(_writer(target))
+            .listener(StopAfterFirstChunk())
+        )
+        stopped = sqlite_engine.start(JobBuilder("stopped").step(step).build())
+        assert stopped.status is BatchStatus.STOPPED
+        assert "#" not in target.read_text()
+
+
+class TestLostLease:
+    def test_no_file_write_once_another_process_recovered_the_execution(
+        self, sqlite_url: str, tmp_path: Path
+    ) -> None:
+        """After chunk 2 another process marks the execution FAILED (as recover does); once the
+        heartbeat reports the lease lost, the step writes no further byte and fails naming it."""
+        target = tmp_path / "out.csv"
+        with Engine(sqlite_url, heartbeat_interval=0.1, lease=30) as engine:
+            taken = {"done": False}
+
+            def process(row: dict[str, Any]) -> dict[str, Any]:
+                if row["id"] == 7 and not taken["done"]:
+                    taken["done"] = True
+                    [running] = engine.list_executions("leased")
+                    with Engine(sqlite_url) as other:
+                        other.repository.mark_failed(running.id, "taken over by another process")
+                    control = engine._running[running.id]  # the test's window into the engine
+                    eventually(
+                        lambda: control.stopping, timeout=10, message="the heartbeat never saw it"
+                    )
+                return row
+
+            step = StepBuilder("s").chunk(3).reader(rows(12)).processor(process)
+            job = JobBuilder("leased").step(step.writer(_writer(target))).build()
+            execution = engine.start(job)
+        assert execution.status is BatchStatus.FAILED
+        # The row was ended by the other process: its account stands, ours is in failures.
+        assert execution.exit_status.description == "taken over by another process"
+        [lost] = [f for f in execution.failures if isinstance(f, LeaseLost)]
+        assert "no longer running in the repository" in str(lost)
+        assert target.read_text().splitlines() == [
+            "id,name",
+            *(f"{i},item {i}" for i in range(1, 7)),
+        ]
+
+    def test_a_stale_lease_refuses_the_write(self, sqlite_url: str, tmp_path: Path) -> None:
+        """With no heartbeat accepted for longer than the lease, the next chunk writes nothing."""
+        target = tmp_path / "out.csv"
+        with Engine(sqlite_url, heartbeat_interval=3600, lease=0.5) as engine:
+
+            def process(row: dict[str, Any]) -> dict[str, Any]:
+                if row["id"] == 4:
+                    time.sleep(0.6)  # no heartbeat comes: the lease runs out
+                return row
+
+            step = StepBuilder("s").chunk(3).reader(rows(9)).processor(process)
+            job = JobBuilder("stale").step(step.writer(_writer(target))).build()
+            execution = engine.start(job)
+        assert execution.status is BatchStatus.FAILED
+        assert "past the 0.5s lease" in execution.exit_status.description
+        assert target.read_text().splitlines() == ["id,name", "1,item 1", "2,item 2", "3,item 3"]
+
+
+class TestRecovery:
+    def test_recover_never_fails_an_execution_that_renewed_its_lease(self, engine: Engine) -> None:
+        """mark_failed with stale_before refuses an execution whose heartbeat is newer, in the
+        same write (a recover racing a heartbeat)."""
+        execution = engine.repository.create_job_execution("alive", JobParameters())
+        execution.set_status(BatchStatus.STARTED)
+        engine.repository.update_job_execution(execution)
+        engine.repository.heartbeat([execution.id])
+        long_ago = utcnow() - dt.timedelta(hours=1)
+        with pytest.raises(JobExecutionAlreadyRunning, match="renewed its lease"):
+            engine.repository.mark_failed(execution.id, "dead?", stale_before=long_ago)
+        assert engine.repository.get_job_execution(execution.id).status is BatchStatus.STARTED
+        later = utcnow() + dt.timedelta(seconds=5)
+        failed = engine.repository.mark_failed(execution.id, "dead", stale_before=later)
+        assert failed.status is BatchStatus.FAILED
+
+    def test_heartbeat_reports_which_executions_are_still_held(self, engine: Engine) -> None:
+        """heartbeat returns the executions still running; one marked FAILED elsewhere is not."""
+        held = engine.repository.create_job_execution("a", JobParameters({"n": 1}))
+        lost = engine.repository.create_job_execution("a", JobParameters({"n": 2}))
+        engine.repository.mark_failed(lost.id, "recovered elsewhere")
+        assert engine.repository.heartbeat([held.id, lost.id]) == [held.id]
+
+
+class TestOutputLock:
+    def test_a_file_held_by_another_writer_is_not_cut(self, tmp_path: Path) -> None:
+        """While another open file description holds the lock, open waits, then raises
+        OutputInUse; the file is left as it was."""
+        target = tmp_path / "out.csv"
+        target.write_text("id,name\n1,kept\n")
+        with target.open("r+b") as holder:
+            fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+            writer = _writer(target)
+            writer.lock_timeout = 0.3
+            with pytest.raises(OutputInUse, match="another process still holds this file"):
+                writer.open(ExecutionContext())
+        assert target.read_text() == "id,name\n1,kept\n"
+        writer.open(ExecutionContext())  # released: now it starts the file afresh
+        writer.close()
+        assert target.read_text() == "id,name\n"
