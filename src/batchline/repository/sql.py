@@ -138,8 +138,10 @@ class SqlJobRepository:
             else engine
         )
         self._reader = self.engine.execution_options(**{READ_ONLY: True})
-        backend = self.engine.url.get_backend_name()
+        url = self.engine.url
+        backend = url.get_backend_name()
         self._context_limit = CONTEXT_LIMITS.get(backend, DEFAULT_CONTEXT_LIMIT)
+        self._marker_base = f"{url.database}.stop-" if backend == "sqlite" else None
         if upgrade:
             migrate(self.engine)
 
@@ -449,8 +451,9 @@ class SqlJobRepository:
         return _to_job_execution(self._tx(stop))
 
     def stop_signalled(self, job_execution_id: int) -> bool:
-        marker = self._stop_marker(job_execution_id)
-        return marker is not None and marker.exists()
+        # Asked at every chunk boundary: a stat, without building a Path.
+        base = self._marker_base
+        return base is not None and os.path.exists(f"{base}{job_execution_id}")
 
     def _clear_stop_marker(self, execution_id: int) -> None:
         marker = self._stop_marker(execution_id)
@@ -460,10 +463,8 @@ class SqlJobRepository:
 
     def _stop_marker(self, execution_id: int) -> Path | None:
         """A file beside an SQLite repository that says "stop" without the write lock."""
-        url = self.engine.url
-        if url.get_backend_name() != "sqlite" or not url.database:
-            return None
-        return Path(f"{url.database}.stop-{execution_id}")
+        base = self._marker_base
+        return None if base is None else Path(f"{base}{execution_id}")
 
     def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool:
         status = self._read(
