@@ -143,6 +143,29 @@ class TestLostLease:
         assert target.read_text().splitlines() == ["id,name", "1,item 1", "2,item 2", "3,item 3"]
 
 
+class TestChunkHeartbeat:
+    def test_chunk_commits_keep_the_lease_when_the_engine_does_not_beat(
+        self, db_url: str, tmp_path: Path
+    ) -> None:
+        """The engine's heartbeat thread never beats (interval of an hour) and the chunks take
+        3 s in all against a 1 s lease: the commits carry the heartbeat, the job completes and
+        the repository's heartbeat moved."""
+        target = tmp_path / "out.csv"
+        with Engine(db_url, heartbeat_interval=3600, lease=1.0) as engine:
+
+            def process(row: dict[str, Any]) -> dict[str, Any]:
+                time.sleep(0.1)
+                return row
+
+            step = StepBuilder("s").chunk(2).reader(rows(30)).processor(process)
+            job = JobBuilder("beating").step(step.writer(_writer(target))).build()
+            launched = utcnow()
+            execution = engine.start(job)
+            beat = engine.repository.heartbeat_of(execution.id)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
+        assert beat is not None and beat >= launched + dt.timedelta(seconds=2)
+
+
 class TestRecovery:
     def test_recover_never_fails_an_execution_that_renewed_its_lease(self, engine: Engine) -> None:
         """mark_failed with stale_before refuses an execution whose heartbeat is newer, in the

@@ -190,7 +190,12 @@ class Engine:
 
     def _track(self, job: Job, execution: JobExecution) -> RunControl:
         control = RunControl.for_job(
-            self.repository, execution.id, job.name, job.timeout, lease=self.lease
+            self.repository,
+            execution.id,
+            job.name,
+            job.timeout,
+            lease=self.lease,
+            heartbeat_interval=self.heartbeat_interval,
         )
         with self._lock:
             self._running[execution.id] = control  # heartbeat from launch on, even while queued
@@ -299,15 +304,9 @@ class Engine:
                 log.warning("heartbeat failed for executions %s", sorted(running), exc_info=True)
                 continue
             for execution_id, control in running.items():
-                if control.lease is None:
-                    continue
-                if execution_id in held:
-                    control.lease.renewed(sent)
-                else:
-                    control.lease.lose(
-                        f"job execution {execution_id} is no longer running in the repository "
-                        "(recovered or abandoned by another process)"
-                    )
+                if control.lease is not None:
+                    control.lease.answer(sent, execution_id in held, execution_id)
+                if execution_id not in held:
                     control.request_stop()
 
     # --- reading ----------------------------------------------------------------------------

@@ -108,9 +108,10 @@ class JobRepository(Protocol):
         last heartbeat is older than that (checked in the same write: JobExecutionAlreadyRunning
         when it renewed its lease meanwhile)."""
 
-    def heartbeat(self, execution_ids: Sequence[int]) -> list[int]:
+    def heartbeat(self, execution_ids: Sequence[int], conn: Any = None) -> list[int]:
         """Prove these executions alive; returns those still running (the others were
-        recovered, abandoned or ended elsewhere: their process no longer holds them)."""
+        recovered, abandoned or ended elsewhere: their process no longer holds them). With
+        ``conn``, inside a chunk's transaction (a chunk commit carries a due heartbeat)."""
 
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
         """When the execution last proved it was alive (None if it never did)."""

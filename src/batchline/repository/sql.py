@@ -551,22 +551,24 @@ class SqlJobRepository:
     ) -> JobExecution:
         return self._finish_dead(execution_id, BatchStatus.FAILED, message, stale_before)
 
-    def heartbeat(self, execution_ids: Sequence[int]) -> list[int]:
+    def heartbeat(self, execution_ids: Sequence[int], conn: Any = None) -> list[int]:
         if not execution_ids:
             return []
         ids = list(execution_ids)
         running = job_execution.c.status.in_(_RUNNING)
 
         def beat(conn: Connection) -> list[int]:
-            conn.execute(
+            touched = conn.execute(
                 job_execution.update()
                 .where(job_execution.c.id.in_(ids), running)
                 .values(heartbeat=utcnow())
-            )
+            ).rowcount
+            if len(ids) == 1:  # a chunk's own beat: one statement (rows matched, every dialect)
+                return ids if touched == 1 else []
             held = sa.select(job_execution.c.id).where(job_execution.c.id.in_(ids), running)
             return sorted(int(i) for i in conn.execute(held).scalars())
 
-        return self._tx(beat)
+        return self._tx(beat, conn)
 
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
         beat = self._read(

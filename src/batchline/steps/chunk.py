@@ -448,6 +448,7 @@ class _Run:
             process_skips=got.process_skips,
         )
         attempt = _Attempt(counts, got.skips.copy())
+        beat: tuple[float, bool] | None = None
         try:
             with self.tm.begin() as tx:
                 chunk.connection = tx.connection
@@ -466,6 +467,7 @@ class _Run:
                     if records:
                         repo.record_skips(records, tx.connection)
                     stop = repo.save_chunk_progress(se, counts, tx.connection)
+                    beat = self._beat(tx.connection)
             if not self.shared:
                 if records:
                     repo.record_skips(records)
@@ -479,7 +481,19 @@ class _Run:
         counts.apply(se)
         self.reads += got.records_read()
         self.skips_by_class = attempt.skips.by_class
+        if self.shared and beat is not None and self.control.lease is not None:
+            self.control.lease.answer(beat[0], beat[1], se.job_execution_id)
         return stop
+
+    def _beat(self, conn: Any) -> tuple[float, bool] | None:
+        """A due heartbeat, in the chunk's transaction: on SQLite the engine's own heartbeat
+        would wait behind these transactions, and a starved one would fence a live job."""
+        lease = self.control.lease
+        if lease is None or not lease.due():
+            return None
+        sent = self.control.clock()
+        job_id = self.se.job_execution_id
+        return sent, job_id in self.repo.heartbeat([job_id], conn)
 
     # --- retry and skip ---------------------------------------------------------------------
 

@@ -59,14 +59,37 @@ class Lease:
     heartbeat is ``seconds`` old, so past that this one must assume it has been replaced.
     """
 
-    def __init__(self, seconds: float, renewed: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        seconds: float,
+        renewed: float,
+        clock: Callable[[], float],
+        interval: float | None = None,
+    ) -> None:
         self.seconds = seconds
+        # How often to prove life; a chunk commit carries the heartbeat once this has passed,
+        # often enough to keep the lease even when the engine's own beats are starved.
+        self.interval = min(interval, seconds / 3) if interval is not None else seconds / 6
         self._renewed = renewed
         self._clock = clock
         self._lost: str | None = None
 
     def renewed(self, at: float) -> None:
         self._renewed = max(self._renewed, at)
+
+    def due(self) -> bool:
+        """Whether a heartbeat is due: a chunk about to commit carries one then."""
+        return self._lost is None and self._clock() - self._renewed >= self.interval
+
+    def answer(self, sent: float, held: bool, execution_id: int) -> None:
+        """What a heartbeat sent at ``sent`` learnt: renewed, or lost to another process."""
+        if held:
+            self.renewed(sent)
+        else:
+            self.lose(
+                f"job execution {execution_id} is no longer running in the repository "
+                "(recovered or abandoned by another process)"
+            )
 
     def lose(self, why: str) -> None:
         self._lost = why
@@ -107,11 +130,13 @@ class RunControl:
         timeout: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         lease: float | None = None,
+        heartbeat_interval: float | None = None,
     ) -> RunControl:
         """``lease``: seconds after the last accepted heartbeat (the launch counts as one)
-        past which this process stops writing."""
+        past which this process stops writing; ``heartbeat_interval``: how often it proves
+        life (a chunk commit carries a heartbeat when one is due)."""
         deadline = Deadline.after(timeout, f"job {job_name!r}", clock) if timeout else None
-        held = Lease(lease, clock(), clock) if lease else None
+        held = Lease(lease, clock(), clock, heartbeat_interval) if lease else None
         return cls(repository, job_execution_id, job_name, deadline, None, clock, held)
 
     def for_group(self, abort: AbortSignal | None) -> RunControl:
