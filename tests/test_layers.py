@@ -21,6 +21,7 @@ ABOVE_STEPS = (
     "batchline.engine",
     "batchline.builders",
     "batchline.workers",
+    "batchline.remote",
     "batchline.loader",
     "batchline.cli",
     "batchline.triggers",

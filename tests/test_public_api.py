@@ -29,12 +29,13 @@ LAZY_PACKAGES = [
     "batchline.items",
     "batchline.items.files",
     "batchline.partitioners",
+    "batchline.remote",
     "batchline.repository",
     "batchline.triggers",
 ]
 # Plain constants a lazy package defines itself rather than through _EXPORTS.
 EAGER = {"batchline": {"__version__"}, "batchline.repository": {"DEFAULT_URL"}}
-HEAVY = ["alembic", "apscheduler", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"]
+HEAVY = ["alembic", "apscheduler", "celery", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"]
 
 
 def type_checking_imports(package: str) -> dict[str, str]:

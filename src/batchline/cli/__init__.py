@@ -18,6 +18,7 @@ from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
 from batchline.cli.schedule import schedule
 from batchline.cli.state import State, configure_logging
 from batchline.cli.watch import watch
+from batchline.cli.worker import worker
 from batchline.errors import BatchlineError
 from batchline.repository import DEFAULT_URL
 
@@ -192,5 +193,6 @@ for _command in (
     purge,
     schedule,
     watch,
+    worker,
 ):
     main.add_command(_command)

@@ -135,6 +135,13 @@ class JobRepository(Protocol):
 
     def step_executions(self, job_execution_id: int) -> list[StepExecution]: ...
 
+    def get_step_execution(self, step_execution_id: int) -> StepExecution:
+        """One step execution by id (NoSuchExecution if there is none)."""
+
+    def step_heartbeat(self, step_execution_id: int) -> bool:
+        """A remote worker proves it still runs a step execution (its ``last_updated``); False
+        once the row has ended (the manager failed it, or another process recovered the job)."""
+
     def last_step_executions(
         self, job_instance_id: int, step_names: Sequence[str]
     ) -> dict[str, StepExecution]:

@@ -708,6 +708,33 @@ class SqlJobRepository:
         se.last_updated = values["last_updated"]
         se.persisted_status = se.status
 
+    def get_step_execution(self, step_execution_id: int) -> StepExecution:
+        row = self._read(
+            lambda conn: (
+                conn.execute(
+                    sa.select(step_execution).where(step_execution.c.id == step_execution_id)
+                )
+                .mappings()
+                .first()
+            )
+        )
+        if row is None:
+            raise NoSuchExecution(f"no step execution with id {step_execution_id}")
+        return _to_step_execution(row)
+
+    def step_heartbeat(self, step_execution_id: int) -> bool:
+        touched = self._tx(
+            lambda conn: (
+                conn.execute(
+                    step_execution.update()
+                    .where(step_execution.c.id == step_execution_id)
+                    .where(step_execution.c.status.in_(_RUNNING))
+                    .values(last_updated=utcnow())
+                ).rowcount
+            )
+        )
+        return bool(touched == 1)
+
     def step_executions(self, job_execution_id: int) -> list[StepExecution]:
         rows = self._read(
             lambda conn: (

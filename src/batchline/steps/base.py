@@ -69,7 +69,21 @@ def execute_step(
     ``context`` seeds an execution that starts afresh (a partition's slice of the work); an
     execution that resumes keeps the context its predecessor saved.
     """
-    repo = runtime.repository
+    se = prepare_step(step, job_execution, runtime.repository, context=context)
+    if se is None:
+        return None
+    return run_prepared_step(step, se, runtime)
+
+
+def prepare_step(
+    step: Step,
+    job_execution: JobExecution,
+    repo: JobRepository,
+    *,
+    context: Mapping[str, Any] | None = None,
+) -> StepExecution | None:
+    """Decide whether the step runs and create its execution, STARTING: None when it completed
+    before. The seed ``context`` is in memory only until the execution is first written."""
     previous = repo.get_step_context(job_execution.instance.id, step.name)
     if (
         previous is not None
@@ -87,6 +101,14 @@ def execute_step(
     if context and not se.context:
         se.context.update(context)
     job_execution.step_executions.append(se)
+    return se
+
+
+def run_prepared_step(step: Step, se: StepExecution, runtime: StepRuntime) -> StepExecution:
+    """Claim a STARTING execution and run it. The claim is its first write, STARTING ->
+    STARTED with the version it was read at: of two runners of one execution (a message
+    delivered twice), the second gets OptimisticLockingFailure and runs nothing."""
+    repo = runtime.repository
     with step_scope(step.name, se.id):
         se.set_status(BatchStatus.STARTED)
         repo.update_step_execution(se)

@@ -489,7 +489,7 @@ class _Run:
         """A due heartbeat, in the chunk's transaction: on SQLite the engine's own heartbeat
         would wait behind these transactions, and a starved one would fence a live job."""
         lease = self.control.lease
-        if lease is None or not lease.due():
+        if lease is None or not self.control.chunk_beats or not lease.due():
             return None
         sent = self.control.clock()
         job_id = self.se.job_execution_id

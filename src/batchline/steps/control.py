@@ -118,6 +118,9 @@ class RunControl:
     clock: Callable[[], float] = time.monotonic
     # The execution's lease in this process, when an engine renews it (None: not checked).
     lease: Lease | None = None
+    # Whether chunk commits carry the job execution's heartbeat: not in a remote worker, which
+    # runs one partition and must not keep a dead manager's job looking alive.
+    chunk_beats: bool = True
     # Shared by every step and partition of the execution in this process.
     _stop: threading.Event = field(default_factory=threading.Event)
 
@@ -149,6 +152,7 @@ class RunControl:
             abort,
             self.clock,
             self.lease,
+            self.chunk_beats,
             self._stop,
         )
 

@@ -25,8 +25,17 @@ from batchline.errors import ConfigurationError, StepFailure
 from batchline.listeners import callbacks
 from batchline.logging import log
 from batchline.model import COUNTERS, JobExecution, StepExecution
+from batchline.repository.base import JobRepository
 from batchline.status import BatchStatus, ExitStatus
-from batchline.steps.base import Step, StepOptions, StepRuntime, execute_step, step_failure
+from batchline.steps.base import (
+    Step,
+    StepOptions,
+    StepRuntime,
+    execute_step,
+    prepare_step,
+    run_prepared_step,
+    step_failure,
+)
 from batchline.steps.control import SIBLING_FAILED, AbortSignal
 
 PLAN_KEY = "batchline.partition.plan"
@@ -335,6 +344,36 @@ class _PartitionView:
             raise
         if se.status is BatchStatus.STOPPING and abort is not None and abort.is_set():
             se.exit_status = ExitStatus("STOPPED", SIBLING_FAILED)
+
+
+def prepare_partition(
+    step: PartitionStep,
+    partition: Partition,
+    job_execution: JobExecution,
+    repository: JobRepository,
+    *,
+    rerun_completed: bool,
+) -> StepExecution | None:
+    """Create one partition's step execution (STARTING, its first context stored) for a worker
+    elsewhere to claim; None when it completed in an earlier run."""
+    view = _PartitionView(step.worker, partition.name, rerun_completed)
+    se = prepare_step(view, job_execution, repository, context=partition.context)
+    if se is not None:
+        repository.update_step_execution(se)
+    return se
+
+
+def run_prepared_partition(
+    step: PartitionStep,
+    se: StepExecution,
+    runtime: StepRuntime,
+    *,
+    rerun_completed: bool,
+) -> StepExecution:
+    """Claim and run a partition a manager prepared (OptimisticLockingFailure: another worker
+    claimed it first)."""
+    view = _PartitionView(step.worker, se.step_name, rerun_completed)
+    return run_prepared_step(view, se, runtime)
 
 
 def run_partition(

@@ -1,0 +1,39 @@
+"""``batchline worker``: a Celery worker that runs partitions of the jobs ``--jobs`` loads."""
+
+from __future__ import annotations
+
+import click
+
+from batchline.cli.state import state
+
+
+@click.command()
+@click.option(
+    "--broker",
+    envvar="BATCHLINE_BROKER",
+    required=True,
+    help="Celery broker URL: redis://host:6379/0 or amqp://user:password@host:5672//.",
+)
+@click.option("--queue", default="batchline", show_default=True, help="Queue to consume.")
+@click.option(
+    "--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPUs)."
+)
+@click.option("--pool", default="prefork", show_default=True, help="Celery pool: prefork or solo.")
+def worker(broker: str, queue: str, concurrency: int | None, pool: str) -> None:
+    """Run partitions sent by a CeleryPartitionHandler (needs batchline[celery]).
+
+    Load the jobs whose partitions this worker may run with the group's --jobs option; the
+    repository's URL comes with each task. Runs until SIGTERM/SIGINT.
+    """
+    from batchline.remote.app import make_app
+
+    st = state()
+    st.load_modules()
+    if not len(st.registry):
+        raise click.UsageError("batchline worker needs --jobs MODULE: the jobs it may run")
+    app = make_app(broker, queue=queue, registry=st.registry)
+    argv = ["worker", "--queues", queue, "--pool", pool, "-O", "fair", "--loglevel", "INFO"]
+    argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if concurrency:
+        argv += ["--concurrency", str(concurrency)]
+    app.worker_main(argv)

@@ -1,0 +1,50 @@
+"""The Celery application batchline's workers run: settings chosen for long partition tasks.
+
+- Acknowledge early (``task_acks_late=False``): the repository, not the broker, guarantees the
+  work. A task lost with its worker leaves its partition unclaimed (STARTING) or claimed and
+  silent; the manager sees either in the repository and acts.
+- Prefetch one task per worker process (``worker_prefetch_multiplier=1``): a busy worker does
+  not hoard queued partitions.
+- No redelivery loops: early acknowledgement means Redis's visibility timeout never re-sends a
+  running task, and RabbitMQ's consumer timeout never kills a long unacknowledged one.
+- JSON only: messages carry names and ids, and are never unpickled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from batchline.registry import JobRegistry
+
+TASK = "batchline.run_partition"
+DEFAULT_QUEUE = "batchline"
+
+
+def make_app(
+    broker: str, *, queue: str = DEFAULT_QUEUE, registry: JobRegistry | None = None
+) -> Any:
+    """A Celery app on ``broker`` (``redis://...`` or ``amqp://...``) with batchline's task.
+
+    ``registry`` holds the jobs a worker may run (``batchline worker --jobs`` fills it); the
+    manager's side needs none.
+    """
+    app = Celery("batchline", broker=broker, set_as_current=False)
+    app.conf.update(
+        task_acks_late=False,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        accept_content=["json"],
+        result_backend=None,
+        task_ignore_result=True,
+        task_default_queue=queue,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    app.batchline_registry = registry if registry is not None else JobRegistry()
+
+    from batchline.remote.worker import run_partition
+
+    app.task(name=TASK, bind=True)(run_partition)
+    return app

@@ -1,0 +1,148 @@
+"""The manager's side of partitions on Celery workers.
+
+``handle`` prepares each partition's step execution in the repository (STARTING, its first
+context stored, or skipped when it completed in an earlier run), sends one task per partition
+carrying ids only, then watches the repository, never the broker, until every partition ended:
+
+- a partition claimed and running whose worker stopped renewing its lease (``last_updated``
+  older than ``lease``) is failed with ``WorkerLost``: the update bumps its version, so the
+  worker, should it wake, commits nothing more;
+- a partition nobody claimed within ``claim_timeout`` (its message lost with a worker that had
+  taken it) is offered again; the claim makes a second delivery harmless.
+
+With ``on_failure="stop"`` a failed partition cancels the partitions no worker has claimed yet
+(they fail as not started, and a late delivery finds them ended); the ones already running on
+other machines run to their end. The step fails either way, and a restart runs what is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from batchline.errors import ConfigurationError, WorkerLost
+from batchline.logging import log
+from batchline.model import StepExecution, utcnow
+from batchline.remote.app import DEFAULT_QUEUE, TASK, make_app
+from batchline.status import BatchStatus
+from batchline.steps.base import StepRuntime
+from batchline.steps.partition import PartitionRequest, PartitionStep, prepare_partition
+
+_NOT_STARTED = "not started: another partition failed (a restart runs it)"
+
+
+class CeleryPartitionHandler:
+    """Runs a step's partitions on Celery workers (``batchline worker``) over ``broker``.
+
+    ``lease``: seconds after which a silent worker's partition fails (the worker renews it every
+    third of that); ``claim_timeout``: seconds after which an unclaimed partition is offered
+    again; ``poll_interval``: how often the repository is read while partitions run.
+    """
+
+    def __init__(
+        self,
+        broker: str,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        lease: float = 60.0,
+        claim_timeout: float = 120.0,
+        poll_interval: float = 0.5,
+    ) -> None:
+        if lease <= 0 or claim_timeout <= 0 or poll_interval <= 0:
+            raise ConfigurationError("celery partition handler: times must be > 0 seconds")
+        self.broker = broker
+        self.queue = queue
+        self.lease = lease
+        self.claim_timeout = claim_timeout
+        self.poll_interval = poll_interval
+        self._app: Any = None
+        self._manager_lease: float | None = None
+
+    def __repr__(self) -> str:
+        return f"CeleryPartitionHandler(queue={self.queue!r}, lease={self.lease:g})"
+
+    def handle(
+        self,
+        step: PartitionStep,
+        manager: StepExecution,
+        request: PartitionRequest,
+        runtime: StepRuntime,
+    ) -> Mapping[str, BaseException]:
+        repo = runtime.repository
+        url = repo.url()
+        if url is None or url.startswith("sqlite"):
+            raise ConfigurationError(
+                f"step {step.name!r}: partitions on remote workers need a repository they can "
+                "reach (PostgreSQL or MariaDB), not SQLite"
+            )
+        execution = manager.job_execution
+        assert execution is not None
+        # Workers judge the manager by the job's heartbeat, against the manager's own lease.
+        lease = runtime.control.lease
+        self._manager_lease = lease.seconds if lease is not None else None
+        sent: dict[int, tuple[str, float]] = {}  # step execution id -> (name, when sent)
+        for partition in request.partitions:
+            se = prepare_partition(
+                step, partition, execution, repo, rerun_completed=request.rerun_completed
+            )
+            if se is not None:
+                self._send(request, se.id, url)
+                sent[se.id] = (se.step_name, time.monotonic())
+        log.info("step %s: %d partitions sent to queue %r", step.name, len(sent), self.queue)
+        return self._watch(request, sent, runtime, url)
+
+    def _watch(
+        self,
+        request: PartitionRequest,
+        sent: dict[int, tuple[str, float]],
+        runtime: StepRuntime,
+        url: str,
+    ) -> dict[str, BaseException]:
+        repo = runtime.repository
+        errors: dict[str, BaseException] = {}
+        lease = dt.timedelta(seconds=self.lease)
+        while True:
+            rows = {s.id: s for s in repo.step_executions(request.job_execution_id) if s.id in sent}
+            running = [s for s in rows.values() if s.status.is_running]
+            if not running:
+                return errors
+            failed = errors or any(s.status is BatchStatus.FAILED for s in rows.values())
+            now = utcnow()
+            for se in running:
+                name, when = sent[se.id]
+                if se.status is BatchStatus.STARTING and failed and request.stop_on_failure:
+                    # Nobody runs it yet: it never will in this execution (a restart will).
+                    repo.fail_step_execution(se.id, _NOT_STARTED)
+                elif se.status is BatchStatus.STARTING:
+                    if time.monotonic() - when > self.claim_timeout:
+                        log.warning("partition %s unclaimed: offering it again", name)
+                        self._send(request, se.id, url)
+                        sent[se.id] = (name, time.monotonic())
+                elif se.last_updated is not None and now - se.last_updated > lease:
+                    error = WorkerLost(
+                        f"partition {name!r} lost its worker: no sign of life since "
+                        f"{se.last_updated:%Y-%m-%d %H:%M:%S} UTC (lease {self.lease:g}s)"
+                    )
+                    if repo.fail_step_execution(se.id, str(error)):
+                        errors[name] = error
+            time.sleep(self.poll_interval)
+
+    def _send(self, request: PartitionRequest, step_execution_id: int, url: str) -> None:
+        if self._app is None:
+            self._app = make_app(self.broker, queue=self.queue)
+        self._app.send_task(
+            TASK,
+            args=[
+                request.job_name,
+                request.step_name,
+                request.job_execution_id,
+                step_execution_id,
+                url,
+                self.lease,
+                request.rerun_completed,
+                self._manager_lease,
+            ],
+            queue=self.queue,
+        )

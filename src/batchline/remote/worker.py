@@ -1,0 +1,130 @@
+"""What a worker does with a partition task: claim the step execution, run it, prove it lives.
+
+The task carries names and ids only. The claim is the step execution's first write (STARTING ->
+STARTED at the version the manager left): a second delivery, or a second worker, finds it
+claimed and does nothing. While the partition runs, a thread renews the worker's lease on the
+row (``step_heartbeat``) every third of the lease; once the row has ended elsewhere (the manager
+failed it, a recovery failed the whole job) the lease is lost and the worker writes nothing
+more: every chunk commit is also refused by the row's version. The same thread watches the
+job's own heartbeat: when its manager has stopped proving it lives, the partition stops at its
+next chunk boundary, for a recovery and restart to resume it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from typing import Any
+
+from batchline.errors import ConfigurationError, OptimisticLockingFailure
+from batchline.flow import find_step
+from batchline.logging import log
+from batchline.model import utcnow
+from batchline.repository.sql import SqlJobRepository
+from batchline.status import BatchStatus
+from batchline.steps.base import StepRuntime
+from batchline.steps.control import Lease, RunControl
+from batchline.steps.partition import PartitionStep, run_prepared_partition
+
+
+def run_partition(
+    task: Any,
+    job_name: str,
+    step_name: str,
+    job_execution_id: int,
+    step_execution_id: int,
+    repository_url: str,
+    lease: float,
+    rerun_completed: bool,
+    manager_lease: float | None = None,
+) -> str:
+    """The body of the ``batchline.run_partition`` task; returns what happened, for logs."""
+    registry = task.app.batchline_registry
+    step = find_step(registry.get(job_name).steps, step_name)
+    if not isinstance(step, PartitionStep):
+        raise ConfigurationError(f"job {job_name!r} has no partitioned step {step_name!r}")
+    repository = SqlJobRepository(repository_url, upgrade=False)
+    try:
+        execution = repository.get_job_execution(job_execution_id)
+        se = repository.get_step_execution(step_execution_id)
+        if se.status is not BatchStatus.STARTING:
+            log.info("partition %s is %s: claimed elsewhere", se.step_name, se.status.value)
+            return f"skipped: {se.status.value}"
+        se.job_execution = execution
+        if _stale(repository, execution.id, manager_lease):
+            log.warning("partition %s not claimed: its job's manager is gone", se.step_name)
+            return "skipped: manager gone"
+        clock = time.monotonic
+        held = Lease(lease, clock(), clock, lease / 3)
+        control = RunControl(
+            repository, execution.id, execution.job_name, lease=held, chunk_beats=False
+        )
+        runtime = StepRuntime(repository, repository.transaction_manager(), control)
+        beating = _Heartbeat(repository, se.id, held, control, manager_lease)
+        try:
+            done = run_prepared_partition(step, se, runtime, rerun_completed=rerun_completed)
+        except OptimisticLockingFailure:
+            log.info("partition %s was claimed by another worker", se.step_name)
+            return "skipped: claimed by another worker"
+        finally:
+            beating.stop()
+        return done.status.value
+    finally:
+        repository.dispose()
+
+
+class _Heartbeat:
+    """Renews the worker's lease on its step execution until stopped."""
+
+    def __init__(
+        self,
+        repository: SqlJobRepository,
+        step_id: int,
+        lease: Lease,
+        control: RunControl,
+        manager_lease: float | None,
+    ) -> None:
+        self._manager_lease = manager_lease
+        self._repository = repository
+        self._step_id = step_id
+        self._lease = lease
+        self._control = control
+        self._done = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, name="batchline-step-heartbeat", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(self._lease.interval):
+            sent = time.monotonic()
+            try:
+                held = self._repository.step_heartbeat(self._step_id)
+            except Exception:  # retried next interval; the lease allows a missed beat
+                log.warning("partition heartbeat failed", exc_info=True)
+                continue
+            self._lease.answer(sent, held, self._control.job_execution_id)
+            if not held:
+                self._control.request_stop()
+                return
+            if self._manager_gone():
+                log.warning("the job's manager stopped proving it lives: stopping the partition")
+                self._control.request_stop()
+                return
+
+    def _manager_gone(self) -> bool:
+        """The job's own heartbeat (its manager's) is older than the lease: stop at the next
+        chunk, so that a recovery and restart resume from this partition's last commit."""
+        return _stale(self._repository, self._control.job_execution_id, self._manager_lease)
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join(timeout=5)
+
+
+def _stale(repository: SqlJobRepository, job_execution_id: int, lease: float | None) -> bool:
+    if lease is None:  # the manager keeps no lease: nothing to judge it by
+        return False
+    beat = repository.heartbeat_of(job_execution_id)
+    return beat is not None and utcnow() - beat > dt.timedelta(seconds=lease)

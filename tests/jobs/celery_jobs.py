@@ -1,0 +1,68 @@
+"""The partitioned copy of partition_jobs, with its partitions on Celery workers.
+
+Loaded by the test (the manager's side) and by ``batchline --jobs tests.jobs.celery_jobs worker``
+(the workers'). The broker, the queue and the lease come from the environment, so concurrent
+test runs use queues of their own: BATCHLINE_TEST_BROKER, BATCHLINE_TEST_QUEUE,
+BATCHLINE_TEST_LEASE. ``duplicating_job`` sends every task twice, as a broker may deliver it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from batchline import JobBuilder, StepBuilder
+from batchline.remote import CeleryPartitionHandler
+from tests.jobs.partition_jobs import GRID, copy_rows, table_partitioner
+
+BROKER_ENV = "BATCHLINE_TEST_BROKER"
+QUEUE_ENV = "BATCHLINE_TEST_QUEUE"
+LEASE_ENV = "BATCHLINE_TEST_LEASE"
+
+
+def _handler(cls: type[CeleryPartitionHandler] = CeleryPartitionHandler) -> CeleryPartitionHandler:
+    return cls(
+        os.environ.get(BROKER_ENV, "redis://127.0.0.1:6379/0"),
+        queue=os.environ.get(QUEUE_ENV, "batchline-test"),
+        lease=float(os.environ.get(LEASE_ENV, "60")),
+        poll_interval=0.1,
+    )
+
+
+class Duplicating(CeleryPartitionHandler):
+    """Sends each partition's task twice: the claim must make the second a no-op."""
+
+    def _send(self, request: object, step_execution_id: int, url: str) -> None:  # type: ignore[override]
+        super()._send(request, step_execution_id, url)  # type: ignore[arg-type]
+        super()._send(request, step_execution_id, url)  # type: ignore[arg-type]
+
+
+def _job(name: str, handler: CeleryPartitionHandler) -> object:
+    step = StepBuilder("copy").partition(
+        copy_rows(), table_partitioner, grid_size=GRID, handler=handler
+    )
+    return JobBuilder(name).step(step).build()
+
+
+celery_job = _job("celery_copy", _handler())
+duplicating_job = _job("celery_copy_twice", _handler(Duplicating))
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.jobs.celery_jobs URL``: run ``celery_copy`` as its manager, with a
+    lease of BATCHLINE_TEST_LEASE seconds, so a test can SIGKILL the manager."""
+    import sys
+
+    from batchline import Engine
+
+    url = argv[0]
+    lease = float(os.environ.get(LEASE_ENV, "60"))
+    with Engine(url, lease=lease, heartbeat_interval=lease / 5) as engine:
+        execution = engine.start(celery_job, {"db": url})  # type: ignore[arg-type]
+    print(execution.id, execution.status.value, file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,228 @@
+"""Partitions on Celery workers, over Redis and RabbitMQ, the repository on PostgreSQL or
+MariaDB: every row copied exactly once, a task delivered twice runs once, a killed worker's
+partition fails by its lease and a restart completes it.
+
+Workers are real ``batchline worker`` processes; each test uses a queue of its own.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchline import BatchStatus, ConfigurationError, Engine
+from batchline.testing import eventually
+from tests.backends import fresh_database
+from tests.jobs import celery_jobs, partition_jobs
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+BROKERS = {
+    "redis": ("redis://127.0.0.1:6379/0", 6379),
+    "rabbitmq": ("amqp://guest:guest@127.0.0.1:5672//", 5672),
+}
+
+
+def require_broker(name: str) -> str:
+    url, port = BROKERS[name]
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError as exc:
+        message = f"{name} broker at 127.0.0.1:{port} unreachable ({exc})"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {message}", pytrace=False)
+        pytest.skip(message)
+    return url
+
+
+class Workers:
+    """A ``batchline worker`` process group on its own queue."""
+
+    def __init__(self, broker: str, queue: str, lease: float, log: Path) -> None:
+        self.env = {
+            **os.environ,
+            celery_jobs.BROKER_ENV: broker,
+            celery_jobs.QUEUE_ENV: queue,
+            celery_jobs.LEASE_ENV: str(lease),
+        }
+        self.broker, self.queue, self.log = broker, queue, log
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, delay: float = 0.0, concurrency: int = 2) -> None:
+        env = {**self.env, partition_jobs.DELAY_ENV: str(delay)}
+        argv = [sys.executable, "-m", "batchline", "--jobs", "tests.jobs.celery_jobs", "worker"]
+        argv += ["--broker", self.broker, "--queue", self.queue, "-c", str(concurrency)]
+        out = self.log.open("ab")
+        self.proc = subprocess.Popen(
+            argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        out.close()
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture(
+    params=[("redis", "postgresql"), ("rabbitmq", "mariadb")], ids=lambda p: "-".join(p)
+)
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, Workers]]:
+    broker_name, backend = request.param
+    broker = require_broker(broker_name)
+    with fresh_database(backend, tmp_path) as url:
+        partition_jobs.create_tables(url)
+        queue = f"batchline-test-{uuid.uuid4().hex[:8]}"
+        workers = Workers(broker, queue, 2.0, tmp_path / "workers.log")
+        names = (celery_jobs.BROKER_ENV, celery_jobs.QUEUE_ENV, celery_jobs.LEASE_ENV)
+        os.environ.update(zip(names, (broker, queue, "2.0"), strict=True))
+        try:
+            yield url, workers
+        finally:
+            workers.kill()
+            for name in names:
+                os.environ.pop(name, None)
+
+
+def _job(name: str, queue_env: dict[str, str]) -> object:
+    """A fresh job object, built with the test's broker and queue in the environment."""
+    import importlib
+
+    module = importlib.reload(celery_jobs)
+    return getattr(module, name)
+
+
+def test_partitions_run_on_workers_exactly_once(setup: tuple[str, Workers]) -> None:
+    """Four partitions on two worker processes: the step completes, each row copied once, and
+    the partitions ran in the workers' processes, not the manager's."""
+    url, workers = setup
+    workers.start()
+    with Engine(url) as engine:
+        job = _job("celery_job", workers.env)
+        execution = engine.start(job, {"db": url})  # type: ignore[arg-type]
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
+        pids = {
+            s.context.get("pid") for s in engine.step_executions(execution.id) if ":" in s.step_name
+        }
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+    assert os.getpid() not in pids and len(pids) >= 1
+
+
+def test_a_task_delivered_twice_runs_once(setup: tuple[str, Workers]) -> None:
+    """Every partition's task is sent twice: the claim lets one run, the copy is exact."""
+    url, workers = setup
+    workers.start()
+    with Engine(url) as engine:
+        job = _job("duplicating_job", workers.env)
+        execution = engine.start(job, {"db": url})  # type: ignore[arg-type]
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+    log = workers.log.read_text(errors="replace")
+    eventually(
+        lambda: workers.log.read_text(errors="replace").count("claimed") >= 4,
+        timeout=30,
+        message=lambda: f"the second deliveries were not seen: {log[-2000:]}",
+    )
+
+
+def test_a_killed_worker_fails_its_partition_and_a_restart_completes(
+    setup: tuple[str, Workers],
+) -> None:
+    """SIGKILL the workers mid-copy: their partitions fail by the lease (WorkerLost), the job
+    fails; new workers and a restart complete the copy exactly once."""
+    url, workers = setup
+    workers.start(delay=0.01)
+    with Engine(url) as engine:
+        job = _job("celery_job", workers.env)
+        handle = engine.start_async(job, {"db": url})  # type: ignore[arg-type]
+
+        def copying() -> bool:
+            return len(partition_jobs.copied(url)) >= 40
+
+        eventually(copying, timeout=60, message="the workers copied nothing")
+        workers.kill()
+        failed = handle.wait(timeout=120)
+        assert failed.status is BatchStatus.FAILED
+        assert "lost its worker" in failed.exit_status.description
+        workers.start()
+        engine.register(job, replace=True)  # type: ignore[arg-type]
+        restarted = engine.restart(failed.id)
+        assert restarted.status is BatchStatus.COMPLETED, restarted.exit_status.description
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+
+
+def test_a_killed_manager_stops_its_workers_and_a_restart_completes(
+    setup: tuple[str, Workers],
+) -> None:
+    """SIGKILL the manager mid-copy: the workers see its heartbeat stop and end their partitions
+    STOPPED at a chunk boundary; a restart (recovering the dead execution) resumes each from
+    its last commit, with the stored plan, and copies every row exactly once."""
+    url, workers = setup
+    workers.start(delay=0.03)
+    argv = [sys.executable, "-m", "tests.jobs.celery_jobs", url]
+    manager = subprocess.Popen(argv, cwd=ROOT, env=workers.env, stderr=subprocess.PIPE)
+    try:
+        eventually(
+            lambda: len(partition_jobs.copied(url)) >= 40,
+            timeout=60,
+            message="the workers copied nothing",
+        )
+    finally:
+        manager.kill()
+        manager.wait()
+    with Engine(url, lease=2.0, heartbeat_interval=0.3) as engine:
+        [execution] = engine.list_executions("celery_copy")
+
+        def workers_stopped() -> bool:  # unclaimed ones stay STARTING: nobody takes them
+            steps = [s for s in engine.step_executions(execution.id) if ":" in s.step_name]
+            return bool(steps) and not any(s.status is BatchStatus.STARTED for s in steps)
+
+        eventually(workers_stopped, timeout=60, message="the workers kept running")
+        partitions = [s for s in engine.step_executions(execution.id) if ":" in s.step_name]
+        statuses = {s.status for s in partitions}
+        assert statuses & {BatchStatus.STOPPED, BatchStatus.STARTING}, statuses
+        assert len(partition_jobs.copied(url)) < partition_jobs.ROWS
+        job = _job("celery_job", workers.env)
+        engine.register(job)  # type: ignore[arg-type]
+        eventually(
+            lambda: _restartable(engine, execution.id), timeout=30, message="lease never expired"
+        )
+        restarted = engine.restart(execution.id)
+        assert restarted.status is BatchStatus.COMPLETED, restarted.exit_status.description
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+
+
+def _restartable(engine: Engine, execution_id: int) -> bool:
+    try:
+        engine.recover(execution_id)
+    except Exception:
+        return False
+    return True
+
+
+def test_sqlite_is_refused_for_remote_workers(sqlite_url: str) -> None:
+    """A SQLite repository cannot be shared with workers elsewhere: a clear refusal."""
+    partition_jobs.create_tables(sqlite_url)
+    with Engine(sqlite_url) as engine:
+        job = _job("celery_job", {})
+        execution = engine.start(job, {"db": sqlite_url})  # type: ignore[arg-type]
+    assert execution.status is BatchStatus.FAILED
+    assert "not SQLite" in execution.exit_status.description
+    assert ConfigurationError.__name__ in execution.exit_status.description
