@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -46,11 +47,10 @@ def _file_job(url: str, source: Path, target: Path, restart: int | None) -> subp
     )
 
 
-def _freeze_then_replace(
-    stale: subprocess.Popen[str], restart: subprocess.Popen[str] | None = None
-) -> None:
-    """Thaw the stale process once its replacement runs (or is waiting for it)."""
-    time.sleep(1.0)
+def _thaw_once_replaced(stale: subprocess.Popen[str], replaced: Callable[[], bool]) -> None:
+    """Thaw the stale process once its replacement has recovered the execution (and now runs,
+    or waits for the stale process's file lock)."""
+    eventually(replaced, timeout=60, interval=0.05, message="the restart recovered nothing")
     stale.send_signal(signal.SIGCONT)
 
 
@@ -82,7 +82,7 @@ def test_frozen_file_writer_writes_nothing_after_its_lease(round_: int, tmp_path
             [execution] = engine.list_executions(file_job.JOB_NAME)
             time.sleep(LEASE + 1.0)
             restart = _file_job(url, source, target, execution.id)
-            _freeze_then_replace(stale, restart)
+            _thaw_once_replaced(stale, lambda: _recovered(engine, execution.id))
             restart_out, _ = restart.communicate(timeout=120)
             stale_out, _ = stale.communicate(timeout=60)
         finally:
@@ -96,6 +96,10 @@ def test_frozen_file_writer_writes_nothing_after_its_lease(round_: int, tmp_path
     text = target.read_text(encoding="utf-8")
     assert text.count("# ") == 1 and text.endswith(f"# {ROWS} rows\n"), f"seed {seed}"
     assert target.read_bytes() == clean.read_bytes(), f"output differs (seed {seed})"
+
+
+def _recovered(engine: Engine, execution_id: int) -> bool:
+    return engine.get_execution(execution_id).status is BatchStatus.FAILED
 
 
 COUNT = "tests.jobs.cli_jobs:count_job"
@@ -123,7 +127,7 @@ def test_frozen_repository_writer_commits_nothing_after_its_lease(
             time.sleep(LEASE + 1.0)
             fast = cli_env(url, lease=LEASE)
             restart = spawn("restart", str(execution_id), "--job", COUNT, env=fast)
-            _freeze_then_replace(stale)
+            _thaw_once_replaced(stale, lambda: len(out.executions()) == 2)
             _, restart_err = restart.communicate(timeout=120)
             _, stale_err = stale.communicate(timeout=60)
         finally:
