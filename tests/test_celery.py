@@ -91,8 +91,14 @@ def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str,
         partition_jobs.create_tables(url)
         queue = f"batchline-test-{uuid.uuid4().hex[:8]}"
         workers = Workers(broker, queue, 2.0, tmp_path / "workers.log")
-        names = (celery_jobs.BROKER_ENV, celery_jobs.QUEUE_ENV, celery_jobs.LEASE_ENV)
-        os.environ.update(zip(names, (broker, queue, "2.0"), strict=True))
+        # A killed worker's prefetched task is lost with it: offered again after 5 s.
+        names = (
+            celery_jobs.BROKER_ENV,
+            celery_jobs.QUEUE_ENV,
+            celery_jobs.LEASE_ENV,
+            celery_jobs.CLAIM_ENV,
+        )
+        os.environ.update(zip(names, (broker, queue, "2.0", "5"), strict=True))
         try:
             yield url, workers
         finally:
@@ -165,6 +171,30 @@ def test_a_killed_worker_fails_its_partition_and_a_restart_completes(
         engine.register(job, replace=True)  # type: ignore[arg-type]
         restarted = engine.restart(failed.id)
         assert restarted.status is BatchStatus.COMPLETED, restarted.exit_status.description
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+
+
+def test_a_lost_partition_is_offered_to_another_worker(
+    setup: tuple[str, Workers], caplog: pytest.LogCaptureFixture
+) -> None:
+    """on_worker_lost="retry": SIGKILL the workers mid-copy, start new ones: the lost
+    partitions go back to STARTING at a new version and the same execution completes, every
+    row copied once (the new worker resumes each from its last commit)."""
+    url, workers = setup
+    workers.start(delay=0.01)
+    with Engine(url) as engine:
+        job = _job("retrying_job", workers.env)
+        handle = engine.start_async(job, {"db": url})  # type: ignore[arg-type]
+        eventually(
+            lambda: len(partition_jobs.copied(url)) >= 40,
+            timeout=60,
+            message="the workers copied nothing",
+        )
+        workers.kill()
+        workers.start()
+        done = handle.wait(timeout=120)
+        assert done.status is BatchStatus.COMPLETED, done.exit_status.description
+    assert "lost its worker" in caplog.text and "offering it again" in caplog.text
     assert partition_jobs.copied(url) == partition_jobs.expected()
 
 

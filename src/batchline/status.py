@@ -56,7 +56,10 @@ _S = BatchStatus
 # failure once the operator (or the heartbeat lease) says its process is gone.
 _TRANSITIONS: dict[BatchStatus, frozenset[BatchStatus]] = {
     _S.STARTING: frozenset({_S.STARTED, _S.STOPPING, _S.STOPPED, _S.FAILED, _S.UNKNOWN}),
-    _S.STARTED: frozenset({_S.COMPLETED, _S.STOPPING, _S.STOPPED, _S.FAILED, _S.UNKNOWN}),
+    # STARTED -> STARTING: a remote partition whose worker was lost, offered to another one.
+    _S.STARTED: frozenset(
+        {_S.STARTING, _S.COMPLETED, _S.STOPPING, _S.STOPPED, _S.FAILED, _S.UNKNOWN}
+    ),
     _S.STOPPING: frozenset({_S.STOPPED, _S.COMPLETED, _S.FAILED, _S.UNKNOWN}),
     _S.STOPPED: frozenset({_S.ABANDONED}),
     _S.FAILED: frozenset({_S.ABANDONED}),

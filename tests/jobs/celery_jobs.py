@@ -3,7 +3,8 @@
 Loaded by the test (the manager's side) and by ``batchline --jobs tests.jobs.celery_jobs worker``
 (the workers'). The broker, the queue and the lease come from the environment, so concurrent
 test runs use queues of their own: BATCHLINE_TEST_BROKER, BATCHLINE_TEST_QUEUE,
-BATCHLINE_TEST_LEASE. ``duplicating_job`` sends every task twice, as a broker may deliver it.
+BATCHLINE_TEST_LEASE. ``duplicating_job`` sends every task twice, as a broker may deliver it;
+``retrying_job`` offers a lost worker's partition to another worker.
 """
 
 from __future__ import annotations
@@ -17,14 +18,19 @@ from tests.jobs.partition_jobs import GRID, copy_rows, table_partitioner
 BROKER_ENV = "BATCHLINE_TEST_BROKER"
 QUEUE_ENV = "BATCHLINE_TEST_QUEUE"
 LEASE_ENV = "BATCHLINE_TEST_LEASE"
+CLAIM_ENV = "BATCHLINE_TEST_CLAIM_TIMEOUT"
 
 
-def _handler(cls: type[CeleryPartitionHandler] = CeleryPartitionHandler) -> CeleryPartitionHandler:
+def _handler(
+    cls: type[CeleryPartitionHandler] = CeleryPartitionHandler, on_worker_lost: str = "fail"
+) -> CeleryPartitionHandler:
     return cls(
         os.environ.get(BROKER_ENV, "redis://127.0.0.1:6379/0"),
         queue=os.environ.get(QUEUE_ENV, "batchline-test"),
         lease=float(os.environ.get(LEASE_ENV, "60")),
+        claim_timeout=float(os.environ.get(CLAIM_ENV, "120")),
         poll_interval=0.1,
+        on_worker_lost=on_worker_lost,  # type: ignore[arg-type]
     )
 
 
@@ -45,6 +51,7 @@ def _job(name: str, handler: CeleryPartitionHandler) -> object:
 
 celery_job = _job("celery_copy", _handler())
 duplicating_job = _job("celery_copy_twice", _handler(Duplicating))
+retrying_job = _job("celery_copy_retry", _handler(on_worker_lost="retry"))
 
 
 def main(argv: list[str]) -> int:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 from batchline.errors import ConfigurationError, WorkerLost
 from batchline.logging import log
@@ -37,8 +37,9 @@ class CeleryPartitionHandler:
     """Runs a step's partitions on Celery workers (``batchline worker``) over ``broker``.
 
     ``lease``: seconds after which a silent worker's partition fails (the worker renews it every
-    third of that); ``claim_timeout``: seconds after which an unclaimed partition is offered
-    again; ``poll_interval``: how often the repository is read while partitions run.
+    third of that), or with ``on_worker_lost="retry"`` is offered to another worker, which
+    resumes it from its last commit; ``claim_timeout``: seconds after which an unclaimed
+    partition is offered again; ``poll_interval``: how often the repository is read.
     """
 
     def __init__(
@@ -49,9 +50,13 @@ class CeleryPartitionHandler:
         lease: float = 60.0,
         claim_timeout: float = 120.0,
         poll_interval: float = 0.5,
+        on_worker_lost: Literal["fail", "retry"] = "fail",
     ) -> None:
         if lease <= 0 or claim_timeout <= 0 or poll_interval <= 0:
             raise ConfigurationError("celery partition handler: times must be > 0 seconds")
+        if on_worker_lost not in ("fail", "retry"):
+            raise ConfigurationError("celery partition handler: on_worker_lost 'fail' or 'retry'")
+        self.on_worker_lost = on_worker_lost
         self.broker = broker
         self.queue = queue
         self.lease = lease
@@ -125,7 +130,12 @@ class CeleryPartitionHandler:
                         f"partition {name!r} lost its worker: no sign of life since "
                         f"{se.last_updated:%Y-%m-%d %H:%M:%S} UTC (lease {self.lease:g}s)"
                     )
-                    if repo.fail_step_execution(se.id, str(error)):
+                    if self.on_worker_lost == "retry":
+                        if repo.reoffer_step_execution(se.id, str(error)):
+                            log.warning("%s; offering it again", error)
+                            self._send(request, se.id, url)
+                            sent[se.id] = (name, time.monotonic())
+                    elif repo.fail_step_execution(se.id, str(error)):
                         errors[name] = error
             time.sleep(self.poll_interval)
 

@@ -138,6 +138,10 @@ class JobRepository(Protocol):
     def get_step_execution(self, step_execution_id: int) -> StepExecution:
         """One step execution by id (NoSuchExecution if there is none)."""
 
+    def reoffer_step_execution(self, step_execution_id: int, message: str) -> bool:
+        """STARTED -> STARTING at a new version: a remote partition whose worker was lost,
+        offered to another worker, which resumes it from its last commit."""
+
     def step_heartbeat(self, step_execution_id: int) -> bool:
         """A remote worker proves it still runs a step execution (its ``last_updated``); False
         once the row has ended (the manager failed it, or another process recovered the job)."""

@@ -722,6 +722,27 @@ class SqlJobRepository:
             raise NoSuchExecution(f"no step execution with id {step_execution_id}")
         return _to_step_execution(row)
 
+    def reoffer_step_execution(self, step_execution_id: int, message: str) -> bool:
+        """A claimed step execution whose runner is gone goes back to STARTING at a new
+        version (the old runner's writes are refused), for another runner to claim; False
+        when it had already ended."""
+        touched = self._tx(
+            lambda conn: (
+                conn.execute(
+                    step_execution.update()
+                    .where(step_execution.c.id == step_execution_id)
+                    .where(step_execution.c.status == BatchStatus.STARTED.value)
+                    .values(
+                        status=BatchStatus.STARTING.value,
+                        exit_message=fit_text(message),
+                        last_updated=utcnow(),
+                        version=step_execution.c.version + 1,
+                    )
+                ).rowcount
+            )
+        )
+        return bool(touched == 1)
+
     def step_heartbeat(self, step_execution_id: int) -> bool:
         touched = self._tx(
             lambda conn: (
