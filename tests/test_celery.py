@@ -15,10 +15,12 @@ import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from batchline import BatchStatus, ConfigurationError, Engine
+from batchline.remote import CeleryLauncher
 from batchline.testing import eventually
 from tests.backends import fresh_database
 from tests.jobs import celery_jobs, partition_jobs
@@ -245,6 +247,64 @@ def _restartable(engine: Engine, execution_id: int) -> bool:
     except Exception:
         return False
     return True
+
+
+class TwiceLauncher(CeleryLauncher):
+    """Sends every execution twice, as a broker may deliver it."""
+
+    def send(self, job: Any, execution: Any, repository: Any) -> None:
+        super().send(job, execution, repository)
+        super().send(job, execution, repository)
+
+
+def test_a_queued_job_waits_then_runs_once_on_a_worker(setup: tuple[str, Workers]) -> None:
+    """start_async(on=launcher), sent twice: STARTING while no worker runs; once one starts,
+    the job runs there (not here) exactly once and the handle sees it COMPLETED."""
+    url, workers = setup
+    with Engine(url) as engine:
+        launcher = TwiceLauncher(workers.broker, queue=workers.queue, lease=4, heartbeat_interval=1)
+        handle = engine.start_async(celery_jobs.whole_job, {"run": 1}, on=launcher)
+        assert engine.get_execution(handle.execution_id).status is BatchStatus.STARTING
+        workers.start()
+        done = handle.wait(timeout=120)
+        assert done.status is BatchStatus.COMPLETED, done.exit_status.description
+        assert done.context["pid"] not in (None, os.getpid())
+        steps = {s.step_name: s for s in done.step_executions}
+        assert steps["count"].read_count == 50
+        assert [e.id for e in engine.list_executions("celery_whole")] == [handle.execution_id]
+    eventually(
+        lambda: (
+            "claimed" in workers.log.read_text(errors="replace")
+            or "not waiting" in workers.log.read_text(errors="replace")
+        ),
+        timeout=30,
+        message="the second delivery was not seen",
+    )
+
+
+def test_the_cli_queues_a_job(setup: tuple[str, Workers]) -> None:
+    """batchline start --queue-to: prints the id and exits 0; a worker completes it."""
+    url, workers = setup
+    workers.start()
+    argv = [
+        sys.executable,
+        "-m",
+        "batchline",
+        "-r",
+        url,
+        "start",
+        "tests.jobs.celery_jobs:whole_job",
+    ]
+    argv += ["run:int=2", "--queue-to", workers.broker, "--queue", workers.queue]
+    queued = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert queued.returncode == 0, queued.stderr
+    execution_id = int(queued.stdout.split()[0])
+    with Engine(url) as engine:
+        eventually(
+            lambda: engine.get_execution(execution_id).status is BatchStatus.COMPLETED,
+            timeout=120,
+            message="the queued job never completed",
+        )
 
 
 def test_sqlite_is_refused_for_remote_workers(sqlite_url: str) -> None:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
+from typing import Protocol
 
 from batchline.errors import (
     ConfigurationError,
@@ -34,6 +35,12 @@ from batchline.steps.control import RunControl
 from batchline.transaction import TransactionManager
 
 Params = JobParameters | Mapping[str, ParamValue] | None
+
+
+class Launcher(Protocol):
+    """Sends a launched (STARTING) execution to be run elsewhere, e.g. a queue of workers."""
+
+    def send(self, job: Job, execution: JobExecution, repository: JobRepository) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -146,10 +153,51 @@ class Engine:
         return self._run(*self.launch(job, parameters, new_instance_only=new_instance_only))
 
     def start_async(
-        self, job: Job | str, parameters: Params = None, *, new_instance_only: bool = False
+        self,
+        job: Job | str,
+        parameters: Params = None,
+        *,
+        new_instance_only: bool = False,
+        on: Launcher | None = None,
     ) -> JobHandle:
-        """Launch now (so launch errors raise here), run on the engine's pool; thread-safe."""
-        return self._submit(*self.launch(job, parameters, new_instance_only=new_instance_only))
+        """Launch now (so launch errors raise here), run on the engine's pool; thread-safe.
+
+        ``on`` sends the execution elsewhere instead (``batchline.remote.CeleryLauncher``): it
+        stays STARTING until a worker claims it; the handle follows it in the repository.
+        """
+        resolved, execution = self.launch(job, parameters, new_instance_only=new_instance_only)
+        if on is None:
+            return self._submit(resolved, execution)
+        on.send(resolved, execution, self.repository)
+        return JobHandle(execution.id, self._follow(execution.id), self)
+
+    def _follow(self, execution_id: int, interval: float = 0.5) -> Future[JobExecution]:
+        """A future that ends when the repository shows the execution ended."""
+        future: Future[JobExecution] = Future()
+
+        def poll() -> None:
+            while not self._closed.wait(interval):
+                try:
+                    execution = self.get_execution(execution_id)
+                except Exception as exc:  # the repository is gone: so is the answer
+                    future.set_exception(exc)
+                    return
+                if not execution.status.is_running:
+                    future.set_result(execution)
+                    return
+
+        threading.Thread(target=poll, name=f"batchline-follow-{execution_id}", daemon=True).start()
+        return future
+
+    def run_queued(self, execution_id: int) -> JobExecution | None:
+        """Claim a STARTING execution that a launcher queued and run it here; None when it was
+        not waiting (claimed elsewhere, or ended). The claim is the run's first write, STARTING
+        -> STARTED at the version read: of two workers, the second gets
+        OptimisticLockingFailure and runs nothing."""
+        execution = self.repository.get_job_execution(execution_id)
+        if execution.status is not BatchStatus.STARTING:
+            return None
+        return self._run(self.registry.get(execution.job_name), execution)
 
     def restart(
         self, execution_id: int | None = None, *, job_name: str | None = None

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from batchline import JobBuilder, StepBuilder
+from batchline import JobBuilder, StepBuilder, StepExecution
 from batchline.remote import CeleryPartitionHandler
 from tests.jobs.partition_jobs import GRID, copy_rows, table_partitioner
 
@@ -40,6 +40,20 @@ class Duplicating(CeleryPartitionHandler):
     def _send(self, request: object, step_execution_id: int, url: str) -> None:  # type: ignore[override]
         super()._send(request, step_execution_id, url)  # type: ignore[arg-type]
         super()._send(request, step_execution_id, url)  # type: ignore[arg-type]
+
+
+def _record_pid(se: StepExecution) -> None:
+    assert se.job_execution is not None
+    se.job_execution.context["pid"] = os.getpid()
+
+
+# A whole job for CeleryLauncher: where it ran, and 50 items counted.
+whole_job = (
+    JobBuilder("celery_whole")
+    .step(StepBuilder("where").task(_record_pid))
+    .step(StepBuilder("count").chunk(10).reader(lambda se: range(50)).writer(lambda items: None))
+    .build()
+)
 
 
 def _job(name: str, handler: CeleryPartitionHandler) -> object:

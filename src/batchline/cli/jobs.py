@@ -40,7 +40,21 @@ non_identifying_option = click.option(
 @click.argument("job")
 @click.argument("parameters", nargs=-1, metavar="[NAME[:TYPE]=VALUE]...")
 @non_identifying_option
-def start(job: str, parameters: tuple[str, ...], non_identifying: tuple[str, ...]) -> None:
+@click.option(
+    "--queue-to",
+    "broker",
+    metavar="BROKER_URL",
+    help="Queue the execution for `batchline worker` processes on this Celery broker, print "
+    "its id and exit 0 (it stays STARTING until a worker claims it).",
+)
+@click.option("--queue", default="batchline", show_default=True, help="With --queue-to.")
+def start(
+    job: str,
+    parameters: tuple[str, ...],
+    non_identifying: tuple[str, ...],
+    broker: str | None,
+    queue: str,
+) -> None:
     """Start JOB (package.module:attribute, or a name loaded with --jobs) and wait for its end.
 
     SIGTERM or SIGINT stops it at the next chunk boundary (exit 3); restart it later.
@@ -50,6 +64,15 @@ def start(job: str, parameters: tuple[str, ...], non_identifying: tuple[str, ...
     params = parse_parameters(parameters, non_identifying)
     resolved.validate(params)  # before connecting: a bad command line needs no database
     engine = st.engine()
+    if broker is not None:
+        from batchline.remote.launcher import CeleryLauncher
+
+        launcher = CeleryLauncher(
+            broker, queue=queue, lease=st.lease, heartbeat_interval=st.heartbeat_interval
+        )
+        handle = engine.start_async(resolved, params, on=launcher)
+        click.echo(f"{handle.execution_id} STARTING: queued on {queue!r}")
+        return
     run_in_foreground(st, resolved, lambda: engine.start_async(resolved, params))
 
 

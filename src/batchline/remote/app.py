@@ -19,6 +19,7 @@ from celery import Celery
 from batchline.registry import JobRegistry
 
 TASK = "batchline.run_partition"
+JOB_TASK = "batchline.run_job"
 DEFAULT_QUEUE = "batchline"
 
 
@@ -44,7 +45,8 @@ def make_app(
     )
     app.batchline_registry = registry if registry is not None else JobRegistry()
 
-    from batchline.remote.worker import run_partition
+    from batchline.remote.worker import run_job, run_partition
 
     app.task(name=TASK, bind=True)(run_partition)
+    app.task(name=JOB_TASK, bind=True)(run_job)
     return app

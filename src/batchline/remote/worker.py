@@ -128,3 +128,27 @@ def _stale(repository: SqlJobRepository, job_execution_id: int, lease: float | N
         return False
     beat = repository.heartbeat_of(job_execution_id)
     return beat is not None and utcnow() - beat > dt.timedelta(seconds=lease)
+
+
+def run_job(
+    task: Any, execution_id: int, repository_url: str, lease: float, heartbeat_interval: float
+) -> str:
+    """The body of the ``batchline.run_job`` task: claim a queued execution and run it here."""
+    from batchline.engine import Engine
+
+    repository = SqlJobRepository(repository_url, upgrade=False)
+    with Engine(
+        repository,
+        registry=task.app.batchline_registry,
+        lease=lease,
+        heartbeat_interval=heartbeat_interval,
+    ) as engine:
+        try:
+            done = engine.run_queued(execution_id)
+        except OptimisticLockingFailure:
+            log.info("job execution %d was claimed by another worker", execution_id)
+            return "skipped: claimed by another worker"
+    if done is None:
+        log.info("job execution %d is not waiting: claimed elsewhere", execution_id)
+        return "skipped: not waiting"
+    return done.status.value

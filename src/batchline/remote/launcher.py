@@ -1,0 +1,58 @@
+"""Whole jobs on Celery workers: ``engine.start_async(job, params, on=CeleryLauncher(broker))``.
+
+The execution is created where it is launched (so launch errors and refusals raise there) and
+stays STARTING, the seed's "waiting for execution", until a worker claims it: the claim is the
+run's first write, STARTING -> STARTED at the version read (``Engine.run_queued``), so a task
+delivered twice runs once. The task carries the execution's id and the repository's URL only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from batchline.errors import ConfigurationError
+from batchline.job import Job
+from batchline.model import JobExecution
+from batchline.remote.app import DEFAULT_QUEUE, JOB_TASK, make_app
+from batchline.repository.base import JobRepository
+
+
+class CeleryLauncher:
+    """Queues job executions for ``batchline worker`` processes on ``broker``.
+
+    The worker runs the job under an engine with this ``lease`` and ``heartbeat_interval``.
+    """
+
+    def __init__(
+        self,
+        broker: str,
+        *,
+        queue: str = DEFAULT_QUEUE,
+        lease: float = 60.0,
+        heartbeat_interval: float = 10.0,
+    ) -> None:
+        if heartbeat_interval <= 0 or lease <= heartbeat_interval:
+            raise ConfigurationError("celery launcher: the lease must exceed the heartbeat")
+        self.broker = broker
+        self.queue = queue
+        self.lease = lease
+        self.heartbeat_interval = heartbeat_interval
+        self._app: Any = None
+
+    def __repr__(self) -> str:
+        return f"CeleryLauncher(queue={self.queue!r})"
+
+    def send(self, job: Job, execution: JobExecution, repository: JobRepository) -> None:
+        url = repository.url()
+        if url is None or url.startswith("sqlite"):
+            raise ConfigurationError(
+                f"job {job.name!r}: jobs on remote workers need a repository they can reach "
+                "(PostgreSQL or MariaDB), not SQLite"
+            )
+        if self._app is None:
+            self._app = make_app(self.broker, queue=self.queue)
+        self._app.send_task(
+            JOB_TASK,
+            args=[execution.id, url, self.lease, self.heartbeat_interval],
+            queue=self.queue,
+        )
