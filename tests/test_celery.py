@@ -207,9 +207,11 @@ def test_a_killed_manager_stops_its_workers_and_a_restart_completes(
     STOPPED at a chunk boundary; a restart (recovering the dead execution) resumes each from
     its last commit, with the stored plan, and copies every row exactly once."""
     url, workers = setup
-    workers.start(delay=0.03)
+    workers.start(delay=0.05)
     argv = [sys.executable, "-m", "tests.jobs.celery_jobs", url]
-    manager = subprocess.Popen(argv, cwd=ROOT, env=workers.env, stderr=subprocess.PIPE)
+    # A lease of 5 s: a loaded machine must not make a live manager look dead.
+    env = {**workers.env, celery_jobs.LEASE_ENV: "5"}
+    manager = subprocess.Popen(argv, cwd=ROOT, env=env, stderr=subprocess.PIPE)
     try:
         eventually(
             lambda: len(partition_jobs.copied(url)) >= 40,
@@ -219,7 +221,7 @@ def test_a_killed_manager_stops_its_workers_and_a_restart_completes(
     finally:
         manager.kill()
         manager.wait()
-    with Engine(url, lease=2.0, heartbeat_interval=0.3) as engine:
+    with Engine(url, lease=5.0, heartbeat_interval=0.5) as engine:
         [execution] = engine.list_executions("celery_copy")
 
         def workers_stopped() -> bool:  # unclaimed ones stay STARTING: nobody takes them
