@@ -30,6 +30,7 @@ _EXPORTS: dict[str, str] = {
     "CountOrTimeCompletion": "batchline.completion",
     "CsvRecordReader": "batchline.items.files.records",
     "CursorReader": "batchline.items.sql_readers",
+    "Decider": "batchline.flowgraph",
     "DelimitedReader": "batchline.items.files.delimited",
     "DelimitedWriter": "batchline.items.files.delimited",
     "Engine": "batchline.engine",
@@ -41,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "FixedWidthReader": "batchline.items.files.fixed_width",
     "FixedWidthWriter": "batchline.items.files.fixed_width",
     "Flow": "batchline.flow",
+    "FlowFailure": "batchline.errors",
     "FolderWatcher": "batchline.triggers.files",
     "IllegalTransition": "batchline.errors",
     "ItemProcessor": "batchline.items.base",
@@ -137,6 +139,7 @@ __all__ = [
     "CountOrTimeCompletion",
     "CsvRecordReader",
     "CursorReader",
+    "Decider",
     "DelimitedReader",
     "DelimitedWriter",
     "Engine",
@@ -148,6 +151,7 @@ __all__ = [
     "FixedWidthReader",
     "FixedWidthWriter",
     "Flow",
+    "FlowFailure",
     "FolderWatcher",
     "IllegalTransition",
     "ItemProcessor",
@@ -238,6 +242,7 @@ if _typing.TYPE_CHECKING:
     from batchline.errors import (
         BatchlineError,
         ConfigurationError,
+        FlowFailure,
         IllegalTransition,
         ItemReadError,
         JobExecutionAlreadyRunning,
@@ -267,6 +272,7 @@ if _typing.TYPE_CHECKING:
         SkipPolicy,
     )
     from batchline.flow import Flow, Split
+    from batchline.flowgraph import Decider
     from batchline.items.base import (
         Chunk,
         ItemProcessor,

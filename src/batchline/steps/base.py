@@ -114,7 +114,7 @@ def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
         se.set_status(BatchStatus.STOPPED)
     if se.exit_status.code == "EXECUTING":
         se.exit_status = ExitStatus.of(se.status)
-    for fn in callbacks(step.listeners, "after_step"):
+    for fn in callbacks(step.listeners, "after_step", reverse=True):
         try:
             replaced = fn(se)
         except Exception as exc:

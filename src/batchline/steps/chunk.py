@@ -195,8 +195,8 @@ class _Run:
         self.deadline = self.control.step_deadline(step.name, step.timeout)
         listeners = step.listeners
         self.before_chunk = callbacks(listeners, "before_chunk")
-        self.after_chunk = callbacks(listeners, "after_chunk")
-        self.on_chunk_error = callbacks(listeners, "on_chunk_error")
+        self.after_chunk = callbacks(listeners, "after_chunk", reverse=True)
+        self.on_chunk_error = callbacks(listeners, "on_chunk_error", reverse=True)
         self.on_retry = callbacks(listeners, "on_retry")
 
     # --- the loop ---------------------------------------------------------------------------
