@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 
@@ -28,6 +28,7 @@ from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
 from batchline.repository.sql import SqlJobRepository
+from batchline.runid import launch_next_instance
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
 from batchline.steps.control import RunControl
@@ -150,6 +151,24 @@ class Engine:
     ) -> JobHandle:
         """Launch now (so launch errors raise here), run on the engine's pool; thread-safe."""
         return self._submit(*self.launch(job, parameters, new_instance_only=new_instance_only))
+
+    def start_next_instance(
+        self, job: Job | str, parameters: Params = None, *, carry: Iterable[str] = ()
+    ) -> JobExecution:
+        """Run a new instance with the next ``run.id`` (see batchline.runid): the parameters
+        given, plus those named in ``carry`` copied from the job's newest execution."""
+        resolved = self._job(job)
+        return self._run(
+            resolved, launch_next_instance(self.repository, resolved, parameters, carry)
+        )
+
+    def start_next_instance_async(
+        self, job: Job | str, parameters: Params = None, *, carry: Iterable[str] = ()
+    ) -> JobHandle:
+        resolved = self._job(job)
+        return self._submit(
+            resolved, launch_next_instance(self.repository, resolved, parameters, carry)
+        )
 
     def restart(
         self, execution_id: int | None = None, *, job_name: str | None = None

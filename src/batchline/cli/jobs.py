@@ -40,14 +40,39 @@ non_identifying_option = click.option(
 @click.argument("job")
 @click.argument("parameters", nargs=-1, metavar="[NAME[:TYPE]=VALUE]...")
 @non_identifying_option
-def start(job: str, parameters: tuple[str, ...], non_identifying: tuple[str, ...]) -> None:
+@click.option(
+    "--next",
+    "next_instance",
+    is_flag=True,
+    help="A new instance: the next run.id, and no parameter of earlier runs unless --carry.",
+)
+@click.option(
+    "--carry",
+    multiple=True,
+    metavar="NAME",
+    help="With --next: copy this parameter from the job's newest execution.",
+)
+def start(
+    job: str,
+    parameters: tuple[str, ...],
+    non_identifying: tuple[str, ...],
+    next_instance: bool,
+    carry: tuple[str, ...],
+) -> None:
     """Start JOB (package.module:attribute, or a name loaded with --jobs) and wait for its end.
 
     SIGTERM or SIGINT stops it at the next chunk boundary (exit 3); restart it later.
     """
+    if carry and not next_instance:
+        raise click.UsageError("--carry goes with --next")
     st = state()
     resolved = st.job(job)
     params = parse_parameters(parameters, non_identifying)
+    if next_instance:
+        engine = st.engine()
+        run_in_foreground(
+            st, resolved, lambda: engine.start_next_instance_async(resolved, params, carry=carry)
+        )
     resolved.validate(params)  # before connecting: a bad command line needs no database
     engine = st.engine()
     run_in_foreground(st, resolved, lambda: engine.start_async(resolved, params))
