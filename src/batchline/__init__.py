@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "ChunkListener": "batchline.listeners",
     "ChunkStep": "batchline.steps.chunk",
     "CompletionPolicy": "batchline.completion",
+    "CompositeWriter": "batchline.items.composite",
     "ConfigurationError": "batchline.errors",
     "CountOrTimeCompletion": "batchline.completion",
     "CsvRecordReader": "batchline.items.files.records",
@@ -135,6 +136,7 @@ __all__ = [
     "ChunkListener",
     "ChunkStep",
     "CompletionPolicy",
+    "CompositeWriter",
     "ConfigurationError",
     "CountOrTimeCompletion",
     "CsvRecordReader",
@@ -281,6 +283,7 @@ if _typing.TYPE_CHECKING:
         ItemWriter,
         IterableReader,
     )
+    from batchline.items.composite import CompositeWriter
     from batchline.items.files.checksums import ChecksumTask, VerifyChecksumTask
     from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
     from batchline.items.files.fixed_width import FixedWidthReader, FixedWidthWriter

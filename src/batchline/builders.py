@@ -26,7 +26,7 @@ from batchline.errors import ConfigurationError
 from batchline.faults import Backoff, Classifier, ExcTypes, FaultTolerance, SkipPolicy
 from batchline.flow import Flow, Split
 from batchline.flowgraph import Decider, FlowSpec
-from batchline.items.base import ReaderSpec, as_processor, as_writer
+from batchline.items.base import ItemStream, ReaderSpec, as_processor, as_writer
 from batchline.job import Job
 from batchline.model import StepExecution
 from batchline.parameters import JobParameters
@@ -56,6 +56,7 @@ class StepBuilder:
         self._timeout: float | None = None
         self._partitioned: Callable[[StepOptions], Step] | None = None
         self._options = StepOptions()
+        self._streams: list[ItemStream] = []
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -148,9 +149,21 @@ class StepBuilder:
         self._processor = as_processor(processor)
         return self
 
-    def writer(self, writer: Any) -> Self:
-        """An ItemWriter, or a callable taking (items) or (items, chunk)."""
-        self._writer = as_writer(writer)
+    def writer(self, writer: Any, *, factory: bool | None = None) -> Self:
+        """An ItemWriter, a callable taking (items) or (items, chunk), or a factory making a
+        fresh writer per execution (and per thread partition): ``lambda step: ...`` (one
+        parameter named step, step_execution or se), or any callable with ``factory=True``."""
+        self._writer = as_writer(writer, factory=factory)
+        return self
+
+    def stream(self, stream: ItemStream) -> Self:
+        """Open, update (before each commit) and close this object with the step, like its
+        reader and writer; ``complete()`` too, if it has one, when the step completes."""
+        if not isinstance(stream, ItemStream):
+            raise ConfigurationError(
+                f"step {self._name!r}: {stream!r} has not open, update and close"
+            )
+        self._streams.append(stream)
         return self
 
     def transaction_manager(self, manager: TransactionManager) -> Self:
@@ -209,6 +222,10 @@ class StepBuilder:
                 )
             return self._partitioned(self._options)
         if self._task is not None:
+            if self._streams:
+                raise ConfigurationError(
+                    f"step {self._name!r}: .stream(...) goes with chunk steps, not tasks"
+                )
             if self._reader is not None or self._writer is not None:
                 raise ConfigurationError(
                     f"step {self._name!r} has both a task and a reader/writer; choose one"
@@ -235,6 +252,7 @@ class StepBuilder:
             faults=self._faults,
             timeout=self._timeout,
             options=self._options,
+            streams=self._streams,
         )
 
 
