@@ -32,6 +32,7 @@ from batchline.model import StepExecution
 from batchline.parameters import JobParameters
 from batchline.steps.base import Step, StepOptions
 from batchline.steps.chunk import ChunkStep
+from batchline.steps.job_step import JobStep, ParametersSpec
 from batchline.steps.partition import OnFailure, PartitionerSpec, PartitionHandler, PartitionStep
 from batchline.steps.partition_threads import ThreadPartitionHandler
 from batchline.steps.simple import SimpleStep
@@ -57,6 +58,7 @@ class StepBuilder:
         self._partitioned: Callable[[StepOptions], Step] | None = None
         self._options = StepOptions()
         self._streams: list[ItemStream] = []
+        self._child: tuple[Job, ParametersSpec] | None = None
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -67,6 +69,12 @@ class StepBuilder:
         return self
 
     handler = task
+
+    def job(self, job: Job, *, parameters: ParametersSpec = None) -> Self:
+        """A job step: run ``job`` (its own instance) as this step's work, with the parent's
+        parameters or those ``parameters(step_execution)`` returns; a restart resumes it."""
+        self._child = (job, parameters)
+        return self
 
     def chunk(self, size: int, *, seconds: float | None = None) -> Self:
         """Commit every ``size`` items, or after ``seconds`` if that comes first."""
@@ -221,6 +229,13 @@ class StepBuilder:
                     "to the worker step"
                 )
             return self._partitioned(self._options)
+        if self._child is not None:
+            if self._task is not None or self._reader is not None or self._writer is not None:
+                raise ConfigurationError(
+                    f"step {self._name!r} runs job {self._child[0].name!r}: it takes no task, "
+                    "reader or writer"
+                )
+            return JobStep(self._name, self._child[0], self._child[1], self._options)
         if self._task is not None:
             if self._streams:
                 raise ConfigurationError(

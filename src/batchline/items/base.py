@@ -116,7 +116,7 @@ class CallableWriter(Generic[T]):
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self._fn = fn
-        self._wants_chunk = _arity(fn) >= 2
+        self._wants_chunk = arity(fn) >= 2
 
     def write(self, items: Sequence[T], chunk: Chunk) -> None:
         if self._wants_chunk:
@@ -125,7 +125,8 @@ class CallableWriter(Generic[T]):
             self._fn(items)
 
 
-def _arity(fn: Callable[..., Any]) -> int:
+def arity(fn: Callable[..., Any]) -> int:
+    """How many positional arguments ``fn`` takes (2 when it takes *args)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):

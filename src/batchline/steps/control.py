@@ -127,6 +127,21 @@ class RunControl:
             self._stop,
         )
 
+    def linked_to(self, parent: RunControl) -> RunControl:
+        """This control (a child job's) sharing ``parent``'s stop requests: a stop of the parent
+        job stops the child at its next chunk boundary, and a stop the child sees stops the
+        parent before its next step."""
+        return RunControl(
+            self.repository,
+            self.job_execution_id,
+            self.job_name,
+            self.job_deadline,
+            self.abort,
+            self.clock,
+            self.lease,
+            parent._stop,
+        )
+
     def step_deadline(self, step_name: str, timeout: float | None) -> Deadline | None:
         if not timeout:
             return None
