@@ -89,3 +89,12 @@ class TestContinue:
         step = StepBuilder("t").task(lambda se: answers.pop(0))
         execution = sqlite_engine.start(JobBuilder("j").step(step).build())
         assert execution.step("t").exit_status.code == "DONE EARLY"
+
+
+class TestWhoGetsAChunk:
+    def test_only_a_task_naming_two_parameters(self, sqlite_engine: Engine) -> None:
+        """`*args` (a wrapper, print) gets the step execution alone, outside any transaction."""
+        got: list[int] = []
+        step = StepBuilder("t").task(lambda *args: got.append(len(args)))
+        assert sqlite_engine.start(JobBuilder("j").step(step).build()).status.value == "COMPLETED"
+        assert got == [1]

@@ -15,10 +15,11 @@ right away (a crash between the two repeats that one call).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
-from batchline.items.base import Chunk, arity
+from batchline.items.base import Chunk
 from batchline.model import ExecutionContext, StepContribution, StepExecution
 from batchline.status import BatchStatus, ExitStatus
 from batchline.steps.base import StepOptions, StepRuntime
@@ -40,7 +41,7 @@ class SimpleStep:
         self.allow_start_if_complete = opts.allow_start_if_complete
         self.start_limit = opts.start_limit
         self.listeners = list(opts.listeners)
-        self._wants_chunk = arity(task) >= 2
+        self._wants_chunk = _named_positionals(task) >= 2
 
     def __repr__(self) -> str:
         return f"SimpleStep({self.name!r})"
@@ -98,3 +99,14 @@ class SimpleStep:
 
 def _continues(result: Any) -> bool:
     return isinstance(result, str) and result == CONTINUE
+
+
+def _named_positionals(task: Callable[..., Any]) -> int:
+    """Positional parameters the task names: ``*args`` (print, a wrapper) does not ask for a
+    chunk, and so for a transaction held across the call."""
+    try:
+        params = inspect.signature(task).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    return sum(1 for p in params if p.kind in kinds)
