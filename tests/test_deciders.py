@@ -134,3 +134,17 @@ class TestRestart:
         assert "job 'odd' decider 'd' ended with exit status 'PURPLE'" in (
             execution.exit_status.description
         )
+
+    def test_a_decision_that_is_no_status_fails_the_job(self, sqlite_engine: Engine) -> None:
+        """A decider returning None (forgot a return) fails the job, naming it."""
+        job = (
+            JobBuilder("none")
+            .start(StepBuilder("a").task(lambda se: None))
+            .next(Decider("d", lambda j, s: None))  # type: ignore[arg-type, return-value]
+            .on("*")
+            .end()
+            .build()
+        )
+        execution = sqlite_engine.start(job)
+        assert execution.status is BatchStatus.FAILED
+        assert "decider 'd' returned None, not a status" in execution.exit_status.description

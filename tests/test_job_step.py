@@ -17,6 +17,7 @@ from batchline import (
     StepBuilder,
     StepExecution,
 )
+from batchline.testing import eventually
 
 ITEMS = list(range(1, 21))
 
@@ -119,6 +120,35 @@ class TestJobStep:
         child.after_commit = None
         assert engine.restart(first.id).status is BatchStatus.COMPLETED
         assert child.writer.items == ITEMS
+
+    def test_parent_stop_from_elsewhere_reaches_the_child(
+        self, sqlite_url: str, sqlite_engine: Engine
+    ) -> None:
+        """A stop of the parent recorded by another engine (as another process would) reaches
+        the child at the running engine's next heartbeat."""
+        child, runs = Child(), Counter[str]()
+        child.fail_on = None
+        engine = sqlite_engine
+
+        def stop_parent_elsewhere(chunk: Any) -> None:
+            if chunk.number != 2:
+                return
+            parent = engine.list_executions("parent")[0]
+            with Engine(sqlite_url) as other:
+                other.stop(parent.id)
+            child_id = chunk.step_execution.job_execution.id
+            eventually(
+                lambda: engine._running[child_id].stopping,
+                timeout=30,
+                message="the parent's stop never reached the child",
+            )
+
+        child.after_commit = stop_parent_elsewhere
+        engine.register(parent_job(child, runs))
+        first = engine.start("parent")
+        assert first.status is BatchStatus.STOPPED
+        assert engine.list_executions("child")[0].status is BatchStatus.STOPPED
+        assert engine.get_execution(first.id).step("run-child").status is BatchStatus.STOPPED
 
     def test_job_step_takes_no_task(self) -> None:
         """A job step with a task is refused, naming both."""

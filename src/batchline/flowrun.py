@@ -62,7 +62,14 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
             except Exception as exc:
                 execution.failures.append(exc)
                 return _failed(f"job {job.name!r} decider {name!r} raised: {cause_chain(exc)}")
-            code = decided.code if isinstance(decided, ExitStatus) else str(decided)
+            if not isinstance(decided, str | ExitStatus):
+                message = (
+                    f"job {job.name!r} decider {name!r} returned {decided!r}, not a status "
+                    "(a str or an ExitStatus)"
+                )
+                execution.failures.append(FlowFailure(message))
+                return _failed(message)
+            code = decided.code if isinstance(decided, ExitStatus) else decided
             status = BatchStatus.COMPLETED
         else:
             reason = runtime.control.before_step(name)
