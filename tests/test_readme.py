@@ -28,3 +28,20 @@ class TestTour:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "COMPLETED 2 1 1"
+
+    def test_flow_example_runs_and_prints_what_it_says(self, tmp_path: Path) -> None:
+        """The Flows section's code stops after review, then its restart publishes."""
+        section = README.read_text().split("## Flows", 1)[1]
+        code = re.search(r"```python\n(.*?)```", section, re.S)
+        assert code is not None
+        (tmp_path / "flows.py").write_text(code.group(1))
+        done = subprocess.run(
+            [sys.executable, "-W", "ignore", "flows.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.split() == ["load", "review", "STOPPED", "publish", "COMPLETED"]

@@ -26,10 +26,12 @@ _EXPORTS: dict[str, str] = {
     "ChunkListener": "batchline.listeners",
     "ChunkStep": "batchline.steps.chunk",
     "CompletionPolicy": "batchline.completion",
+    "CompositeWriter": "batchline.items.composite",
     "ConfigurationError": "batchline.errors",
     "CountOrTimeCompletion": "batchline.completion",
     "CsvRecordReader": "batchline.items.files.records",
     "CursorReader": "batchline.items.sql_readers",
+    "Decider": "batchline.flowgraph",
     "DelimitedReader": "batchline.items.files.delimited",
     "DelimitedWriter": "batchline.items.files.delimited",
     "Engine": "batchline.engine",
@@ -41,6 +43,7 @@ _EXPORTS: dict[str, str] = {
     "FixedWidthReader": "batchline.items.files.fixed_width",
     "FixedWidthWriter": "batchline.items.files.fixed_width",
     "Flow": "batchline.flow",
+    "FlowFailure": "batchline.errors",
     "FolderWatcher": "batchline.triggers.files",
     "IllegalTransition": "batchline.errors",
     "ItemProcessor": "batchline.items.base",
@@ -133,10 +136,12 @@ __all__ = [
     "ChunkListener",
     "ChunkStep",
     "CompletionPolicy",
+    "CompositeWriter",
     "ConfigurationError",
     "CountOrTimeCompletion",
     "CsvRecordReader",
     "CursorReader",
+    "Decider",
     "DelimitedReader",
     "DelimitedWriter",
     "Engine",
@@ -148,6 +153,7 @@ __all__ = [
     "FixedWidthReader",
     "FixedWidthWriter",
     "Flow",
+    "FlowFailure",
     "FolderWatcher",
     "IllegalTransition",
     "ItemProcessor",
@@ -238,6 +244,7 @@ if _typing.TYPE_CHECKING:
     from batchline.errors import (
         BatchlineError,
         ConfigurationError,
+        FlowFailure,
         IllegalTransition,
         ItemReadError,
         JobExecutionAlreadyRunning,
@@ -267,6 +274,7 @@ if _typing.TYPE_CHECKING:
         SkipPolicy,
     )
     from batchline.flow import Flow, Split
+    from batchline.flowgraph import Decider
     from batchline.items.base import (
         Chunk,
         ItemProcessor,
@@ -275,6 +283,7 @@ if _typing.TYPE_CHECKING:
         ItemWriter,
         IterableReader,
     )
+    from batchline.items.composite import CompositeWriter
     from batchline.items.files.checksums import ChecksumTask, VerifyChecksumTask
     from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
     from batchline.items.files.fixed_width import FixedWidthReader, FixedWidthWriter

@@ -2,6 +2,18 @@
 
 step = StepBuilder("load").chunk(1000).reader(rows).processor(clean).writer(save).build()
 job = JobBuilder("import_trades").step(step).require("date").build()
+
+A conditional flow (rules in batchline.flowgraph)::
+
+    job = (
+        JobBuilder("nightly")
+        .start(load)
+        .on("FAILED").to(report)          # the most specific pattern wins, in any order
+        .on("*").to(summarise)
+        .from_(report).on("*").fail()     # a restart resumes at report
+        .from_(summarise).next(publish)   # summarise, then publish, then the job completes
+        .build()
+    )
 """
 
 from __future__ import annotations
@@ -13,12 +25,14 @@ from batchline.completion import CompletionPolicy, CountOrTimeCompletion
 from batchline.errors import ConfigurationError
 from batchline.faults import Backoff, Classifier, ExcTypes, FaultTolerance, SkipPolicy
 from batchline.flow import Flow, Split
-from batchline.items.base import ReaderSpec, as_processor, as_writer
+from batchline.flowgraph import Decider, FlowSpec
+from batchline.items.base import ItemStream, ReaderSpec, as_processor, as_writer
 from batchline.job import Job
 from batchline.model import StepExecution
 from batchline.parameters import JobParameters
 from batchline.steps.base import Step, StepOptions
 from batchline.steps.chunk import ChunkStep
+from batchline.steps.job_step import JobStep, ParametersSpec
 from batchline.steps.partition import OnFailure, PartitionerSpec, PartitionHandler, PartitionStep
 from batchline.steps.partition_threads import ThreadPartitionHandler
 from batchline.steps.simple import SimpleStep
@@ -43,6 +57,8 @@ class StepBuilder:
         self._timeout: float | None = None
         self._partitioned: Callable[[StepOptions], Step] | None = None
         self._options = StepOptions()
+        self._streams: list[ItemStream] = []
+        self._child: tuple[Job, ParametersSpec] | None = None
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -53,6 +69,12 @@ class StepBuilder:
         return self
 
     handler = task
+
+    def job(self, job: Job, *, parameters: ParametersSpec = None) -> Self:
+        """A job step: run ``job`` (its own instance) as this step's work, with the parent's
+        parameters or those ``parameters(step_execution)`` returns; a restart resumes it."""
+        self._child = (job, parameters)
+        return self
 
     def chunk(self, size: int, *, seconds: float | None = None) -> Self:
         """Commit every ``size`` items, or after ``seconds`` if that comes first."""
@@ -135,9 +157,21 @@ class StepBuilder:
         self._processor = as_processor(processor)
         return self
 
-    def writer(self, writer: Any) -> Self:
-        """An ItemWriter, or a callable taking (items) or (items, chunk)."""
-        self._writer = as_writer(writer)
+    def writer(self, writer: Any, *, factory: bool | None = None) -> Self:
+        """An ItemWriter, a callable taking (items) or (items, chunk), or a factory making a
+        fresh writer per execution (and per thread partition): ``lambda step: ...`` (one
+        parameter named step, step_execution or se), or any callable with ``factory=True``."""
+        self._writer = as_writer(writer, factory=factory)
+        return self
+
+    def stream(self, stream: ItemStream) -> Self:
+        """Open, update (before each commit) and close this object with the step, like its
+        reader and writer; ``complete()`` too, if it has one, when the step completes."""
+        if not isinstance(stream, ItemStream):
+            raise ConfigurationError(
+                f"step {self._name!r}: {stream!r} has not open, update and close"
+            )
+        self._streams.append(stream)
         return self
 
     def transaction_manager(self, manager: TransactionManager) -> Self:
@@ -195,7 +229,18 @@ class StepBuilder:
                     "to the worker step"
                 )
             return self._partitioned(self._options)
+        if self._child is not None:
+            if self._task is not None or self._reader is not None or self._writer is not None:
+                raise ConfigurationError(
+                    f"step {self._name!r} runs job {self._child[0].name!r}: it takes no task, "
+                    "reader or writer"
+                )
+            return JobStep(self._name, self._child[0], self._child[1], self._options)
         if self._task is not None:
+            if self._streams:
+                raise ConfigurationError(
+                    f"step {self._name!r}: .stream(...) goes with chunk steps, not tasks"
+                )
             if self._reader is not None or self._writer is not None:
                 raise ConfigurationError(
                     f"step {self._name!r} has both a task and a reader/writer; choose one"
@@ -222,6 +267,7 @@ class StepBuilder:
             faults=self._faults,
             timeout=self._timeout,
             options=self._options,
+            streams=self._streams,
         )
 
 
@@ -234,6 +280,9 @@ class JobBuilder:
         self._required: list[str] = []
         self._validator: Callable[[JobParameters], None] | None = None
         self._timeout: float | None = None
+        self._flow = FlowSpec(name)
+        # A StepBuilder named twice is one step (the builder is kept: its id stays its own).
+        self._built: dict[int, tuple[StepBuilder, Step]] = {}
 
     def timeout(self, seconds: float) -> Self:
         """Fail the job at the first chunk boundary (or step boundary) after ``seconds``."""
@@ -242,9 +291,32 @@ class JobBuilder:
         self._timeout = seconds
         return self
 
-    def step(self, step: Step | StepBuilder) -> Self:
-        self._steps.append(step.build() if isinstance(step, StepBuilder) else step)
+    def _node(self, node: Step | StepBuilder | Decider) -> Step | Decider:
+        if isinstance(node, StepBuilder):
+            return self._built.setdefault(id(node), (node, node.build()))[1]
+        return node
+
+    def step(self, step: Step | StepBuilder | Decider) -> Self:
+        """The next step (or decider): after the one before it, or first (``start``, ``next``)."""
+        node = self._node(step)
+        if not isinstance(node, Decider):
+            self._steps.append(node)
+        self._flow.next(node)
         return self
+
+    start = step
+    next = step
+
+    def from_(self, node: Step | StepBuilder | Decider | str) -> Self:
+        """Go on declaring from this step or decider (an object, or the name of one declared)."""
+        self._flow.from_(node if isinstance(node, str) else self._node(node))
+        return self
+
+    def on(self, pattern: str) -> Transitions:
+        """A transition from the current step on exit statuses matching ``pattern`` (``*`` any
+        characters, ``?`` one); finish it with ``.to``, ``.end``, ``.fail`` or
+        ``.stop_and_restart``."""
+        return Transitions(self, pattern)
 
     def split(self, *flows: Flow | Sequence[Step | StepBuilder], name: str | None = None) -> Self:
         """Run flows side by side (each a Flow or a list of steps); the job waits for all."""
@@ -254,7 +326,9 @@ class JobBuilder:
             else [s.build() if isinstance(s, StepBuilder) else s for s in f]
             for f in flows
         ]
-        self._steps.append(Split(name or f"split-{len(self._steps) + 1}", built))
+        split = Split(name or f"split-{len(self._steps) + 1}", built)
+        self._steps.append(split)
+        self._flow.next(split)
         return self
 
     def listener(self, listener: Any) -> Self:
@@ -276,12 +350,48 @@ class JobBuilder:
         return self
 
     def build(self) -> Job:
+        linear = self._flow.is_linear()
         return Job(
             self._name,
-            list(self._steps),
+            list(self._steps) if linear else self._flow.steps(),
             list(self._listeners),
             self._restartable,
             tuple(self._required),
             self._validator,
             self._timeout,
+            flow=None if linear else self._flow.build(),
         )
+
+
+class Transitions:
+    """``JobBuilder.on(pattern)``: where the current step goes on that pattern. Each method
+    returns the JobBuilder, still at the same step, so its next ``.on`` adds another."""
+
+    def __init__(self, job: JobBuilder, pattern: str) -> None:
+        self._job = job
+        self._pattern = pattern
+
+    def to(self, node: Step | StepBuilder | Decider | str) -> JobBuilder:
+        """Go on to a step or decider (an object, or the name of one declared anywhere)."""
+        target = node if isinstance(node, str) else self._job._flow.add(self._job._node(node))
+        self._job._flow.transition(self._pattern, "to", target)
+        return self._job
+
+    def end(self) -> JobBuilder:
+        """The job ends COMPLETED: the instance is complete and cannot be restarted."""
+        self._job._flow.transition(self._pattern, "end", None)
+        return self._job
+
+    def fail(self) -> JobBuilder:
+        """The job ends FAILED; a restart resumes at this step."""
+        self._job._flow.transition(self._pattern, "fail", None)
+        return self._job
+
+    def stop_and_restart(self, node: Step | StepBuilder | Decider | str) -> JobBuilder:
+        """The job ends STOPPED; a restart begins at ``node``."""
+        self.to(node)  # declares the node if new
+        spec = self._job._flow
+        assert spec.current is not None
+        last = spec.transitions[spec.current].pop()
+        spec.transition(self._pattern, "stop", last.target)
+        return self._job

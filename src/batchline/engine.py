@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,6 +29,7 @@ from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
 from batchline.repository.sql import SqlJobRepository
+from batchline.runid import launch_next_instance
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
 from batchline.steps.control import RunControl
@@ -99,6 +100,8 @@ class Engine:
         self._step_pool = WorkerPool("batchline-step", max_concurrent_steps)
         # The run control of each execution running (or queued) here, by id.
         self._running: dict[int, RunControl] = {}
+        # Child jobs' executions (job steps) -> their parent's, whose stop requests reach them.
+        self._parents: dict[int, int] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="batchline-heartbeat", daemon=True)
@@ -199,6 +202,24 @@ class Engine:
             return None
         return self._run(self.registry.get(execution.job_name), execution)
 
+    def start_next_instance(
+        self, job: Job | str, parameters: Params = None, *, carry: Iterable[str] = ()
+    ) -> JobExecution:
+        """Run a new instance with the next ``run.id`` (see batchline.runid): the parameters
+        given, plus those named in ``carry`` copied from the job's newest execution."""
+        resolved = self._job(job)
+        return self._run(
+            resolved, launch_next_instance(self.repository, resolved, parameters, carry)
+        )
+
+    def start_next_instance_async(
+        self, job: Job | str, parameters: Params = None, *, carry: Iterable[str] = ()
+    ) -> JobHandle:
+        resolved = self._job(job)
+        return self._submit(
+            resolved, launch_next_instance(self.repository, resolved, parameters, carry)
+        )
+
     def restart(
         self, execution_id: int | None = None, *, job_name: str | None = None
     ) -> JobExecution:
@@ -255,12 +276,30 @@ class Engine:
         control = control or self._track(job, execution)
         try:
             runtime = StepRuntime(
-                self.repository, self.transaction_manager, control, step_pool=self._step_pool
+                self.repository,
+                self.transaction_manager,
+                control,
+                step_pool=self._step_pool,
+                run_child=self._run_child,
             )
             return run_job(job, execution, runtime)
         finally:
             with self._lock:
                 self._running.pop(execution.id, None)
+                self._parents.pop(execution.id, None)
+
+    def _run_child(self, job: Job, parameters: JobParameters, parent: RunControl) -> JobExecution:
+        """A job step's child: launch (or restart) its instance and run it here, tracked like
+        any execution, its run control sharing the parent's stop requests."""
+        job.validate(parameters)
+        execution = self.repository.create_job_execution(
+            job.name, parameters, restartable=job.restartable
+        )
+        control = self._track(job, execution).linked_to(parent)
+        with self._lock:
+            self._running[execution.id] = control
+            self._parents[execution.id] = parent.job_execution_id
+        return self._run(job, execution, control)
 
     def _submit(self, job: Job, execution: JobExecution) -> JobHandle:
         control = self._track(job, execution)
@@ -351,11 +390,26 @@ class Engine:
             except Exception:  # a missed beat is retried next interval; the lease allows it
                 log.warning("heartbeat failed for executions %s", sorted(running), exc_info=True)
                 continue
+            self._pass_stops_to_children(running)
             for execution_id, control in running.items():
                 if control.lease is not None:
                     control.lease.answer(sent, execution_id in held, execution_id)
                 if execution_id not in held:
                     control.request_stop()
+
+    def _pass_stops_to_children(self, running: dict[int, RunControl]) -> None:
+        """A stop of a parent requested from another process reaches its child job here."""
+        with self._lock:
+            parents = dict(self._parents)
+        for child, parent in parents.items():
+            control = running.get(child)
+            if control is None or control.stopping:
+                continue
+            try:
+                if self.repository.stop_requested(parent):
+                    control.request_stop()
+            except Exception:  # asked again at the next beat
+                log.warning("could not ask whether job execution %d must stop", parent)
 
     # --- reading ----------------------------------------------------------------------------
 

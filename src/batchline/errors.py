@@ -21,6 +21,7 @@ BatchlineError
 ├── ItemReadError               a record that could not be read (file, line, field, raw input)
 ├── StepTimeout                 a step or job ran past its time limit
 ├── SkipLimitExceeded           more items skipped than the step allows
+├── FlowFailure                 a flow's exit status matched none of its node's transitions
 └── StepFailure                 wraps what a step raised, with job, step and position
     └── WorkerLost              a partition's worker process died before recording an end
 """
@@ -108,6 +109,10 @@ class StepTimeout(BatchlineError):
 
 class SkipLimitExceeded(BatchlineError):
     """More items were skipped than the step's skip limit allows."""
+
+
+class FlowFailure(BatchlineError):
+    """A step's or decider's exit status matched none of its transitions: the job failed."""
 
 
 class StepFailure(BatchlineError):

@@ -4,16 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchline.errors import ConfigurationError, LaunchRefused, ParameterError
 from batchline.flow import iter_steps
+from batchline.flowrun import run_flow
 from batchline.listeners import callbacks
 from batchline.logging import job_scope, log
 from batchline.model import JobExecution, utcnow
 from batchline.parameters import JobParameters
 from batchline.status import BatchStatus, ExitStatus
 from batchline.steps.base import Step, StepRuntime, cause_chain, execute_step
+
+if TYPE_CHECKING:
+    from batchline.flowgraph import FlowGraph
 
 
 @dataclass
@@ -25,6 +29,8 @@ class Job:
     required_parameters: tuple[str, ...] = ()
     validator: Callable[[JobParameters], None] | None = None
     timeout: float | None = None
+    # Transitions between the steps (JobBuilder's .on(...)); None: the steps run in order.
+    flow: FlowGraph | None = None
 
     def __post_init__(self) -> None:
         if not self.name or len(self.name) > 100:
@@ -59,7 +65,6 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
     the job keeps it, to stop the job from this process without a database round trip.
     """
     repo = runtime.repository
-    control = runtime.control
     with job_scope(job.name, execution.id):
         execution.start_time = utcnow()
         execution.set_status(BatchStatus.STARTED)
@@ -70,30 +75,10 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
         try:
             for fn in callbacks(job.listeners, "before_job"):
                 fn(execution)
-            for step in job.steps:
-                reason = control.before_step(step.name)
-                if reason is not None:
-                    log.info("job %s stops before step %s: %s", job.name, step.name, reason)
-                    final = BatchStatus.STOPPED
-                    break
-                step_execution = execute_step(step, execution, runtime)
-                if step_execution is None:
-                    continue
-                if execution.context.dirty:
-                    repo.save_job_context(execution)
-                if step_execution.status is not BatchStatus.COMPLETED:
-                    final = step_execution.status
-                    # The cause, not the step's exit description: a listener may replace that.
-                    detail = (
-                        cause_chain(step_execution.failures[0])
-                        if step_execution.failures
-                        else step_execution.exit_status.description
-                    )
-                    exit_status = ExitStatus(
-                        final.value, f"step {step.name!r} {final.value}: {detail}".strip()
-                    )
-                    execution.failures.extend(step_execution.failures)
-                    break
+            if job.flow is not None:
+                final, exit_status = run_flow(job, job.flow, execution, runtime)
+            else:
+                final, exit_status = _run_in_order(job, execution, runtime)
         except (Exception, LaunchRefused) as exc:
             execution.failures.append(exc)
             final = BatchStatus.FAILED
@@ -101,6 +86,38 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
             log.error("job %s failed: %s", job.name, exc)
         _finish(job, execution, final, exit_status, runtime)
     return execution
+
+
+def _run_in_order(
+    job: Job, execution: JobExecution, runtime: StepRuntime
+) -> tuple[BatchStatus, ExitStatus | None]:
+    """The steps one after the other; the first that does not complete ends the job. When all
+    complete, the last step that ran gives the job its exit status (a listener's custom one)."""
+    last: ExitStatus | None = None
+    for step in job.steps:
+        reason = runtime.control.before_step(step.name)
+        if reason is not None:
+            log.info("job %s stops before step %s: %s", job.name, step.name, reason)
+            return BatchStatus.STOPPED, None
+        step_execution = execute_step(step, execution, runtime)
+        if step_execution is None:
+            continue
+        if execution.context.dirty:
+            runtime.repository.save_job_context(execution)
+        last = step_execution.exit_status
+        if step_execution.status is not BatchStatus.COMPLETED:
+            final = step_execution.status
+            # The cause, not the step's exit description: a listener may replace that.
+            detail = (
+                cause_chain(step_execution.failures[0])
+                if step_execution.failures
+                else step_execution.exit_status.description
+            )
+            execution.failures.extend(step_execution.failures)
+            return final, ExitStatus(
+                final.value, f"step {step.name!r} {final.value}: {detail}".strip()
+            )
+    return BatchStatus.COMPLETED, last
 
 
 def _finish(
@@ -113,7 +130,7 @@ def _finish(
     execution.set_status(final)
     execution.exit_status = exit_status or ExitStatus.of(final)
     execution.end_time = utcnow()
-    for fn in callbacks(job.listeners, "after_job"):
+    for fn in callbacks(job.listeners, "after_job", reverse=True):
         try:
             fn(execution)
         except Exception as exc:

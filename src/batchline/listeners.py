@@ -1,7 +1,12 @@
 """Listener protocols: job, step, chunk. Every method is optional; implement the ones you need.
 
 A listener is any object with some of these methods; batchline calls the ones it finds.
-``after_step`` may return an ExitStatus that replaces the step's.
+``after_step`` may return an ExitStatus that replaces the step's; that exit status routes the
+job's flow and, when the step is the job's last, becomes the job's exit status.
+
+Listeners nest like context managers: ``before_*`` callbacks run in registration order, the
+``after_*`` ones (``after_job``, ``after_step``, ``after_chunk``, ``on_chunk_error``) in
+reverse, so the first listener registered is the outermost (it sees first and last).
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ class ChunkListener(Protocol):
         """Called after the chunk rolled back."""
 
 
-def callbacks(listeners: Sequence[Any], method: str) -> list[Callable[..., Any]]:
-    """The bound methods named ``method`` of the listeners that have one, in order."""
-    return [fn for fn in (getattr(lst, method, None) for lst in listeners) if callable(fn)]
+def callbacks(
+    listeners: Sequence[Any], method: str, *, reverse: bool = False
+) -> list[Callable[..., Any]]:
+    """The bound methods named ``method`` of the listeners that have one, in registration order,
+    or in reverse (``reverse=True``, for after-callbacks: listeners nest)."""
+    found = [fn for fn in (getattr(lst, method, None) for lst in listeners) if callable(fn)]
+    return found[::-1] if reverse else found

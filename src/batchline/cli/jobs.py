@@ -41,6 +41,18 @@ non_identifying_option = click.option(
 @click.argument("parameters", nargs=-1, metavar="[NAME[:TYPE]=VALUE]...")
 @non_identifying_option
 @click.option(
+    "--next",
+    "next_instance",
+    is_flag=True,
+    help="A new instance: the next run.id, and no parameter of earlier runs unless --carry.",
+)
+@click.option(
+    "--carry",
+    multiple=True,
+    metavar="NAME",
+    help="With --next: copy this parameter from the job's newest execution.",
+)
+@click.option(
     "--queue-to",
     "broker",
     metavar="BROKER_URL",
@@ -52,6 +64,8 @@ def start(
     job: str,
     parameters: tuple[str, ...],
     non_identifying: tuple[str, ...],
+    next_instance: bool,
+    carry: tuple[str, ...],
     broker: str | None,
     queue: str,
 ) -> None:
@@ -59,9 +73,18 @@ def start(
 
     SIGTERM or SIGINT stops it at the next chunk boundary (exit 3); restart it later.
     """
+    if carry and not next_instance:
+        raise click.UsageError("--carry goes with --next")
+    if next_instance and broker is not None:
+        raise click.UsageError("--next and --queue-to do not go together yet")
     st = state()
     resolved = st.job(job)
     params = parse_parameters(parameters, non_identifying)
+    if next_instance:
+        engine = st.engine()
+        run_in_foreground(
+            st, resolved, lambda: engine.start_next_instance_async(resolved, params, carry=carry)
+        )
     resolved.validate(params)  # before connecting: a bad command line needs no database
     engine = st.engine()
     if broker is not None:

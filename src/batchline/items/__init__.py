@@ -11,6 +11,7 @@ from batchline import _lazy
 _EXPORTS: dict[str, str] = {
     "ChecksumTask": "batchline.items.files.checksums",
     "Chunk": "batchline.items.base",
+    "CompositeWriter": "batchline.items.composite",
     "CsvRecordReader": "batchline.items.files.records",
     "CursorReader": "batchline.items.sql_readers",
     "DelimitedReader": "batchline.items.files.delimited",
@@ -44,6 +45,7 @@ _EXPORTS: dict[str, str] = {
 __all__ = [
     "ChecksumTask",
     "Chunk",
+    "CompositeWriter",
     "CsvRecordReader",
     "CursorReader",
     "DelimitedReader",
@@ -83,6 +85,7 @@ if _typing.TYPE_CHECKING:
         ItemWriter,
         IterableReader,
     )
+    from batchline.items.composite import CompositeWriter
     from batchline.items.files.checksums import ChecksumTask, VerifyChecksumTask
     from batchline.items.files.delimited import DelimitedReader, DelimitedWriter
     from batchline.items.files.fixed_width import FixedWidthReader, FixedWidthWriter

@@ -116,7 +116,7 @@ class CallableWriter(Generic[T]):
 
     def __init__(self, fn: Callable[..., Any]) -> None:
         self._fn = fn
-        self._wants_chunk = _arity(fn) >= 2
+        self._wants_chunk = arity(fn) >= 2
 
     def write(self, items: Sequence[T], chunk: Chunk) -> None:
         if self._wants_chunk:
@@ -125,7 +125,8 @@ class CallableWriter(Generic[T]):
             self._fn(items)
 
 
-def _arity(fn: Callable[..., Any]) -> int:
+def arity(fn: Callable[..., Any]) -> int:
+    """How many positional arguments ``fn`` takes (2 when it takes *args)."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
@@ -170,12 +171,70 @@ def as_processor(spec: Any) -> ItemProcessor[Any, Any] | None:
     raise ConfigurationError(f"processor {spec!r} is neither an ItemProcessor nor a callable")
 
 
-def as_writer(spec: Any) -> ItemWriter[Any]:
-    if isinstance(spec, ItemWriter):
+class WriterFactory:
+    """Makes a fresh writer for each step execution (and so for each thread partition):
+    ``make(step_execution)`` returns an ItemWriter or a function of (items[, chunk])."""
+
+    def __init__(self, make: Callable[[StepExecution], Any]) -> None:
+        self.make = make
+
+    def __repr__(self) -> str:
+        return f"WriterFactory({_name(self.make)})"
+
+
+WriterSpec = Any  # ItemWriter | Callable[(items[, chunk])] | WriterFactory
+
+# The one parameter of a function passed to ``.writer`` that makes it a factory, not a writer.
+_FACTORY_PARAMETERS = frozenset({"step", "step_execution", "se"})
+
+
+def as_writer(spec: Any, *, factory: bool | None = None) -> ItemWriter[Any] | WriterFactory:
+    """A writer, a function of (items) or (items, chunk), or a factory: ``factory=True``, or a
+    function whose one parameter is named ``step``, ``step_execution`` or ``se`` (or is
+    annotated StepExecution), such as ``lambda step: DelimitedWriter(...)``."""
+    if isinstance(spec, WriterFactory):
+        return spec
+    if factory or (factory is None and callable(spec) and _takes_step(spec)):
+        if not callable(spec):
+            raise ConfigurationError(f"writer factory {spec!r} is not callable")
+        return WriterFactory(spec)
+    if isinstance(spec, ItemWriter) and not isinstance(spec, type):
         return spec
     if callable(spec):
         return CallableWriter(spec)
     raise ConfigurationError(f"writer {spec!r} is neither an ItemWriter nor a callable")
+
+
+def _takes_step(fn: Any) -> bool:
+    if isinstance(fn, ItemWriter) and not isinstance(fn, type):
+        return False
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return False
+    if len(params) != 1 or params[0].kind not in (
+        params[0].POSITIONAL_ONLY,
+        params[0].POSITIONAL_OR_KEYWORD,
+    ):
+        return False
+    annotation = params[0].annotation
+    named = getattr(annotation, "__name__", annotation)
+    return params[0].name in _FACTORY_PARAMETERS or named == "StepExecution"
+
+
+def resolve_writer(spec: WriterSpec, step_execution: StepExecution) -> ItemWriter[Any]:
+    """The writer for one step execution: the writer itself, or a fresh one from its factory."""
+    if not isinstance(spec, WriterFactory):
+        return spec  # type: ignore[no-any-return]
+    made = spec.make(step_execution)
+    usable = isinstance(made, ItemWriter) or callable(made)
+    if not usable or isinstance(made, WriterFactory | type):
+        raise ConfigurationError(
+            f"writer factory {_name(spec.make)} returned {made!r}, not a writer or a function"
+        )
+    built = as_writer(made, factory=False)
+    assert not isinstance(built, WriterFactory)
+    return built
 
 
 def _name(fn: Any) -> str:

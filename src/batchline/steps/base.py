@@ -8,7 +8,7 @@ an execution that did not complete), call listeners, run the step, and record th
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -36,6 +36,10 @@ class StepRuntime:
     control: RunControl
     # The engine's bounded pool for steps that run beside others (split flows, partitions).
     step_pool: WorkerPool | None = None
+    # How a job step runs its child job: run_child(job, parameters, parent_control) launches
+    # (or restarts) the child's instance and runs it to its end under the engine, which keeps
+    # its heartbeat and passes the parent's stop requests on. None outside an engine.
+    run_child: Callable[..., JobExecution] | None = None
 
 
 class Step(Protocol):
@@ -136,7 +140,7 @@ def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
         se.set_status(BatchStatus.STOPPED)
     if se.exit_status.code == "EXECUTING":
         se.exit_status = ExitStatus.of(se.status)
-    for fn in callbacks(step.listeners, "after_step"):
+    for fn in callbacks(step.listeners, "after_step", reverse=True):
         try:
             replaced = fn(se)
         except Exception as exc:

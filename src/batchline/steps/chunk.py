@@ -15,7 +15,7 @@ commit, the bad ones are skipped, and even a crash during the scan duplicates no
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,9 @@ from batchline.items.base import (
     ItemStream,
     ItemWriter,
     ReaderSpec,
+    WriterSpec,
     resolve_reader,
+    resolve_writer,
 )
 from batchline.listeners import callbacks
 from batchline.logging import log
@@ -110,7 +112,7 @@ class ChunkStep:
         name: str,
         *,
         reader: ReaderSpec,
-        writer: ItemWriter[Any],
+        writer: ItemWriter[Any] | WriterSpec,
         processor: ItemProcessor[Any, Any] | None = None,
         chunk_size: int = 100,
         completion: CompletionPolicy | None = None,
@@ -118,6 +120,7 @@ class ChunkStep:
         faults: FaultTolerance | None = None,
         timeout: float | None = None,
         options: StepOptions | None = None,
+        streams: Sequence[ItemStream] = (),
     ) -> None:
         if chunk_size < 1:
             raise ConfigurationError(f"step {name!r}: chunk size must be >= 1, got {chunk_size}")
@@ -130,6 +133,8 @@ class ChunkStep:
         self.transaction_manager = transaction_manager
         self.faults = faults or FaultTolerance()
         self.timeout = timeout
+        # Objects opened, updated and closed with the step besides its reader and writer.
+        self.streams = list(streams)
         opts = options or StepOptions()
         self.allow_start_if_complete = opts.allow_start_if_complete
         self.start_limit = opts.start_limit
@@ -140,14 +145,15 @@ class ChunkStep:
 
     def execute(self, se: StepExecution, runtime: StepRuntime) -> None:
         reader = resolve_reader(self.reader, se)
-        parts: list[object] = [reader, self.processor, self.writer]
+        writer = resolve_writer(self.writer, se)
+        parts: list[object] = [reader, self.processor, writer, *self.streams]
         streams = _unique([s for s in parts if isinstance(s, ItemStream)])
         opened: list[ItemStream] = []
         try:
             for stream in streams:
                 stream.open(se.context)
                 opened.append(stream)
-            _Run(self, se, runtime, reader, streams).loop()
+            _Run(self, se, runtime, reader, writer, streams).loop()
             if se.status is BatchStatus.STARTED:
                 self._complete(se, runtime, streams)
         finally:
@@ -173,6 +179,7 @@ class _Run:
         se: StepExecution,
         runtime: StepRuntime,
         reader: Any,
+        writer: ItemWriter[Any],
         streams: list[ItemStream],
     ) -> None:
         self.step = step
@@ -184,7 +191,7 @@ class _Run:
         self.shared = self.repo.shares_connection_with(self.tm)
         self.read = reader.read
         self.process = step.processor.process if step.processor is not None else None
-        self.write = step.writer.write
+        self.write = writer.write
         self.streams = streams
         self.ft = step.faults
         self.job_name = se.job_execution.job_name if se.job_execution else "?"
@@ -195,8 +202,8 @@ class _Run:
         self.deadline = self.control.step_deadline(step.name, step.timeout)
         listeners = step.listeners
         self.before_chunk = callbacks(listeners, "before_chunk")
-        self.after_chunk = callbacks(listeners, "after_chunk")
-        self.on_chunk_error = callbacks(listeners, "on_chunk_error")
+        self.after_chunk = callbacks(listeners, "after_chunk", reverse=True)
+        self.on_chunk_error = callbacks(listeners, "on_chunk_error", reverse=True)
         self.on_retry = callbacks(listeners, "on_retry")
 
     # --- the loop ---------------------------------------------------------------------------

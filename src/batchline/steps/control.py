@@ -16,6 +16,7 @@ A partition group shares the job's control but adds its own abort signal (``for_
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Callable
@@ -144,17 +145,13 @@ class RunControl:
 
     def for_group(self, abort: AbortSignal | None) -> RunControl:
         """The same control for the partitions of one step, which also stop on ``abort``."""
-        return RunControl(
-            self.repository,
-            self.job_execution_id,
-            self.job_name,
-            self.job_deadline,
-            abort,
-            self.clock,
-            self.lease,
-            self.chunk_beats,
-            self._stop,
-        )
+        return dataclasses.replace(self, abort=abort)
+
+    def linked_to(self, parent: RunControl) -> RunControl:
+        """This control (a child job's) sharing ``parent``'s stop requests: a stop of the parent
+        job stops the child at its next chunk boundary, and a stop the child sees stops the
+        parent before its next step."""
+        return dataclasses.replace(self, _stop=parent._stop)
 
     def step_deadline(self, step_name: str, timeout: float | None) -> Deadline | None:
         if not timeout:
