@@ -1,0 +1,125 @@
+"""What both metric backends share: observer events turned into durations, gauges and counts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from batchline.model import JobExecution, StepExecution
+
+# The step execution counters the item metrics are taken from, in this order.
+_COUNTED = (
+    "read_count",
+    "write_count",
+    "filter_count",
+    "read_skip_count",
+    "process_skip_count",
+    "write_skip_count",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemCounts:
+    """What one committed chunk added to a step execution."""
+
+    read: int
+    written: int
+    filtered: int
+    read_skips: int
+    process_skips: int
+    write_skips: int
+
+    @property
+    def processed(self) -> int:
+        # Every item read reaches the processor, except those it failed on and skipped.
+        return self.read - self.process_skips
+
+    @property
+    def skips(self) -> dict[str, int]:
+        return {"read": self.read_skips, "process": self.process_skips, "write": self.write_skips}
+
+
+def job_of(se: StepExecution) -> str:
+    return se.job_execution.job_name if se.job_execution is not None else "?"
+
+
+def _snapshot(se: StepExecution) -> tuple[int, ...]:
+    return tuple(getattr(se, name) for name in _COUNTED)
+
+
+class MetricsObserver:
+    """Keeps start times and the counters last seen per execution, and calls the recording
+    methods a backend implements. Each execution's events come from one thread, so the dicts
+    (keyed by execution) need no lock."""
+
+    def __init__(self) -> None:
+        self._started: dict[tuple[str, int], float] = {}
+        self._seen: dict[int, tuple[int, ...]] = {}
+
+    # --- what a backend records -------------------------------------------------------------
+
+    def record_job_active(self, job: str, change: int) -> None:
+        raise NotImplementedError
+
+    def record_job(self, job: str, status: str, seconds: float) -> None:
+        raise NotImplementedError
+
+    def record_step_active(self, job: str, step: str, change: int) -> None:
+        raise NotImplementedError
+
+    def record_step(self, job: str, step: str, status: str, seconds: float) -> None:
+        raise NotImplementedError
+
+    def record_items(self, job: str, step: str, counts: ItemCounts) -> None:
+        raise NotImplementedError
+
+    def record_chunk_write(self, job: str, step: str, status: str, seconds: float) -> None:
+        raise NotImplementedError
+
+    # --- observer events --------------------------------------------------------------------
+
+    def job_started(self, execution: JobExecution) -> None:
+        self._started["job", execution.id] = time.perf_counter()
+        self.record_job_active(execution.job_name, 1)
+
+    def job_ended(self, execution: JobExecution) -> None:
+        started = self._started.pop(("job", execution.id), None)
+        self.record_job_active(execution.job_name, -1)
+        if started is not None:
+            seconds = time.perf_counter() - started
+            self.record_job(execution.job_name, execution.status.value, seconds)
+
+    def step_started(self, se: StepExecution, partition_of: str | None) -> None:
+        self._started["step", se.id] = time.perf_counter()
+        self._seen[se.id] = _snapshot(se)
+        self.record_step_active(job_of(se), se.step_name, 1)
+
+    def step_ended(self, se: StepExecution, partition_of: str | None) -> None:
+        started = self._started.pop(("step", se.id), None)
+        self._seen.pop(se.id, None)
+        job = job_of(se)
+        self.record_step_active(job, se.step_name, -1)
+        if started is not None:
+            self.record_step(job, se.step_name, se.status.value, time.perf_counter() - started)
+
+    def chunk_ended(
+        self,
+        se: StepExecution,
+        number: int,
+        write_seconds: float | None,
+        error: BaseException | None,
+    ) -> None:
+        job = job_of(se)
+        if write_seconds is not None:
+            status = "SUCCESS" if error is None else "FAILURE"
+            self.record_chunk_write(job, se.step_name, status, write_seconds)
+        if error is not None:
+            return
+        now = _snapshot(se)
+        before = self._seen.get(se.id, (0,) * len(now))
+        self._seen[se.id] = now
+        delta = ItemCounts(*(n - b for n, b in zip(now, before, strict=True)))
+        if any(n != b for n, b in zip(now, before, strict=True)):
+            self.record_items(job, se.step_name, delta)
