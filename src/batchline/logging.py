@@ -117,8 +117,9 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
-        # default=str: a field from a user's ``extra`` is never a reason to lose the line.
-        return json.dumps(line, ensure_ascii=False, default=str)
+        # default=str: a value that is no JSON never loses the line; ASCII only: no control
+        # character from data (C1 CSI included) reaches a terminal raw.
+        return json.dumps(line, default=str)
 
 
 def _field(value: object) -> object:
