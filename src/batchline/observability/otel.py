@@ -19,11 +19,13 @@ hooks, so a worker's observer flushes both providers when each partition ends.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
+from opentelemetry.metrics import CallbackOptions, Observation
 from opentelemetry.trace import Span, Status, StatusCode
 
 from batchline import __version__
@@ -84,11 +86,15 @@ class OpenTelemetryObserver(MetricsObserver):
         self._step_active = meter.create_up_down_counter(
             "batchline.step.active", unit="{execution}", description="Step executions running"
         )
-        self._read = meter.create_counter("batchline.item.read", unit="{item}")
-        self._processed = meter.create_counter("batchline.item.process", unit="{item}")
-        self._written = meter.create_counter("batchline.item.write", unit="{item}")
-        self._filtered = meter.create_counter("batchline.item.filter", unit="{item}")
-        self._skipped = meter.create_counter("batchline.item.skip", unit="{item}")
+        # Item counts are summed here and read by the SDK when it collects (observable
+        # counters): a chunk costs a few integer additions, not one SDK call per counter.
+        self._totals: dict[tuple[str, str], list[int]] = {}
+        self._totals_lock = threading.Lock()
+        for name, index in (("read", 0), ("process", 1), ("write", 2), ("filter", 3)):
+            meter.create_observable_counter(
+                f"batchline.item.{name}", [self._observe(index)], unit="{item}"
+            )
+        meter.create_observable_counter("batchline.item.skip", [self._observe_skips], unit="{item}")
         self._chunk_write = meter.create_histogram(
             "batchline.chunk.write", unit="s", description="Writing and committing a chunk"
         )
@@ -111,14 +117,35 @@ class OpenTelemetryObserver(MetricsObserver):
         self._step_seconds.record(seconds, {"job.name": job, "step.name": step, "status": status})
 
     def record_items(self, job: str, step: str, counts: ItemCounts) -> None:
-        where = {"job.name": job, "step.name": step}
-        self._read.add(counts.read, where)
-        self._processed.add(counts.processed, where)
-        self._written.add(counts.written, where)
-        self._filtered.add(counts.filtered, where)
-        for phase, skipped in counts.skips.items():
-            if skipped:
-                self._skipped.add(skipped, {**where, "phase": phase})
+        with self._totals_lock:
+            totals = self._totals.get((job, step))
+            if totals is None:
+                totals = self._totals[job, step] = [0] * 7
+            totals[0] += counts.read
+            totals[1] += counts.processed
+            totals[2] += counts.written
+            totals[3] += counts.filtered
+            totals[4] += counts.read_skips
+            totals[5] += counts.process_skips
+            totals[6] += counts.write_skips
+
+    def _observe(self, index: int) -> Callable[[CallbackOptions], Iterable[Observation]]:
+        def observe(options: CallbackOptions) -> Iterable[Observation]:
+            with self._totals_lock:
+                found = [(key, totals[index]) for key, totals in self._totals.items()]
+            return [Observation(n, {"job.name": j, "step.name": s}) for (j, s), n in found]
+
+        return observe
+
+    def _observe_skips(self, options: CallbackOptions) -> Iterable[Observation]:
+        with self._totals_lock:
+            found = [(key, totals[4:]) for key, totals in self._totals.items()]
+        return [
+            Observation(n, {"job.name": j, "step.name": s, "phase": phase})
+            for (j, s), skips in found
+            for phase, n in zip(("read", "process", "write"), skips, strict=True)
+            if n
+        ]
 
     def record_chunk_write(self, job: str, step: str, status: str, seconds: float) -> None:
         self._chunk_write.record(seconds, {"job.name": job, "step.name": step, "status": status})

@@ -23,7 +23,7 @@ Partitions on worker processes count in their own process, not in the manager's 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -76,6 +76,7 @@ class PrometheusObserver(MetricsObserver):
         self.push_gateway = push_gateway
         self.push_timeout = push_timeout
         job, step = ["job_name"], ["job_name", "step_name"]
+        self._children: dict[tuple[str, str], tuple[Any, ...]] = {}
         reg = self.registry
         try:
             self._job_seconds = Histogram(
@@ -138,10 +139,20 @@ class PrometheusObserver(MetricsObserver):
         self._step_seconds.labels(job, step, status).observe(seconds)
 
     def record_items(self, job: str, step: str, counts: ItemCounts) -> None:
-        self._read.labels(job, step).inc(counts.read)
-        self._processed.labels(job, step).inc(counts.processed)
-        self._written.labels(job, step).inc(counts.written)
-        self._filtered.labels(job, step).inc(counts.filtered)
+        children = self._children.get((job, step))
+        if children is None:  # looked up once per step: labels() costs more than inc()
+            children = self._children[job, step] = (
+                self._read.labels(job, step),
+                self._processed.labels(job, step),
+                self._written.labels(job, step),
+                self._filtered.labels(job, step),
+            )
+        read, processed, written, filtered = children
+        read.inc(counts.read)
+        processed.inc(counts.processed)
+        written.inc(counts.written)
+        if counts.filtered:
+            filtered.inc(counts.filtered)
         for phase, skipped in counts.skips.items():
             if skipped:
                 self._skipped.labels(job, step, phase).inc(skipped)
