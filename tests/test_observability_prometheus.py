@@ -20,7 +20,7 @@ from tests.jobs import obs_jobs
 
 import_extra("prometheus_client", "test")
 
-from prometheus_client import CollectorRegistry  # noqa: E402
+from prometheus_client import REGISTRY, CollectorRegistry  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from batchline.observability.prometheus import PrometheusObserver, exposition  # noqa: E402
@@ -200,3 +200,19 @@ class TestPush:
             execution = engine.start(obs_jobs.skipping_job())
         assert execution.status is BatchStatus.COMPLETED
         assert "could not push metrics of job obs_skips" in caplog.text
+
+
+class TestCliOptions:
+    def test_options_choose_the_observers(self) -> None:
+        """--push-gateway adds a Prometheus observer on a registry of its own; --otel the
+        OpenTelemetry one; neither, none."""
+        from batchline.cli.state import State
+        from batchline.observability.otel import OpenTelemetryObserver
+
+        assert State(repository="sqlite://").observers() == []
+        pushing, traced = State(
+            repository="sqlite://", push_gateway="http://127.0.0.1:9091", otel=True
+        ).observers()
+        assert isinstance(pushing, PrometheusObserver) and isinstance(traced, OpenTelemetryObserver)
+        assert pushing.push_gateway == "http://127.0.0.1:9091"
+        assert pushing.registry is not REGISTRY  # a push carries batchline's metrics only
