@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from batchline import BatchStatus, ConfigurationError, Engine, JobBuilder, StepExecution
-from batchline.observers import Observers, from_specs
+from batchline.observers import Observers, build, from_specs
 from batchline.steps.base import StepRuntime
 from tests.jobs import obs_jobs
 
@@ -143,13 +143,16 @@ class TestNoCost:
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip().splitlines()[-1] == "[]"
 
-    def test_worker_specs_build_observers(self) -> None:
-        """A worker builds observers from (reference, arguments); a bad reference is named."""
-        built = from_specs([("tests.test_observers:Recorder", {})])
-        assert built is not None and isinstance(built.all[0], Recorder)
+    def test_worker_specs_build_observers(self, caplog: pytest.LogCaptureFixture) -> None:
+        """A worker builds observers from (reference, arguments); one it cannot build is
+        named in a warning and left out, so the partition still runs."""
+        specs = [("tests.test_observers:Nope", {}), ("tests.test_observers:Recorder", {})]
+        built = from_specs(specs)
+        assert built is not None and [type(o) for o in built.all] == [Recorder]
+        assert "tests.test_observers:Nope" in caplog.text
         assert from_specs([]) is None
         with pytest.raises(ConfigurationError, match=re.escape("tests.test_observers:Nope")):
-            from_specs([("tests.test_observers:Nope", {})])
+            build("tests.test_observers:Nope", {})
 
 
 def tally() -> Any:

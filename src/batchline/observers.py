@@ -139,15 +139,24 @@ def observers_of(observers: Sequence[object]) -> Observers | None:
 
 
 def from_specs(specs: Iterable[WorkerSpec]) -> Observers | None:
-    """A worker's observers, built from what the manager's observers sent."""
+    """A worker's observers, built from what the manager's observers sent. One that cannot be
+    built (its extra missing on this worker) is logged and left out: the partition runs."""
     built: list[object] = []
     for reference, kwargs in specs:
-        module_name, _, attribute = reference.partition(":")
         try:
-            target: Any = importlib.import_module(module_name)
-            for part in attribute.split("."):
-                target = getattr(target, part)
-        except (ImportError, AttributeError) as err:
-            raise ConfigurationError(f"cannot build the observer {reference!r}: {err}") from err
-        built.append(target(**kwargs))
+            built.append(build(reference, kwargs))
+        except Exception:
+            log.warning("observer %r left out of this worker", reference, exc_info=True)
     return observers_of(built)
+
+
+def build(reference: str, kwargs: Mapping[str, Any]) -> object:
+    """Call the callable ``package.module:attribute`` with ``kwargs``."""
+    module_name, _, attribute = reference.partition(":")
+    try:
+        target: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            target = getattr(target, part)
+    except (ImportError, AttributeError, ValueError) as err:
+        raise ConfigurationError(f"cannot build the observer {reference!r}: {err}") from err
+    return target(**kwargs)
