@@ -216,3 +216,18 @@ class TestCliOptions:
         assert isinstance(pushing, PrometheusObserver) and isinstance(traced, OpenTelemetryObserver)
         assert pushing.push_gateway == "http://127.0.0.1:9091"
         assert pushing.registry is not REGISTRY  # a push carries batchline's metrics only
+
+    def test_a_missing_extra_is_one_line(self, sqlite_url: str) -> None:
+        """--push-gateway without prometheus_client installed: exit 2, one line naming the extra."""
+        probe = (
+            "import sys\nsys.modules['prometheus_client'] = None  # as if not installed\n"
+            "from batchline.cli import main\n"
+            f"main(['-r', {sqlite_url!r}, '--push-gateway', 'http://127.0.0.1:9', 'start', "
+            "'tests.jobs.obs_jobs:skipping_job'], prog_name='batchline')"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 2
+        (line,) = done.stderr.strip().splitlines()
+        assert "--push-gateway needs the prometheus extra" in line

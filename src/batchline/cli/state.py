@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -73,17 +74,28 @@ class State:
         """The observers the options ask for; their libraries load only then."""
         found: list[object] = []
         if self.push_gateway:
-            from prometheus_client import CollectorRegistry
+            with _extra("prometheus", "--push-gateway"):
+                from prometheus_client import CollectorRegistry
 
-            from batchline.observability.prometheus import PrometheusObserver
-
+                from batchline.observability.prometheus import PrometheusObserver
             # A registry of its own: the push carries batchline's metrics, not the process's.
             found.append(PrometheusObserver(CollectorRegistry(), push_gateway=self.push_gateway))
         if self.otel:
-            from batchline.observability.otel import OpenTelemetryObserver
-
+            with _extra("otel", "--otel"):
+                from batchline.observability.otel import OpenTelemetryObserver
             found.append(OpenTelemetryObserver())
         return found
+
+
+@contextmanager
+def _extra(extra: str, option: str) -> Iterator[None]:
+    """A missing extra is a usage error naming what to install, not a traceback."""
+    try:
+        yield
+    except ImportError as err:
+        raise click.UsageError(
+            f"{option} needs the {extra} extra (pip install 'batchline[{extra}]'): {err}"
+        ) from None
 
 
 def state() -> State:
