@@ -147,6 +147,29 @@ class TestScrape:
                 expected and value(text, "batchline_item_skip_total", phase=phase, **at) == expected
             )
 
+    @pytest.mark.parametrize(
+        "job", [obs_jobs.THREAD_JOB, obs_jobs.PROCESS_JOB], ids=["threads", "processes"]
+    )
+    def test_partitions_count_once_wherever_they_ran(self, sqlite_url: str, job: Any) -> None:
+        """Each partition's items count once, under its name, wherever it ran; the manager
+        (which sums them) adds nothing."""
+        registry = CollectorRegistry()
+        with Engine(sqlite_url, observers=[PrometheusObserver(registry)]) as engine:
+            execution = engine.start(job)
+            steps = engine.step_executions(execution.id)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        text = exposition(registry)[0].decode()
+        assert len(steps) == 5
+        for step in steps:
+            at = {"job_name": job.name, "step_name": step.step_name}
+            counted = value(text, "batchline_item_read_total", **at)
+            if step.step_name == "work":
+                assert counted is None
+                continue
+            assert counted == step.read_count == 10
+            done = value(text, "batchline_step_seconds_count", status="COMPLETED", **at)
+            assert done == 1
+
     def test_one_observer_per_registry(self) -> None:
         """A second observer on the same registry is refused, naming what to do instead."""
         registry = CollectorRegistry()

@@ -54,9 +54,16 @@ class MetricsObserver:
     methods a backend implements. Each execution's events come from one thread, so the dicts
     (keyed by execution) need no lock."""
 
+    # Whether partitions that ran in other processes are counted here when their manager ends,
+    # from the counters the manager read back: yes for a backend whose workers cannot export
+    # (Prometheus, scraped in the manager's process); OpenTelemetry's workers export their own.
+    counts_remote_partitions = False
+
     def __init__(self) -> None:
         self._started: dict[tuple[str, int], float] = {}
         self._seen: dict[int, tuple[int, ...]] = {}
+        # The partitions this process ran, by (job execution, manager step).
+        self._local: dict[tuple[int, str], set[int]] = {}
 
     # --- what a backend records -------------------------------------------------------------
 
@@ -94,6 +101,8 @@ class MetricsObserver:
     def step_started(self, se: StepExecution, partition_of: str | None) -> None:
         self._started["step", se.id] = time.perf_counter()
         self._seen[se.id] = _snapshot(se)
+        if partition_of is not None:
+            self._local.setdefault((se.job_execution_id, partition_of), set()).add(se.id)
         self.record_step_active(job_of(se), se.step_name, 1)
 
     def step_ended(self, se: StepExecution, partition_of: str | None) -> None:
@@ -103,6 +112,30 @@ class MetricsObserver:
         self.record_step_active(job, se.step_name, -1)
         if started is not None:
             self.record_step(job, se.step_name, se.status.value, time.perf_counter() - started)
+        if partition_of is None:
+            local = self._local.pop((se.job_execution_id, se.step_name), set())
+            if self.counts_remote_partitions:
+                self._count_remote(se, local)
+
+    def _count_remote(self, manager: StepExecution, local: set[int]) -> None:
+        """The partitions of ``manager`` that ran elsewhere, as the repository recorded them."""
+        execution = manager.job_execution
+        prefix = f"{manager.step_name}:"
+        for other in list(execution.step_executions) if execution is not None else []:
+            name = other.step_name
+            if (
+                other.id in local
+                or other.job_execution_id != manager.job_execution_id
+                or not (name.startswith(prefix) and name[len(prefix) :].isdigit())
+            ):
+                continue
+            job = job_of(manager)
+            counts: tuple[int, ...] = _snapshot(other)
+            if any(counts):
+                self.record_items(job, name, ItemCounts(*counts))
+            if other.start_time is not None and other.end_time is not None:
+                seconds = (other.end_time - other.start_time).total_seconds()
+                self.record_step(job, name, other.status.value, seconds)
 
     def chunk_ended(
         self,

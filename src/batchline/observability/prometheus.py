@@ -17,8 +17,8 @@ gauges ``batchline_job_active``, ``batchline_step_active``, counters ``batchline
 ``_process_total``, ``_write_total``, ``_filter_total`` and ``batchline_item_skip_total`` (label
 ``phase``). Labels are ``job_name``, ``step_name``, ``status``, ``phase``: ``job`` is Prometheus'
 own target label (and the Pushgateway's grouping key), which a metric label must not shadow.
-Partitions on worker processes count in their own process, not in the manager's registry
-(OpenTelemetry's exporters carry those; see ``otel``).
+Partitions on worker processes are counted when their partitioned step ends, from the counters
+it read back from the repository (no chunk write times: those stay in the worker).
 """
 
 from __future__ import annotations
@@ -62,7 +62,11 @@ class PrometheusObserver(MetricsObserver):
 
     One observer per registry: its metrics are registered once, so engines of one process
     share one observer (a second one on the same registry raises ConfigurationError).
+    Partitions on worker processes are counted when their step ends, from the counters the
+    step read back from the repository (their durations too, chunk write times not).
     """
+
+    counts_remote_partitions = True
 
     def __init__(
         self,
