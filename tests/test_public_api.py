@@ -35,7 +35,18 @@ LAZY_PACKAGES = [
 ]
 # Plain constants a lazy package defines itself rather than through _EXPORTS.
 EAGER = {"batchline": {"__version__"}, "batchline.repository": {"DEFAULT_URL"}}
-HEAVY = ["alembic", "apscheduler", "celery", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"]
+HEAVY = [
+    "alembic",
+    "apscheduler",
+    "celery",
+    "click",
+    "fsspec",
+    "opentelemetry",
+    "prometheus_client",
+    "pyarrow",
+    "rich",
+    "sqlalchemy",
+]
 
 
 def type_checking_imports(package: str) -> dict[str, str]:

@@ -67,6 +67,7 @@ _EXPORTS: dict[str, str] = {
     "JobRepository": "batchline.repository.base",
     "JobRestartRefused": "batchline.errors",
     "JobScheduler": "batchline.triggers.schedule",
+    "JsonFormatter": "batchline.logging",
     "JsonLinesReader": "batchline.items.files.jsonl",
     "JsonLinesWriter": "batchline.items.files.jsonl",
     "KeysetReader": "batchline.items.sql_readers",
@@ -80,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "NoSuchExecution": "batchline.errors",
     "NoSuchJob": "batchline.errors",
     "NoTransactionManager": "batchline.transaction",
+    "Observer": "batchline.observers",
     "OptimisticLockingFailure": "batchline.errors",
     "OutputInUse": "batchline.errors",
     "ParameterError": "batchline.errors",
@@ -122,6 +124,7 @@ _EXPORTS: dict[str, str] = {
     "WorkerLost": "batchline.errors",
     "create_engine": "batchline.repository.database",
     "get_logger": "batchline.logging",
+    "json_logging": "batchline.logging",
     "migrate": "batchline.repository.database",
     "render_path": "batchline.items.files.templates:render",
 }
@@ -178,6 +181,7 @@ __all__ = [
     "JobRepository",
     "JobRestartRefused",
     "JobScheduler",
+    "JsonFormatter",
     "JsonLinesReader",
     "JsonLinesWriter",
     "KeysetReader",
@@ -190,6 +194,7 @@ __all__ = [
     "NoSuchExecution",
     "NoSuchJob",
     "NoTransactionManager",
+    "Observer",
     "OptimisticLockingFailure",
     "OutputInUse",
     "ParameterError",
@@ -233,6 +238,7 @@ __all__ = [
     "__version__",
     "create_engine",
     "get_logger",
+    "json_logging",
     "migrate",
     "render_path",
 ]
@@ -301,7 +307,7 @@ if _typing.TYPE_CHECKING:
     from batchline.items.sql_writers import SqlWriter
     from batchline.job import Job
     from batchline.listeners import ChunkListener, JobListener, StepListener
-    from batchline.logging import ExecutionFilter, get_logger
+    from batchline.logging import ExecutionFilter, JsonFormatter, get_logger, json_logging
     from batchline.model import (
         ExecutionContext,
         JobExecution,
@@ -310,6 +316,7 @@ if _typing.TYPE_CHECKING:
         StepContext,
         StepExecution,
     )
+    from batchline.observers import Observer
     from batchline.parameters import JobParameter, JobParameters
     from batchline.progress import ProgressReporter
     from batchline.registry import JobRegistry

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -23,6 +23,7 @@ from batchline.errors import (
 from batchline.job import Job, run_job
 from batchline.logging import log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
+from batchline.observers import observers_of
 from batchline.parameters import JobParameters, ParamValue
 from batchline.pools import WorkerPool
 from batchline.registry import JobRegistry
@@ -72,6 +73,7 @@ class Engine:
     whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``.
     ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
     running beside others (split flows, partitions on threads without a pool of their own).
+    ``observers`` hear every job, step and chunk (``batchline.observers``: metrics, traces).
     """
 
     def __init__(
@@ -84,6 +86,7 @@ class Engine:
         max_concurrent_steps: int = 8,
         heartbeat_interval: float = 10.0,
         lease: float = 60.0,
+        observers: Sequence[object] = (),
     ) -> None:
         self.repository: JobRepository = (
             SqlJobRepository(repository) if isinstance(repository, str) else repository
@@ -96,6 +99,8 @@ class Engine:
         )
         self.heartbeat_interval = heartbeat_interval
         self.lease = lease
+        self._observers = list(observers)
+        self._observing = observers_of(self._observers)
         self._pool = WorkerPool("batchline-job", max_concurrent_jobs)
         self._step_pool = WorkerPool("batchline-step", max_concurrent_steps)
         # The run control of each execution running (or queued) here, by id.
@@ -125,6 +130,11 @@ class Engine:
 
     def register(self, job: Job, *, replace: bool = False) -> Job:
         return self.registry.register(job, replace=replace)
+
+    def observe(self, *observers: object) -> None:
+        """Add observers (``batchline.observers``): they hear every job started after this."""
+        self._observers.extend(observers)
+        self._observing = observers_of(self._observers)
 
     def _job(self, job: Job | str) -> Job:
         return self.registry.get(job) if isinstance(job, str) else job
@@ -281,6 +291,7 @@ class Engine:
                 control,
                 step_pool=self._step_pool,
                 run_child=self._run_child,
+                observers=self._observing,
             )
             return run_job(job, execution, runtime)
         finally:

@@ -70,6 +70,8 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
         execution.set_status(BatchStatus.STARTED)
         repo.update_job_execution(execution)
         log.info("job %s started with %r", job.name, execution.parameters)
+        if runtime.observers is not None:
+            runtime.observers.job_started(execution)
         final = BatchStatus.COMPLETED
         exit_status: ExitStatus | None = None
         try:
@@ -142,6 +144,9 @@ def _finish(
         runtime.repository.update_job_execution(execution)
     except Exception as exc:
         _record_failure_instead(job, execution, runtime, exc)
+    finally:
+        if runtime.observers is not None:
+            runtime.observers.job_ended(execution)
     log.info("job %s %s", job.name, execution.status.value)
 
 

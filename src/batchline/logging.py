@@ -2,14 +2,19 @@
 
 The running job and step execution ids live in context variables, so each thread (and each
 partition) tags its own records; a filter copies them onto the record as ``job_execution_id``,
-``step_execution_id``, ``job_name`` and ``step_name``.
+``step_execution_id``, ``job_name``, ``step_name`` and ``partition_of`` (the partitioned step
+a partition belongs to). ``JsonFormatter`` writes them as one JSON object per line, for log
+shippers; ``json_logging`` sets that up for an embedding application.
 """
 
 from __future__ import annotations
 
 import contextvars
+import datetime as dt
+import json
 import logging
-from collections.abc import Iterator, MutableMapping
+import sys
+from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -18,7 +23,8 @@ logger = logging.getLogger("batchline")
 _job: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "batchline_job", default=None
 )
-_step: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
+# (step name, step execution id, the partitioned step's name when this step is a partition)
+_step: contextvars.ContextVar[tuple[str, int, str | None] | None] = contextvars.ContextVar(
     "batchline_step", default=None
 )
 
@@ -33,8 +39,8 @@ def job_scope(name: str, execution_id: int) -> Iterator[None]:
 
 
 @contextmanager
-def step_scope(name: str, execution_id: int) -> Iterator[None]:
-    token = _step.set((name, execution_id))
+def step_scope(name: str, execution_id: int, partition_of: str | None = None) -> Iterator[None]:
+    token = _step.set((name, execution_id, partition_of))
     try:
         yield
     finally:
@@ -47,7 +53,9 @@ class ExecutionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         job, step = _job.get(), _step.get()
         record.job_name, record.job_execution_id = job if job else ("-", None)
-        record.step_name, record.step_execution_id = step if step else ("-", None)
+        record.step_name, record.step_execution_id, record.partition_of = (
+            step if step else ("-", None, None)
+        )
         return True
 
 
@@ -61,6 +69,7 @@ class _Adapter(logging.LoggerAdapter[logging.Logger]):
             "job_execution_id": job[1] if job else None,
             "step_name": step[0] if step else "-",
             "step_execution_id": step[1] if step else None,
+            "partition_of": step[2] if step else None,
         }
         kwargs["extra"] = {**extra, **dict(kwargs.get("extra") or {})}
         if not job:
@@ -68,6 +77,8 @@ class _Adapter(logging.LoggerAdapter[logging.Logger]):
         prefix = f"[{extra['job_name']}#{extra['job_execution_id']}"
         if step:
             prefix += f" {extra['step_name']}#{extra['step_execution_id']}"
+        # The JSON formatter carries the ids as fields and leaves the prefix out.
+        kwargs["extra"]["batchline_prefix"] = len(prefix) + 2
         return f"{prefix}] {msg}", kwargs
 
 
@@ -77,3 +88,63 @@ def get_logger(name: str = "batchline") -> logging.LoggerAdapter[logging.Logger]
 
 
 log = get_logger()
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per record, on one line: time, level, logger, message, the job and step
+    names and execution ids, and for a partition the partitioned step (``step``) and the
+    partition (``partition``); the exception's traceback under ``exception``.
+
+    Use it with ``ExecutionFilter`` on the same handler, so records from any logger carry ids.
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()[getattr(record, "batchline_prefix", 0) :]
+        step_name = getattr(record, "step_name", "-")
+        partition_of = getattr(record, "partition_of", None)
+        line: dict[str, object] = {
+            "time": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": message,
+            "job": _field(getattr(record, "job_name", "-")),
+            "job_execution_id": getattr(record, "job_execution_id", None),
+            "step": partition_of or _field(step_name),
+            "step_execution_id": getattr(record, "step_execution_id", None),
+            "partition": step_name if partition_of else None,
+        }
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        # default=str: a value that is no JSON never loses the line; ASCII only: no control
+        # character from data (C1 CSI included) reaches a terminal raw.
+        return json.dumps(line, default=str)
+
+
+def _field(value: object) -> object:
+    return None if value == "-" else value
+
+
+def json_logging(
+    stream: object = None, *, level: int = logging.INFO, logger: str = "batchline"
+) -> Callable[[], None]:
+    """Write ``logger``'s records (batchline's by default) as JSON lines to ``stream`` (stderr).
+
+    Returns what undoes it (the handler removed, the level and propagation restored).
+    """
+    target = logging.getLogger(logger)
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)  # type: ignore[arg-type]
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(ExecutionFilter())
+    saved = (target.level, target.propagate)
+    target.setLevel(level)
+    target.addHandler(handler)
+    target.propagate = False
+
+    def restore() -> None:
+        target.removeHandler(handler)
+        target.setLevel(saved[0])
+        target.propagate = saved[1]
+
+    return restore

@@ -33,6 +33,7 @@ from batchline.flow import find_step
 from batchline.loader import load_jobs
 from batchline.logging import log
 from batchline.model import StepExecution
+from batchline.observers import WorkerSpec, from_specs
 from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.status import BatchStatus
@@ -53,6 +54,8 @@ class PartitionTask:
     partition: str
     context: dict[str, Any] = field(default_factory=dict)
     rerun_completed: bool = False
+    # How the worker builds the manager's observers (a trace context among their arguments).
+    observers: tuple[WorkerSpec, ...] = ()
 
 
 class ProcessPartitionHandler:
@@ -118,6 +121,7 @@ class ProcessPartitionHandler:
         alive_r, alive_w = context.Pipe(duplex=False)
         errors: dict[str, BaseException] = {}
         size = min(self.workers, len(request.partitions))
+        specs = runtime.observers.worker_specs(manager) if runtime.observers else ()
         pool = ProcessPoolExecutor(
             size,
             mp_context=context,
@@ -137,6 +141,7 @@ class ProcessPartitionHandler:
                         p.name,
                         dict(p.context),
                         request.rerun_completed,
+                        specs,
                     ),
                 ): p.name
                 for p in request.partitions
@@ -309,7 +314,12 @@ def _run_partition_task(task: PartitionTask, abort: _WorkerSignal | None) -> str
     try:
         execution = repository.get_job_execution(task.job_execution_id)
         control = RunControl(repository, execution.id, execution.job_name)
-        runtime = StepRuntime(repository, repository.transaction_manager(), control)
+        runtime = StepRuntime(
+            repository,
+            repository.transaction_manager(),
+            control,
+            observers=from_specs(task.observers),
+        )
         done = run_partition(
             step,
             Partition(task.partition, task.context),

@@ -142,6 +142,32 @@ class _Group(click.Group):
     default=None,
     help="Live progress display (default: when stderr is a terminal; log lines otherwise).",
 )
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    envvar="BATCHLINE_LOG_FORMAT",
+    show_envvar=True,
+    help="json: one JSON object per log line, with job, step, execution and partition ids "
+    "(no live progress display).",
+)
+@click.option(
+    "--push-gateway",
+    metavar="URL",
+    envvar="BATCHLINE_PUSHGATEWAY",
+    show_envvar=True,
+    help="Push batchline's Prometheus metrics to this Pushgateway when a job ends, grouped by "
+    "job name (the prometheus extra).",
+)
+@click.option(
+    "--otel/--no-otel",
+    default=False,
+    envvar="BATCHLINE_OTEL",
+    show_envvar=True,
+    help="Traces and metrics through OpenTelemetry's global providers (the otel extra; set up "
+    "the SDK, e.g. with opentelemetry-instrument).",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 @click.version_option(package_name="batchline")
@@ -155,6 +181,9 @@ def main(
     connect_timeout: float,
     statement_timeout: float,
     progress: bool | None,
+    log_format: str,
+    push_gateway: str | None,
+    otel: bool,
     verbose: int,
     quiet: bool,
 ) -> None:
@@ -165,8 +194,11 @@ def main(
             param_hint="--lease",
         )
     console = output.stderr_console()
-    live = console.is_terminal if progress is None else progress
-    ctx.call_on_close(configure_logging(-1 if quiet else verbose, console if live else None))
+    json_lines = log_format == "json"
+    live = not json_lines and (console.is_terminal if progress is None else progress)
+    ctx.call_on_close(
+        configure_logging(-1 if quiet else verbose, console if live else None, json=json_lines)
+    )
     ctx.obj = State(
         repository=repository,
         job_modules=job_modules,
@@ -176,6 +208,8 @@ def main(
         statement_timeout=statement_timeout or None,
         progress=live,
         console=console,
+        push_gateway=push_gateway or None,
+        otel=otel,
     )
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from rich.logging import RichHandler
 
 from batchline.job import Job
 from batchline.loader import register_module, resolve
+from batchline.logging import ExecutionFilter, JsonFormatter
 from batchline.registry import JobRegistry
 from batchline.terminal import printable
 
@@ -30,6 +32,8 @@ class State:
     connect_timeout: float | None = 10.0
     statement_timeout: float | None = 60.0
     console: Console = field(default_factory=lambda: Console(stderr=True))
+    push_gateway: str | None = None
+    otel: bool = False
     registry: JobRegistry = field(default_factory=JobRegistry)
     _engine: Engine | None = None
     _modules_loaded: bool = False
@@ -61,9 +65,37 @@ class State:
                 registry=self.registry,
                 heartbeat_interval=self.heartbeat_interval,
                 lease=self.lease,
+                observers=self.observers(),
             )
             click.get_current_context().call_on_close(self._engine.close)
         return self._engine
+
+    def observers(self) -> list[object]:
+        """The observers the options ask for; their libraries load only then."""
+        found: list[object] = []
+        if self.push_gateway:
+            with _extra("prometheus", "--push-gateway"):
+                from prometheus_client import CollectorRegistry
+
+                from batchline.observability.prometheus import PrometheusObserver
+            # A registry of its own: the push carries batchline's metrics, not the process's.
+            found.append(PrometheusObserver(CollectorRegistry(), push_gateway=self.push_gateway))
+        if self.otel:
+            with _extra("otel", "--otel"):
+                from batchline.observability.otel import OpenTelemetryObserver
+            found.append(OpenTelemetryObserver())
+        return found
+
+
+@contextmanager
+def _extra(extra: str, option: str) -> Iterator[None]:
+    """A missing extra is a usage error naming what to install, not a traceback."""
+    try:
+        yield
+    except ImportError as err:
+        raise click.UsageError(
+            f"{option} needs the {extra} extra (pip install 'batchline[{extra}]'): {err}"
+        ) from None
 
 
 def state() -> State:
@@ -91,8 +123,11 @@ class _CliFormatter(logging.Formatter):
         return printable(super().format(record))
 
 
-def configure_logging(verbosity: int, console: Console | None) -> Callable[[], None]:
-    """Log to stderr: through ``console`` when a live display shares it, plain lines otherwise.
+def configure_logging(
+    verbosity: int, console: Console | None, *, json: bool = False
+) -> Callable[[], None]:
+    """Log to stderr: through ``console`` when a live display shares it, plain lines otherwise,
+    or (``json``) one JSON object per line carrying the job, step and partition ids.
 
     Returns what undoes it, so that a command run in-process (CliRunner, embedding) leaves the
     ``batchline`` logger as it found it.
@@ -100,7 +135,11 @@ def configure_logging(verbosity: int, console: Console | None) -> Callable[[], N
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
     root = logging.getLogger("batchline")
     handler: logging.Handler
-    if console is not None:
+    if json:
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter())
+        handler.addFilter(ExecutionFilter())
+    elif console is not None:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
         handler.setFormatter(_CliFormatter("%(message)s", tracebacks=verbosity > 0))
     else:

@@ -22,6 +22,7 @@ from batchline.steps.control import RunControl
 from batchline.transaction import TransactionManager
 
 if TYPE_CHECKING:
+    from batchline.observers import Observers
     from batchline.pools import WorkerPool
 
 
@@ -40,6 +41,8 @@ class StepRuntime:
     # (or restarts) the child's instance and runs it to its end under the engine, which keeps
     # its heartbeat and passes the parent's stop requests on. None outside an engine.
     run_child: Callable[..., JobExecution] | None = None
+    # The engine's observers (metrics, traces); None when there are none, so nothing is called.
+    observers: Observers | None = None
 
 
 class Step(Protocol):
@@ -113,10 +116,13 @@ def run_prepared_step(step: Step, se: StepExecution, runtime: StepRuntime) -> St
     STARTED with the version it was read at: of two runners of one execution (a message
     delivered twice), the second gets OptimisticLockingFailure and runs nothing."""
     repo = runtime.repository
-    with step_scope(step.name, se.id):
+    partition_of: str | None = getattr(step, "partition_of", None)
+    with step_scope(step.name, se.id, partition_of):
         se.set_status(BatchStatus.STARTED)
         repo.update_step_execution(se)
         log.info("step %s started%s", step.name, " (resuming)" if se.context else "")
+        if runtime.observers is not None:
+            runtime.observers.step_started(se, partition_of)
         try:
             for fn in callbacks(step.listeners, "before_step"):
                 fn(se)
@@ -129,13 +135,15 @@ def run_prepared_step(step: Step, se: StepExecution, runtime: StepRuntime) -> St
             se.exit_status = ExitStatus("FAILED", cause_chain(exc))
             log.error("step %s failed: %s", step.name, _one_line(exc))
             if not isinstance(exc, Exception):
-                _finish(se, step, repo)
+                _finish(se, step, repo, runtime.observers)
                 raise
-        _finish(se, step, repo)
+        _finish(se, step, repo, runtime.observers)
     return se
 
 
-def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
+def _finish(
+    se: StepExecution, step: Step, repo: JobRepository, observers: Observers | None
+) -> None:
     if se.status is BatchStatus.STOPPING:
         se.set_status(BatchStatus.STOPPED)
     if se.exit_status.code == "EXECUTING":
@@ -155,6 +163,9 @@ def _finish(se: StepExecution, step: Step, repo: JobRepository) -> None:
         repo.update_step_execution(se)
     except Exception as exc:
         _record_failure_instead(se, repo, exc)
+    finally:
+        if observers is not None:
+            observers.step_ended(se, getattr(step, "partition_of", None))
     log.info(
         "step %s %s: read=%d written=%d filtered=%d skipped=%d commits=%d rollbacks=%d",
         step.name,

@@ -15,6 +15,7 @@ commit, the bad ones are skipped, and even a crash during the scan duplicates no
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -205,6 +206,7 @@ class _Run:
         self.after_chunk = callbacks(listeners, "after_chunk", reverse=True)
         self.on_chunk_error = callbacks(listeners, "on_chunk_error", reverse=True)
         self.on_retry = callbacks(listeners, "on_retry")
+        self.observers = runtime.observers
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -219,6 +221,8 @@ class _Run:
                 return
             number += 1
             chunk = Chunk(number, None, se)
+            if self.observers is not None:
+                self.observers.chunk_started(se, number)
             for fn in self.before_chunk:
                 fn(chunk)
             try:
@@ -230,10 +234,15 @@ class _Run:
                 se.rollback_count += 1
                 for fn in self.on_chunk_error:
                     fn(chunk, exc)
+                if self.observers is not None:
+                    self.observers.chunk_ended(se, number, None, exc)
                 raise
             # An input that ends at a chunk boundary leaves an empty chunk: nothing to commit,
             # but its listeners hear its end as they heard its start.
-            stop = False if empty else self._write_chunk(chunk, got)
+            if self.observers is None:
+                stop = False if empty else self._write_chunk(chunk, got)
+            else:
+                stop = self._observed_write(chunk, got, empty)
             for fn in self.after_chunk:
                 fn(chunk)
             if stop:
@@ -243,6 +252,18 @@ class _Run:
                 return
             if exhausted or empty:
                 return
+
+    def _observed_write(self, chunk: Chunk, got: _Gathered, empty: bool) -> bool:
+        """``_write_chunk`` timed for the observers, who hear how the chunk ended."""
+        assert self.observers is not None
+        started = time.perf_counter()
+        try:
+            stop = False if empty else self._write_chunk(chunk, got)
+        except BaseException as exc:
+            self.observers.chunk_ended(self.se, chunk.number, time.perf_counter() - started, exc)
+            raise
+        self.observers.chunk_ended(self.se, chunk.number, time.perf_counter() - started, None)
+        return stop
 
     # --- read -------------------------------------------------------------------------------
 

@@ -322,6 +322,7 @@ class _PartitionView:
 
     def __init__(self, worker: Step, name: str, rerun_completed: bool) -> None:
         self.name = name
+        self.partition_of = name.rpartition(":")[0]  # for logs and observers
         self.worker = worker
         self.allow_start_if_complete = rerun_completed or worker.allow_start_if_complete
         self.start_limit = worker.start_limit
