@@ -35,6 +35,7 @@ _EXPORTS: dict[str, str] = {
     "Engine": "batchline.engine",
     "ExecutionContext": "batchline.model",
     "ExecutionFilter": "batchline.logging",
+    "ExecutionQuery": "batchline.repository.filters",
     "ExitStatus": "batchline.status",
     "FaultTolerance": "batchline.faults",
     "Field": "batchline.items.files.mapping",
@@ -64,6 +65,7 @@ _EXPORTS: dict[str, str] = {
     "JobRepository": "batchline.repository.base",
     "JobRestartRefused": "batchline.errors",
     "JobScheduler": "batchline.triggers.schedule",
+    "JobSummary": "batchline.repository.filters",
     "JsonLinesReader": "batchline.items.files.jsonl",
     "JsonLinesWriter": "batchline.items.files.jsonl",
     "KeysetReader": "batchline.items.sql_readers",
@@ -79,6 +81,7 @@ _EXPORTS: dict[str, str] = {
     "NoTransactionManager": "batchline.transaction",
     "OptimisticLockingFailure": "batchline.errors",
     "OutputInUse": "batchline.errors",
+    "Page": "batchline.repository.filters",
     "ParameterError": "batchline.errors",
     "ParquetReader": "batchline.items.parquet",
     "ParquetWriter": "batchline.items.parquet",
@@ -142,6 +145,7 @@ __all__ = [
     "Engine",
     "ExecutionContext",
     "ExecutionFilter",
+    "ExecutionQuery",
     "ExitStatus",
     "FaultTolerance",
     "Field",
@@ -172,6 +176,7 @@ __all__ = [
     "JobRepository",
     "JobRestartRefused",
     "JobScheduler",
+    "JobSummary",
     "JsonLinesReader",
     "JsonLinesWriter",
     "KeysetReader",
@@ -186,6 +191,7 @@ __all__ = [
     "NoTransactionManager",
     "OptimisticLockingFailure",
     "OutputInUse",
+    "Page",
     "ParameterError",
     "ParquetReader",
     "ParquetWriter",
@@ -306,6 +312,7 @@ if _typing.TYPE_CHECKING:
     from batchline.registry import JobRegistry
     from batchline.repository.base import JobRepository
     from batchline.repository.database import create_engine, migrate
+    from batchline.repository.filters import ExecutionQuery, JobSummary, Page
     from batchline.repository.sql import SqlJobRepository
     from batchline.status import BatchStatus, ExitStatus
     from batchline.steps.base import Step
