@@ -34,7 +34,10 @@ LAZY_PACKAGES = [
 ]
 # Plain constants a lazy package defines itself rather than through _EXPORTS.
 EAGER = {"batchline": {"__version__"}, "batchline.repository": {"DEFAULT_URL"}}
-HEAVY = ["alembic", "apscheduler", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"]
+HEAVY = [
+    *("alembic", "apscheduler", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"),
+    *("fastapi", "starlette", "pydantic", "uvicorn", "jinja2", "python_multipart", "httpx"),
+]
 
 
 def type_checking_imports(package: str) -> dict[str, str]:
