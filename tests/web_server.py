@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -63,47 +64,36 @@ class Server:
 
 
 @contextmanager
-def serving(url: str, *, delay: float = 0.0, extra: tuple[str, ...] = ()) -> Iterator[Server]:
+def serving(url: str, *, delay: float = 0.0, gate: Path | None = None) -> Iterator[Server]:
     port = free_port()
     env = dict(os.environ, WEB_JOBS_DELAY=str(delay), BATCHLINE_HEARTBEAT_INTERVAL="0.5")
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "batchline",
-            "-r",
-            url,
-            "--jobs",
-            JOBS,
-            *extra,
-            "serve",
-            "--port",
-            str(port),
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    if gate is not None:
+        env["WEB_JOBS_GATE"] = str(gate)
+    command = [sys.executable, "-m", "batchline", "-r", url, "--jobs", JOBS]
+    command += ["serve", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
+    # stderr to a file, not a pipe: a pipe nobody reads would block the server once full.
+    with tempfile.TemporaryFile("w+") as log:
+        process = subprocess.Popen(
+            command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=log, text=True
+        )
 
-    def up() -> bool:
-        if process.poll() is not None:
-            error = process.stderr.read() if process.stderr else ""
-            raise AssertionError(f"serve exited {process.returncode}: {error}")
-        try:
-            return httpx.get(f"{base}/api/openapi.json", timeout=2).status_code == 200
-        except httpx.TransportError:
-            return False
+        def up() -> bool:
+            if process.poll() is not None:
+                log.seek(0)
+                raise AssertionError(f"serve exited {process.returncode}: {log.read()}")
+            try:
+                return httpx.get(f"{base}/api/openapi.json", timeout=2).status_code == 200
+            except httpx.TransportError:
+                return False
 
-    try:
-        eventually(up, timeout=30, message="batchline serve never answered")
-        yield Server(base, url, process)
-    finally:
-        process.terminate()
         try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            eventually(up, timeout=30, message="batchline serve never answered")
+            yield Server(base, url, process)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -2,8 +2,9 @@
 
 ``web_count`` counts ``count:int`` items (default 40) in chunks of 2, each item taking
 WEB_JOBS_DELAY seconds (an environment variable of the server, so a test can watch it run and
-stop it mid-way); ``web_skips`` skips the items its processor refuses, one of them markup;
-``web_failing`` always fails.
+stop it mid-way) and waiting while the file WEB_JOBS_GATE names exists (so a test holds it in a
+chunk: STOPPING lasts until the test lets it go); ``web_skips`` skips the items its processor
+refuses, one of them markup; ``web_failing`` always fails.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from batchline import JobBuilder, ListWriter, StepBuilder, StepExecution
 
 DELAY_ENV = "WEB_JOBS_DELAY"
+GATE_ENV = "WEB_JOBS_GATE"
 MARKUP = "<script>alert(1)</script>"
 
 
@@ -23,6 +25,9 @@ def _numbers(se: StepExecution) -> range:
 
 def _slow(item: int) -> int:
     time.sleep(float(os.environ.get(DELAY_ENV, "0") or 0))
+    gate = os.environ.get(GATE_ENV)
+    while gate and os.path.exists(gate):  # held mid-chunk while the test's gate file exists
+        time.sleep(0.02)
     return item
 
 
