@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution
 from batchline.repository.filters import JobSummary
 from batchline.status import BatchStatus
 
 Scalar = str | int | float | bool
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+# The repository keeps naive UTC times; the API says so (RFC 3339 needs the offset).
+Time = Annotated[dt.datetime, AfterValidator(_utc)]
 
 
 class Parameter(BaseModel):
@@ -28,10 +36,10 @@ class Execution(BaseModel):
     exit_code: str
     exit_message: str
     parameters: dict[str, Parameter]
-    create_time: dt.datetime
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
-    last_updated: dt.datetime | None
+    create_time: Time
+    start_time: Time | None
+    end_time: Time | None
+    last_updated: Time | None
 
 
 class Step(BaseModel):
@@ -43,9 +51,9 @@ class Step(BaseModel):
     exit_message: str
     counters: dict[str, int]
     context: dict[str, Any]
-    start_time: dt.datetime | None
-    end_time: dt.datetime | None
-    last_updated: dt.datetime | None
+    start_time: Time | None
+    end_time: Time | None
+    last_updated: Time | None
 
 
 class ExecutionDetail(Execution):
@@ -80,7 +88,7 @@ class Skipped(BaseModel):
     item: str | None
     error_type: str
     error_message: str
-    create_time: dt.datetime
+    create_time: Time
 
 
 class SkippedPage(BaseModel):
