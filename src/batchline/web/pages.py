@@ -31,10 +31,13 @@ MAX_ID = api.MAX_ID
 
 
 def _duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    """From start to end, or to now while it runs; times naive UTC (the repository's) or aware
+    (the API models')."""
     if start is None:
         return "-"
-    seconds = ((end or dt.datetime.now(dt.UTC).replace(tzinfo=None)) - start).total_seconds()
-    return _seconds(seconds)
+    now = dt.datetime.now(dt.UTC)
+    end = end or (now if start.tzinfo else now.replace(tzinfo=None))
+    return _seconds((end - start).total_seconds())
 
 
 def _seconds(seconds: float | None) -> str:
