@@ -7,11 +7,11 @@ backend's own JSON functions (and narrowed by the other filters first).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 from sqlalchemy.sql import ColumnElement
 
 from batchline.errors import NoSuchExecution
@@ -61,6 +61,15 @@ def _seconds(dialect: str) -> ColumnElement[Any]:
     return sa.func.timestampdiff(sa.text("MICROSECOND"), start, end) / 1e6
 
 
+def _custom_plan(conn: Connection) -> None:
+    """PostgreSQL: plan this transaction's statements for their values. psycopg prepares a
+    statement run five times, and PostgreSQL's generic plan for it guesses every time range
+    narrow: it then walks the create_time index through tens of thousands of rows (11 ms at
+    100,000 executions, growing with the table) instead of (status, id) for 51 (0.3 ms)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+
 def _page(items: list[T], limit: int, key: Callable[[T], int]) -> Page[T]:
     """One row past the page was asked for: it says whether a next page exists."""
     if len(items) > limit:
@@ -102,7 +111,12 @@ class SqlQueries:
             where.append(job_execution.c.id < after)
         query = _EXECUTIONS.where(*where).order_by(job_execution.c.id.desc())
         query = query.limit(check_page(limit) + 1)
-        rows = self._read(lambda conn: conn.execute(query).mappings().all())
+
+        def read(conn: Connection) -> Sequence[RowMapping]:
+            _custom_plan(conn)
+            return conn.execute(query).mappings().all()
+
+        rows = self._read(read)
         return _page([to_job_execution(r) for r in rows], limit, lambda e: e.id)
 
     def count_executions(self, flt: ExecutionQuery | None = None) -> int:
@@ -111,7 +125,12 @@ class SqlQueries:
             .select_from(job_execution.join(job_instance))
             .where(*self._where(flt or ExecutionQuery()))
         )
-        return int(self._read(lambda conn: conn.execute(query).scalar_one()))
+
+        def read(conn: Connection) -> int:
+            _custom_plan(conn)
+            return int(conn.execute(query).scalar_one())
+
+        return self._read(read)
 
     def job_instances(
         self, job_name: str, *, after: int | None = None, limit: int = 50
