@@ -223,6 +223,16 @@ class TestOperations:
         page = client.get(f"/executions/{done['id']}").text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and MARKUP not in page
 
+    def test_partitions_and_contexts(self, server: Server, tokens: dict[str, str]) -> None:
+        client = server.client(tokens["operate"])
+        done = finished(client, start(client, "web_partitioned")["id"])
+        steps = {s["name"]: s for s in done["steps"]}
+        assert steps["split"]["partition_of"] is None
+        partitions = [s for s in done["steps"] if s["partition_of"] == "split"]
+        assert len(partitions) == 3 and all(s["context"]["done"] for s in partitions)
+        one = client.get(f"/api/step-executions/{partitions[0]['id']}").json()
+        assert one["partition_of"] == "split" and one["context"]["done"] is True
+
     def test_overview_lists_jobs(self, server: Server, tokens: dict[str, str]) -> None:
         jobs = {j["name"]: j for j in server.client(tokens["read"]).get("/api/jobs").json()}
         assert jobs["web_failing"]["registered"] and jobs["web_failing"]["last"] is None

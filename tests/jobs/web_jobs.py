@@ -4,7 +4,8 @@
 WEB_JOBS_DELAY seconds (an environment variable of the server, so a test can watch it run and
 stop it mid-way) and waiting while the file WEB_JOBS_GATE names exists (so a test holds it in a
 chunk: STOPPING lasts until the test lets it go); ``web_skips`` skips the items its processor
-refuses, one of them markup; ``web_failing`` always fails.
+refuses, one of them markup; ``web_failing`` always fails; ``web_partitioned`` runs a task in
+three partitions.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import time
 
 from batchline import JobBuilder, ListWriter, StepBuilder, StepExecution
+from batchline.partitioners.ranges import IntegerRangePartitioner
 
 DELAY_ENV = "WEB_JOBS_DELAY"
 GATE_ENV = "WEB_JOBS_GATE"
@@ -67,3 +69,18 @@ def _fail(se: StepExecution) -> None:
 
 
 failing_job = JobBuilder("web_failing").step(StepBuilder("explode").task(_fail)).build()
+
+
+def _work(se: StepExecution) -> None:
+    se.context["done"] = True
+
+
+partitioned_job = (
+    JobBuilder("web_partitioned")
+    .step(
+        StepBuilder("split").partition(
+            StepBuilder("work").task(_work), IntegerRangePartitioner(1, 9), grid_size=3
+        )
+    )
+    .build()
+)

@@ -42,13 +42,12 @@ class RecoverRequest(BaseModel):
 
 def detail(engine: Engine, execution_id: int) -> models.ExecutionDetail:
     e = engine.get_execution(execution_id)
-    names = {s.step_name for s in e.step_executions}
     newest = engine.find_executions(ExecutionQuery(instance_id=e.instance.id), limit=1)
     is_last = bool(newest.items) and newest.items[0].id == e.id
     return models.ExecutionDetail(
         **models.execution(e).model_dump(),
         context=dict(e.context),
-        steps=[models.step(s, names) for s in e.step_executions],
+        steps=[models.step(s) for s in e.step_executions],
         skip_counts=engine.count_skipped(e.id),
         actions=models.actions(e, is_last=is_last, registered=e.job_name in engine.registry),
     )
@@ -152,7 +151,7 @@ def router(engine: Engine, guard: Guard) -> APIRouter:
         responses=responses(404),
     )
     def get_step(step_execution_id: Id) -> models.Step:
-        return models.step(engine.get_step_execution(step_execution_id), set())
+        return models.step(engine.get_step_execution(step_execution_id))
 
     @api.post(
         "/jobs/{name}/start",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel
@@ -127,12 +128,16 @@ def execution(e: JobExecution) -> Execution:
     )
 
 
-def step(s: StepExecution, names: set[str]) -> Step:
-    owner, sep, _ = s.step_name.rpartition(":")
+# A partition runs as a step execution named "<partitioned step>:<index, 4 digits or more>".
+_PARTITION = re.compile(r"^(.+):\d{4,}$")
+
+
+def step(s: StepExecution) -> Step:
+    partition = _PARTITION.match(s.step_name)
     return Step(
         id=s.id,
         name=s.step_name,
-        partition_of=owner if sep and owner in names else None,
+        partition_of=partition[1] if partition else None,
         status=s.status.value,
         exit_code=s.exit_status.code,
         exit_message=s.exit_status.description,
