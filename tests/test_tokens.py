@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+
 import pytest
 import sqlalchemy as sa
 
@@ -10,6 +13,7 @@ from batchline.cli import tokens as cli_tokens
 from batchline.repository import tokens
 from batchline.repository.schema import api_token
 from batchline.repository.tokens import TokenStore
+from batchline.testing import eventually
 
 
 @pytest.fixture
@@ -50,3 +54,21 @@ def test_one_line_errors(store: TokenStore) -> None:
 
 def test_cli_scopes_are_the_stores() -> None:
     assert cli_tokens.SCOPES == tokens.SCOPES
+
+
+def test_lookup_does_not_wait_for_a_running_jobs_write_lock(sqlite_engine: Engine) -> None:
+    """On SQLite a job's chunk transactions hold the write lock: a request's token lookup
+    reads without asking for it, so the web answers while jobs run."""
+    store = TokenStore(sqlite_engine.repository.engine)  # type: ignore[attr-defined]
+    secret = store.create("web", "read")
+    found: list[object] = []
+    writer = sqlite3.connect(sqlite_engine.repository.engine.url.database, timeout=1)  # type: ignore[attr-defined]
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        lookup = threading.Thread(target=lambda: found.append(store.find(secret)), daemon=True)
+        lookup.start()
+        eventually(lambda: found, timeout=10, message="the lookup waited for the write lock")
+    finally:
+        writer.rollback()
+        writer.close()
+    assert found[0] is not None

@@ -116,6 +116,11 @@ class TestAccess:
         )
         assert ok.status_code == 303 and ok.headers["location"].startswith("/executions/")
 
+    def test_login_refuses_unknown_tokens(self, server: Server) -> None:
+        refused = server.client().post("/login", data={"token": "blt_nobody"})
+        assert refused.status_code == 401 and "unknown or revoked" in refused.text
+        assert "set-cookie" not in refused.headers
+
     def test_pages_redirect_to_login(self, server: Server) -> None:
         response = server.client().get("/executions")
         assert response.status_code == 303 and response.headers["location"] == "/login"
@@ -182,6 +187,18 @@ class TestOperations:
         completed = finished(client, start(client, "web_count", count=("1", "int"))["id"])
         refused = client.post(f"/api/executions/{completed['id']}/abandon")
         assert refused.status_code == 409, refused.text
+
+    def test_recover(self, server: Server, tokens: dict[str, str]) -> None:
+        client = server.client(tokens["operate"])
+        none = client.post("/api/recover", json={})
+        assert none.status_code == 200 and none.json() == {"items": []}
+        launched = start(client, "web_count", count=("1", "int"), tag=("recover", "str"))
+        done = finished(client, launched["id"])
+        refused = client.post("/api/recover", json={"execution_id": done["id"]})
+        assert refused.status_code == 409
+        assert refused.json()["detail"] == (
+            f"job execution {done['id']} is COMPLETED, not running; nothing to recover"
+        )
 
     def test_filters_and_keyset_pages(self, server: Server, tokens: dict[str, str]) -> None:
         client = server.client(tokens["operate"])

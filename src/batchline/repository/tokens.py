@@ -20,6 +20,7 @@ from sqlalchemy.engine import Engine
 
 from batchline.errors import ConfigurationError
 from batchline.model import utcnow
+from batchline.repository.database import READ_ONLY
 from batchline.repository.schema import api_token
 
 READ, OPERATE = "read", "operate"
@@ -47,6 +48,9 @@ def token_hash(token: str) -> str:
 class TokenStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        # Lookups only read: on SQLite they then begin DEFERRED and never queue behind a
+        # running job's chunk transactions for the write lock.
+        self._reader = engine.execution_options(**{READ_ONLY: True})
 
     def create(self, name: str, scope: str) -> str:
         """A new token (returned once, never stored) under a new name."""
@@ -66,7 +70,7 @@ class TokenStore:
         return token
 
     def list(self) -> list[ApiToken]:
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             rows = conn.execute(sa.select(api_token).order_by(api_token.c.id)).mappings().all()
         return [_token(r) for r in rows]
 
@@ -91,13 +95,13 @@ class TokenStore:
         query = sa.select(api_token).where(
             api_token.c.token_hash == token_hash(token), api_token.c.revoke_time.is_(None)
         )
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             row = conn.execute(query).mappings().first()
         return None if row is None else _token(row)
 
     def any_live(self) -> bool:
         query = sa.select(api_token.c.id).where(api_token.c.revoke_time.is_(None)).limit(1)
-        with self.engine.connect() as conn:
+        with self._reader.connect() as conn:
             return conn.execute(query).first() is not None
 
 
