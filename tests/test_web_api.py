@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -265,3 +266,17 @@ class TestServe:
             "batchline: error: refusing to listen on 0.0.0.0: "
             "the repository holds no live API token"
         )
+
+
+def test_shutdown_stops_what_the_server_started(tmp_path: Path) -> None:
+    """SIGTERM to `batchline serve`: the jobs it launched end STOPPED, restartable."""
+    url = f"sqlite:///{tmp_path / 'repository.db'}"
+    with serving(url, delay=0.05) as server:
+        client = server.client(create_token(url, "op", "operate"))
+        running = start(client, "web_count", count=("100000", "int"))
+        eventually(lambda: client.get(f"/api/executions/{running['id']}").json()["actions"])
+        server.process.terminate()
+        # uvicorn re-raises the signal once shut down: the process ends as SIGTERM says.
+        assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
+    shown = batchline(url, "show", str(running["id"]))
+    assert "STOPPED" in shown.stdout, shown.stdout + shown.stderr

@@ -53,4 +53,5 @@ def serve(host: str, port: int) -> None:
         )
     app = create_app(engine, tokens)
     click.echo(f"batchline serving on http://{host}:{port}/", err=True)
+    # SIGTERM or Ctrl-C: the app's shutdown stops the jobs started from the web first.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -15,6 +15,7 @@ from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
 from batchline.web import forms, models
 from batchline.web.auth import Caller, Guard
+from batchline.web.launched import Launched
 from batchline.web.problems import responses
 
 MAX_ID = 2**63 - 1
@@ -64,7 +65,7 @@ def jobs(engine: Engine) -> list[models.Job]:
     ]
 
 
-def router(engine: Engine, guard: Guard) -> APIRouter:
+def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
     def reader(request: Request) -> Caller:
         return guard.require(request, READ)
 
@@ -167,7 +168,7 @@ def router(engine: Engine, guard: Guard) -> APIRouter:
         params = forms.parameters_from_json(
             {k: (p.value, p.type, p.identifying) for k, p in request.parameters.items()}
         )
-        handle = engine.start_async(name, params)
+        handle = launched.add(engine.start_async(name, params))
         return models.execution(engine.get_execution(handle.execution_id))
 
     @api.post(
@@ -188,7 +189,7 @@ def router(engine: Engine, guard: Guard) -> APIRouter:
     )
     def restart(execution_id: Id) -> models.Execution:
         """A new execution of a FAILED or STOPPED execution's instance, where it ended."""
-        handle = engine.restart_async(execution_id)
+        handle = launched.add(engine.restart_async(execution_id))
         return models.execution(engine.get_execution(handle.execution_id))
 
     @api.post(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import importlib.util
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from batchline.errors import BatchlineError
 from batchline.repository.tokens import READ, TokenStore
 from batchline.web import api, pages, problems
 from batchline.web.auth import Guard
+from batchline.web.launched import Launched
 
 HERE = Path(__file__).parent
+SHUTDOWN_WAIT = 60.0  # seconds a launched execution may take to reach its chunk boundary
 METRICS_MODULE = "batchline.observability.prometheus"
 # Scripts only from this origin and no inline script or style: data that slipped through
 # escaping still could not run.
@@ -35,15 +39,25 @@ SECURITY_HEADERS = {
 
 def create_app(engine: Engine, tokens: TokenStore) -> FastAPI:
     guard = Guard(tokens)
+    launched = Launched(engine)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        # Shutting down (SIGTERM, Ctrl-C): what this server started ends STOPPED at its next
+        # chunk boundary, restartable, before uvicorn lets the process go.
+        await asyncio.to_thread(launched.stop_and_wait, SHUTDOWN_WAIT)
+
     app = FastAPI(
+        lifespan=lifespan,
         title="batchline",
         summary="Jobs, executions and their operation, on one job repository.",
         openapi_url="/api/openapi.json",
         docs_url=None,  # Swagger UI would load scripts from a CDN
         redoc_url=None,
     )
-    app.include_router(api.router(engine, guard))
-    app.include_router(pages.router(engine, guard))
+    app.include_router(api.router(engine, guard, launched))
+    app.include_router(pages.router(engine, guard, launched))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
     _metrics_hook(app, engine, guard)

@@ -20,6 +20,7 @@ from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
 from batchline.web import api, forms
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
+from batchline.web.launched import Launched
 
 # Autoescape everything (every template is HTML): data is text, never markup.
 templates = Jinja2Templates(
@@ -68,7 +69,7 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     )
 
 
-def router(engine: Engine, guard: Guard) -> APIRouter:
+def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
     def render(request: Request, caller: Caller, name: str, **context: Any) -> Response:
@@ -157,7 +158,7 @@ def router(engine: Engine, guard: Guard) -> APIRouter:
         guard.require(request, OPERATE, csrf=csrf_token)
         if name not in engine.registry:
             raise NoSuchJob(f"no job named {name!r} is loaded (serve with --jobs MODULE)")
-        handle = engine.start_async(name, forms.parameters_from_lines(parameters))
+        handle = launched.add(engine.start_async(name, forms.parameters_from_lines(parameters)))
         return done(handle.execution_id)
 
     @pages.post("/executions/{execution_id}/{action}")
@@ -173,7 +174,7 @@ def router(engine: Engine, guard: Guard) -> APIRouter:
         elif action == "abandon":
             engine.abandon(execution_id)
         elif action == "restart":
-            return done(engine.restart_async(execution_id).execution_id)
+            return done(launched.add(engine.restart_async(execution_id)).execution_id)
         else:
             return error_page(request, 404, "Not Found", f"no action {action!r}")
         return done(execution_id)
