@@ -280,3 +280,14 @@ def test_shutdown_stops_what_the_server_started(tmp_path: Path) -> None:
         assert server.process.wait(timeout=60) in (0, -signal.SIGTERM)
     shown = batchline(url, "show", str(running["id"]))
     assert "STOPPED" in shown.stdout, shown.stdout + shown.stderr
+
+
+def test_metrics_hook_mounts_the_observability_exposition(tmp_path: Path) -> None:
+    """With batchline.observability.prometheus importable (a stand-in here), /metrics serves
+    its exposition to a read token and refuses anyone else."""
+    url = f"sqlite:///{tmp_path / 'repository.db'}"
+    with serving(url, module="tests.jobs.metrics_stub") as server:
+        assert server.client().get("/metrics").status_code == 401
+        metrics = server.client(create_token(url, "prometheus", "read")).get("/metrics")
+        assert metrics.status_code == 200
+        assert metrics.text == "batchline_running_executions 0\n"

@@ -64,12 +64,14 @@ class Server:
 
 
 @contextmanager
-def serving(url: str, *, delay: float = 0.0, gate: Path | None = None) -> Iterator[Server]:
+def serving(
+    url: str, *, delay: float = 0.0, gate: Path | None = None, module: str = "batchline"
+) -> Iterator[Server]:
     port = free_port()
     env = dict(os.environ, WEB_JOBS_DELAY=str(delay), BATCHLINE_HEARTBEAT_INTERVAL="0.5")
     if gate is not None:
         env["WEB_JOBS_GATE"] = str(gate)
-    command = [sys.executable, "-m", "batchline", "-r", url, "--jobs", JOBS]
+    command = [sys.executable, "-m", module, "-r", url, "--jobs", JOBS]
     command += ["serve", "--port", str(port)]
     base = f"http://127.0.0.1:{port}"
     # stderr to a file, not a pipe: a pipe nobody reads would block the server once full.
