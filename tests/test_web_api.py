@@ -117,6 +117,18 @@ class TestAccess:
         )
         assert ok.status_code == 303 and ok.headers["location"].startswith("/executions/")
 
+    def test_page_errors_are_escaped(self, server: Server, tokens: dict[str, str]) -> None:
+        """A bad parameter typed into the start form comes back as text on an error page."""
+        browser = server.client()
+        browser.post("/login", data={"token": tokens["operate"]})
+        csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', browser.get("/").text)
+        assert csrf is not None
+        shown = browser.post(
+            "/jobs/web_count/start", data={"parameters": "<b>bold</b>", "csrf_token": csrf[1]}
+        )
+        assert shown.status_code == 400
+        assert "&lt;b&gt;bold&lt;/b&gt;" in shown.text and "<b>bold" not in shown.text
+
     def test_login_refuses_unknown_tokens(self, server: Server) -> None:
         refused = server.client().post("/login", data={"token": "blt_nobody"})
         assert refused.status_code == 401 and "unknown or revoked" in refused.text
