@@ -188,6 +188,22 @@ class TestInspect:
         assert "the task exploded" in cli("show", "2").stdout
         assert_one_line_error(cli("show-step", "1", "nope"), EXIT_USAGE, "nope")
 
+    def test_executions_filters_and_pages(self, cli: Invoke) -> None:
+        """executions filters by parameter and time in the repository and pages by id."""
+        for count in (5, 6, 7):
+            cli("start", COUNT, f"count:int={count}")
+        one = cli("executions", "--param", "count:int=6")
+        assert one.exit_code == 0 and "count:int=6" in one.stdout
+        assert "count:int=5" not in one.stdout and "count:int=7" not in one.stdout
+        page = cli("executions", "--limit", "2")
+        assert "next page: --after 2" in page.stdout and "count:int=5" not in page.stdout
+        rest = cli("executions", "--limit", "2", "--after", "2")
+        assert "count:int=5" in rest.stdout and "next page" not in rest.stdout
+        none = cli("executions", "--until", "2000-01-01", "--status", "completed")
+        assert none.exit_code == 0 and "cli_count" not in none.stdout
+        assert "cli_count" in cli("executions", "--since", "2000-01-01").stdout
+        assert_one_line_error(cli("executions", "--param", "count"), EXIT_USAGE, "count")
+
     def test_show_lists_skipped_items(self, cli: Invoke) -> None:
         """show prints the skip counters and the skipped items with their errors."""
         assert cli("start", f"{JOBS}:skipping_job").exit_code == 0

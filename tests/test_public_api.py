@@ -36,16 +36,9 @@ LAZY_PACKAGES = [
 # Plain constants a lazy package defines itself rather than through _EXPORTS.
 EAGER = {"batchline": {"__version__"}, "batchline.repository": {"DEFAULT_URL"}}
 HEAVY = [
-    "alembic",
-    "apscheduler",
-    "celery",
-    "click",
-    "fsspec",
-    "opentelemetry",
-    "prometheus_client",
-    "pyarrow",
-    "rich",
-    "sqlalchemy",
+    *("alembic", "apscheduler", "celery", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"),
+    *("opentelemetry", "prometheus_client"),
+    *("fastapi", "starlette", "pydantic", "uvicorn", "jinja2", "python_multipart", "httpx"),
 ]
 
 

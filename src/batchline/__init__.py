@@ -37,6 +37,7 @@ _EXPORTS: dict[str, str] = {
     "Engine": "batchline.engine",
     "ExecutionContext": "batchline.model",
     "ExecutionFilter": "batchline.logging",
+    "ExecutionQuery": "batchline.repository.filters",
     "ExitStatus": "batchline.status",
     "FaultTolerance": "batchline.faults",
     "Field": "batchline.items.files.mapping",
@@ -67,6 +68,7 @@ _EXPORTS: dict[str, str] = {
     "JobRepository": "batchline.repository.base",
     "JobRestartRefused": "batchline.errors",
     "JobScheduler": "batchline.triggers.schedule",
+    "JobSummary": "batchline.repository.filters",
     "JsonFormatter": "batchline.logging",
     "JsonLinesReader": "batchline.items.files.jsonl",
     "JsonLinesWriter": "batchline.items.files.jsonl",
@@ -84,6 +86,7 @@ _EXPORTS: dict[str, str] = {
     "Observer": "batchline.observers",
     "OptimisticLockingFailure": "batchline.errors",
     "OutputInUse": "batchline.errors",
+    "Page": "batchline.repository.filters",
     "ParameterError": "batchline.errors",
     "ParquetReader": "batchline.items.parquet",
     "ParquetWriter": "batchline.items.parquet",
@@ -150,6 +153,7 @@ __all__ = [
     "Engine",
     "ExecutionContext",
     "ExecutionFilter",
+    "ExecutionQuery",
     "ExitStatus",
     "FaultTolerance",
     "Field",
@@ -181,6 +185,7 @@ __all__ = [
     "JobRepository",
     "JobRestartRefused",
     "JobScheduler",
+    "JobSummary",
     "JsonFormatter",
     "JsonLinesReader",
     "JsonLinesWriter",
@@ -197,6 +202,7 @@ __all__ = [
     "Observer",
     "OptimisticLockingFailure",
     "OutputInUse",
+    "Page",
     "ParameterError",
     "ParquetReader",
     "ParquetWriter",
@@ -322,6 +328,7 @@ if _typing.TYPE_CHECKING:
     from batchline.registry import JobRegistry
     from batchline.repository.base import JobRepository
     from batchline.repository.database import create_engine, migrate
+    from batchline.repository.filters import ExecutionQuery, JobSummary, Page
     from batchline.repository.sql import SqlJobRepository
     from batchline.status import BatchStatus, ExitStatus
     from batchline.steps.base import Step

@@ -20,6 +20,7 @@ from batchline.errors import (
     JobRestartRefused,
     NoSuchExecution,
 )
+from batchline.explorer import Explorer
 from batchline.job import Job, run_job
 from batchline.logging import log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
@@ -66,7 +67,7 @@ class JobHandle:
         return self.engine.stop(self.execution_id)
 
 
-class Engine:
+class Engine(Explorer):
     """Starts, stops, restarts, abandons and recovers jobs against one job repository.
 
     ``heartbeat_interval`` is how often a running execution proves it is alive; an execution
@@ -74,6 +75,7 @@ class Engine:
     ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
     running beside others (split flows, partitions on threads without a pool of their own).
     ``observers`` hear every job, step and chunk (``batchline.observers``: metrics, traces).
+    The query API (``find_executions``, ``job_instances``...) comes from ``Explorer``.
     """
 
     def __init__(

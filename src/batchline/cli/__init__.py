@@ -16,7 +16,9 @@ from batchline.cli.db import db, purge
 from batchline.cli.executions import executions, show, show_step
 from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
 from batchline.cli.schedule import schedule
+from batchline.cli.serve import serve
 from batchline.cli.state import State, configure_logging
+from batchline.cli.tokens import token
 from batchline.cli.watch import watch
 from batchline.cli.worker import worker
 from batchline.errors import BatchlineError
@@ -227,6 +229,8 @@ for _command in (
     purge,
     schedule,
     watch,
+    serve,
+    token,
     worker,
 ):
     main.add_command(_command)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import click
@@ -11,6 +12,8 @@ from batchline.cli import output
 from batchline.cli.jobs import EXECUTION_ID, MAX_ID
 from batchline.cli.state import state
 from batchline.errors import NoSuchExecution
+from batchline.parameters import ParamValue, parse_parameter
+from batchline.repository.filters import ExecutionQuery
 from batchline.status import BatchStatus
 
 
@@ -18,16 +21,49 @@ from batchline.status import BatchStatus
 @click.option("--job", "job_name", metavar="NAME", help="Only this job's executions.")
 @click.option(
     "--status",
+    "statuses",
+    multiple=True,
     type=click.Choice([s.value for s in BatchStatus], case_sensitive=False),
-    help="Only executions with this status (among the last --limit).",
+    help="Only executions with this status (repeatable: any of them).",
 )
-@click.option("--limit", type=click.IntRange(1, MAX_ID), default=20, show_default=True)
-def executions(job_name: str | None, status: str | None, limit: int) -> None:
-    """List job executions, newest first."""
-    found = state().engine().list_executions(job_name, limit=limit)
-    if status:
-        found = [e for e in found if e.status.value == status.upper()]
-    output.stdout_console().print(output.executions_table(found))
+@click.option("--since", type=click.DateTime(), help="Created at or after this time (UTC).")
+@click.option("--until", type=click.DateTime(), help="Created before this time (UTC).")
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME[:TYPE]=VALUE",
+    help="Only executions with this parameter value (repeatable: all of them).",
+)
+@click.option("--after", type=EXECUTION_ID, help="Ids below this one: the next page.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+def executions(
+    job_name: str | None,
+    statuses: tuple[str, ...],
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    params: tuple[str, ...],
+    after: int | None,
+    limit: int,
+) -> None:
+    """List job executions, newest first, filtered in the repository."""
+    query = ExecutionQuery.of(
+        job_name=job_name,
+        statuses=statuses,
+        created_from=since,
+        created_to=until,
+        parameters=dict(_value(p) for p in params),
+    )
+    page = state().engine().find_executions(query, after=after, limit=limit)
+    console = output.stdout_console()
+    console.print(output.executions_table(page.items))
+    if page.next_after is not None:
+        console.print(f"next page: --after {page.next_after}")
+
+
+def _value(text: str) -> tuple[str, ParamValue]:
+    name, parameter = parse_parameter(text)
+    return name, parameter.value
 
 
 @click.command()

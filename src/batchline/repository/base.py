@@ -31,6 +31,7 @@ from batchline.model import (
     StepExecution,
 )
 from batchline.parameters import JobParameters
+from batchline.repository.filters import ExecutionQuery, JobSummary, Page
 from batchline.transaction import TransactionManager
 
 
@@ -161,3 +162,36 @@ class JobRepository(Protocol):
     ) -> list[SkippedItem]: ...
 
     def count_skipped(self, job_execution_id: int) -> dict[str, int]: ...
+
+    # --- the query API (repository/queries.py): keyset pages, newest first --------------------
+
+    def find_executions(
+        self, flt: ExecutionQuery | None = None, *, after: int | None = None, limit: int = 50
+    ) -> Page[JobExecution]:
+        """Executions matching the filter with an id below ``after``, newest first."""
+
+    def count_executions(self, flt: ExecutionQuery | None = None) -> int: ...
+
+    def job_instances(
+        self, job_name: str, *, after: int | None = None, limit: int = 50
+    ) -> Page[JobInstance]: ...
+
+    def count_job_instances(self, job_name: str) -> int: ...
+
+    def instance_executions(self, instance_id: int) -> list[JobExecution]: ...
+
+    def running_executions(self, job_name: str | None = None) -> list[JobExecution]:
+        """Executions whose status is running (STARTING, STARTED, STOPPING)."""
+
+    def skipped_page(
+        self,
+        job_execution_id: int,
+        *,
+        step_name: str | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> Page[SkippedItem]:
+        """Skipped items in skip order; ``after`` is the last id of the previous page."""
+
+    def job_summaries(self) -> list[JobSummary]:
+        """Every job's last execution, executions by status and average completed duration."""

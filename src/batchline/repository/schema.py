@@ -43,6 +43,7 @@ job_instance = Table(
     Column("last_execution_id", Id, nullable=True),
     Column("create_time", Timestamp, nullable=False),
     UniqueConstraint("job_name", "job_key", name="uq_job_instance_name_key"),
+    Index("ix_job_instance_name_id", "job_name", "id"),
 )
 
 job_execution = Table(
@@ -72,6 +73,7 @@ job_execution = Table(
     Index("ix_job_execution_instance", "job_instance_id"),
     Index("ix_job_execution_status", "status"),
     Index("ix_job_execution_create_time", "create_time"),
+    Index("ix_job_execution_status_id", "status", "id"),
 )
 
 step_execution = Table(
@@ -141,4 +143,18 @@ skipped_item = Table(
     Column("create_time", Timestamp, nullable=False),
     Index("ix_skipped_item_step_execution", "step_execution_id"),
     Index("ix_skipped_item_job_execution", "job_execution_id"),
+)
+
+# Web API tokens: only a SHA-256 of each token is kept, so the table gives no one a token.
+api_token = Table(
+    "batch_api_token",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("name", String(100), nullable=False),
+    Column("token_hash", String(64), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("create_time", Timestamp, nullable=False),
+    Column("revoke_time", Timestamp, nullable=True),
+    UniqueConstraint("name", name="uq_api_token_name"),
+    UniqueConstraint("token_hash", name="uq_api_token_hash"),
 )

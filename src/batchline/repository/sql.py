@@ -50,6 +50,9 @@ from batchline.repository.columns import (
 )
 from batchline.repository.database import READ_ONLY, create_engine, describe, migrate, retrying
 from batchline.repository.launch import FINAL, check_launch
+from batchline.repository.queries import SqlQueries
+from batchline.repository.rows import to_job_execution as _to_job_execution
+from batchline.repository.rows import to_step_execution as _to_step_execution
 from batchline.repository.schema import (
     job_execution,
     job_instance,
@@ -58,7 +61,7 @@ from batchline.repository.schema import (
     step_execution,
 )
 from batchline.repository.timeouts import DEFAULT_CONNECT_TIMEOUT, DEFAULT_STATEMENT_TIMEOUT
-from batchline.status import BatchStatus, ExitStatus
+from batchline.status import BatchStatus
 from batchline.transaction import SqlTransactionManager
 
 T = TypeVar("T")
@@ -116,7 +119,7 @@ def _owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"[:200]
 
 
-class SqlJobRepository:
+class SqlJobRepository(SqlQueries):
     """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first.
 
     Given a URL, it creates the engine with these timeouts (see ``create_engine``).
@@ -708,20 +711,6 @@ class SqlJobRepository:
         se.last_updated = values["last_updated"]
         se.persisted_status = se.status
 
-    def get_step_execution(self, step_execution_id: int) -> StepExecution:
-        row = self._read(
-            lambda conn: (
-                conn.execute(
-                    sa.select(step_execution).where(step_execution.c.id == step_execution_id)
-                )
-                .mappings()
-                .first()
-            )
-        )
-        if row is None:
-            raise NoSuchExecution(f"no step execution with id {step_execution_id}")
-        return _to_step_execution(row)
-
     def reoffer_step_execution(self, step_execution_id: int, message: str) -> bool:
         """A claimed step execution whose runner is gone goes back to STARTING at a new
         version (the old runner's writes are refused), for another runner to claim; False
@@ -917,36 +906,3 @@ def _step_values(se: StepExecution, context: str) -> dict[str, Any]:
         "start_time": se.start_time,
         "end_time": se.end_time,
     }
-
-
-def _to_job_execution(row: RowMapping) -> JobExecution:
-    return JobExecution(
-        id=row["id"],
-        instance=JobInstance(row["job_instance_id"], row["job_name"], row["job_key"]),
-        parameters=JobParameters.from_json(json.loads(row["parameters"])),
-        status=BatchStatus(row["status"]),
-        exit_status=ExitStatus(row["exit_code"], row["exit_message"]),
-        context=ExecutionContext.from_json(row["context"]),
-        create_time=row["create_time"],
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        last_updated=row["last_updated"],
-        version=row["version"],
-    )
-
-
-def _to_step_execution(row: RowMapping) -> StepExecution:
-    se = StepExecution(
-        id=row["id"],
-        job_execution_id=row["job_execution_id"],
-        step_name=row["step_name"],
-        status=BatchStatus(row["status"]),
-        exit_status=ExitStatus(row["exit_code"], row["exit_message"]),
-        context=ExecutionContext.from_json(row["context"]),
-        start_time=row["start_time"],
-        end_time=row["end_time"],
-        last_updated=row["last_updated"],
-        version=row["version"],
-    )
-    se.restore_counters({name: int(row[name]) for name in COUNTERS})
-    return se

@@ -1,0 +1,57 @@
+"""``batchline serve``: the web dashboard and REST API (the ``web`` extra) on the repository.
+
+Jobs started from the web run in this process's engine, as ``batchline start`` runs them, with
+the jobs ``--jobs`` loaded. FastAPI and uvicorn are imported only here, when serving.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from batchline.cli.state import state
+from batchline.errors import ConfigurationError
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to any interface
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+def serve(host: str, port: int) -> None:
+    """Serve the dashboard and the REST API (/api, schema at /api/openapi.json).
+
+    Every request needs a token (`batchline token create`): read to look, operate to start,
+    stop, restart, abandon and recover. Listening beyond this machine (a --host other than a
+    loopback address) is refused while the repository holds no live token.
+    """
+    try:
+        import uvicorn
+
+        from batchline.web.app import create_app
+    except ImportError as err:
+        raise ConfigurationError(
+            f"batchline serve needs the web extra (pip install 'batchline[web]'): {err}"
+        ) from None
+    from batchline.repository.tokens import TokenStore
+
+    st = state()
+    engine = st.engine()
+    tokens = TokenStore(getattr(engine.repository, "engine"))  # noqa: B009
+    if not is_loopback(host) and not tokens.any_live():
+        raise ConfigurationError(
+            f"refusing to listen on {host}: the repository holds no live API token "
+            "(create one with 'batchline token create NAME --scope read')"
+        )
+    app = create_app(engine, tokens)
+    click.echo(f"batchline serving on http://{host}:{port}/", err=True)
+    # SIGTERM or Ctrl-C: the app's shutdown stops the jobs started from the web first.
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -1,0 +1,62 @@
+"""The query API on the engine (Spring's JobExplorer): what ran, what runs, and how it went.
+
+A mixin of ``Engine`` so that ``engine.find_executions(...)`` reads the engine's repository;
+every method only reads. Lists are keyset pages (``Page.next_after`` goes into ``after``).
+"""
+
+from __future__ import annotations
+
+from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution
+from batchline.repository.base import JobRepository
+from batchline.repository.filters import ExecutionQuery, JobSummary, Page
+
+
+class Explorer:
+    repository: JobRepository
+
+    def job_names(self) -> list[str]:
+        """Every job name the repository has an instance of, sorted."""
+        return self.repository.job_names()
+
+    def job_instances(
+        self, job_name: str, *, after: int | None = None, limit: int = 50
+    ) -> Page[JobInstance]:
+        return self.repository.job_instances(job_name, after=after, limit=limit)
+
+    def count_job_instances(self, job_name: str) -> int:
+        return self.repository.count_job_instances(job_name)
+
+    def instance_executions(self, instance_id: int) -> list[JobExecution]:
+        """Every execution of one instance, newest first."""
+        return self.repository.instance_executions(instance_id)
+
+    def running_executions(self, job_name: str | None = None) -> list[JobExecution]:
+        """Executions whose status is STARTING, STARTED or STOPPING."""
+        return self.repository.running_executions(job_name)
+
+    def get_step_execution(self, step_execution_id: int) -> StepExecution:
+        return self.repository.get_step_execution(step_execution_id)
+
+    def find_executions(
+        self, flt: ExecutionQuery | None = None, *, after: int | None = None, limit: int = 50
+    ) -> Page[JobExecution]:
+        """Executions by job, status, creation time and parameter values, newest first."""
+        return self.repository.find_executions(flt, after=after, limit=limit)
+
+    def count_executions(self, flt: ExecutionQuery | None = None) -> int:
+        return self.repository.count_executions(flt)
+
+    def skipped_page(
+        self,
+        execution_id: int,
+        *,
+        step_name: str | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> Page[SkippedItem]:
+        return self.repository.skipped_page(
+            execution_id, step_name=step_name, after=after, limit=limit
+        )
+
+    def job_summaries(self) -> list[JobSummary]:
+        return self.repository.job_summaries()

@@ -1,0 +1,104 @@
+"""What the query API takes and returns: an execution filter, a keyset page, a job's summary.
+
+Pages are keyset pages, newest first: ``next_after`` is the id to pass as ``after`` for the next
+page (None on the last), so a page costs the same however deep it is and a row inserted
+meanwhile never shifts the rows already seen, as OFFSET would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
+
+from batchline.errors import ConfigurationError
+from batchline.model import JobExecution
+from batchline.parameters import ParamValue
+from batchline.status import BatchStatus
+
+T = TypeVar("T")
+
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True)
+class ExecutionQuery:
+    """Executions of a job (or instance), with one of ``statuses``, created in
+    [``created_from``, ``created_to``), whose parameters have these values (all of them)."""
+
+    job_name: str | None = None
+    statuses: frozenset[BatchStatus] = frozenset()
+    created_from: dt.datetime | None = None
+    created_to: dt.datetime | None = None
+    parameters: tuple[tuple[str, ParamValue], ...] = ()
+    instance_id: int | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        job_name: str | None = None,
+        statuses: Iterable[BatchStatus | str] = (),
+        created_from: dt.datetime | None = None,
+        created_to: dt.datetime | None = None,
+        parameters: Mapping[str, ParamValue] | None = None,
+        instance_id: int | None = None,
+    ) -> ExecutionQuery:
+        """A filter from loose values: status names in any case, parameters as a mapping."""
+        return cls(
+            job_name=job_name,
+            statuses=frozenset(_status(s) for s in statuses),
+            created_from=created_from,
+            created_to=created_to,
+            parameters=tuple(sorted((parameters or {}).items())),
+            instance_id=instance_id,
+        )
+
+
+def _status(value: BatchStatus | str) -> BatchStatus:
+    if isinstance(value, BatchStatus):
+        return value
+    try:
+        return BatchStatus(value.upper())
+    except ValueError:
+        names = ", ".join(s.value for s in BatchStatus)
+        raise ConfigurationError(f"unknown status {value!r}; use one of {names}") from None
+
+
+def check_page(limit: int) -> int:
+    if not 1 <= limit <= MAX_PAGE:
+        raise ConfigurationError(f"page size {limit} is out of range 1..{MAX_PAGE}")
+    return limit
+
+
+def parameter_text(value: ParamValue) -> str:
+    """A parameter value as the repository's JSON holds it, in text: what filters compare."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: list[T]
+    next_after: int | None = None
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """A job at a glance: its last execution, executions by status, the average duration of
+    its completed executions (seconds; None before the first)."""
+
+    job_name: str
+    last: JobExecution | None
+    counts: dict[BatchStatus, int] = field(default_factory=dict)
+    average_seconds: float | None = None
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())

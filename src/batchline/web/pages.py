@@ -1,0 +1,196 @@
+"""The dashboard's pages, rendered on the server with Jinja2 (autoescaped: every value from
+data is text, never markup). Changes are POSTed forms carrying the CSRF token; the execution
+page refreshes its live part from ``/executions/{id}/live`` (static/app.js) while it runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import jinja2
+from fastapi import APIRouter, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from batchline.engine import Engine
+from batchline.errors import NoSuchJob
+from batchline.repository.tokens import OPERATE, READ
+from batchline.status import BatchStatus
+from batchline.web import api, forms
+from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
+from batchline.web.launched import Launched
+
+# Autoescape everything (every template is HTML): data is text, never markup.
+templates = Jinja2Templates(
+    env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+    )
+)
+MAX_ID = api.MAX_ID
+
+
+def _duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
+    """From start to end, or to now while it runs; times naive UTC (the repository's) or aware
+    (the API models')."""
+    if start is None:
+        return "-"
+    now = dt.datetime.now(dt.UTC)
+    end = end or (now if start.tzinfo else now.replace(tzinfo=None))
+    return _seconds((end - start).total_seconds())
+
+
+def _seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
+
+
+def _when(moment: dt.datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+templates.env.filters.update(when=_when, seconds=_seconds, pretty=_pretty)
+templates.env.globals.update(duration=_duration, statuses=[s.value for s in BatchStatus])
+
+
+def error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return templates.TemplateResponse(
+        request, "error.html", {"title": title, "message": message}, status_code=status
+    )
+
+
+def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
+    pages = APIRouter(include_in_schema=False)
+
+    def render(request: Request, caller: Caller, name: str, **context: Any) -> Response:
+        context.update(
+            caller=caller,
+            csrf=guard.csrf_token(caller),
+            can_operate=caller.token.allows(OPERATE),
+        )
+        return templates.TemplateResponse(request, name, context)
+
+    def done(execution_id: int) -> Response:
+        return RedirectResponse(f"/executions/{execution_id}", status_code=303)
+
+    @pages.get("/login", response_class=HTMLResponse)
+    def login_form(request: Request) -> Response:
+        return templates.TemplateResponse(request, "login.html", {"failed": False})
+
+    @pages.post("/login")
+    def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
+        if guard.tokens.find(token.strip()) is None:
+            return templates.TemplateResponse(
+                request, "login.html", {"failed": True}, status_code=401
+            )
+        response = RedirectResponse("/", status_code=303)
+        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/")
+        return response
+
+    @pages.post("/logout")
+    def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
+        guard.require(request, READ)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    @pages.get("/", response_class=HTMLResponse)
+    def overview(request: Request) -> Response:
+        caller = guard.require(request, READ)
+        return render(request, caller, "overview.html", jobs=api.jobs(engine))
+
+    @pages.get("/executions", response_class=HTMLResponse)
+    def executions(
+        request: Request,
+        job: Annotated[str, Query(max_length=100)] = "",
+        status: Annotated[str, Query(max_length=20)] = "",
+        since: Annotated[str, Query(max_length=40)] = "",
+        until: Annotated[str, Query(max_length=40)] = "",
+        param: Annotated[str, Query(max_length=1000)] = "",
+        after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    ) -> Response:
+        caller = guard.require(request, READ)
+        query = forms.execution_query(
+            job or None,
+            [status] if status else [],
+            _moment(since, "since"),
+            _moment(until, "until"),
+            [param] if param else [],
+        )
+        page = engine.find_executions(query, after=after, limit=50)
+        filters = {"job": job, "status": status, "since": since, "until": until, "param": param}
+        return render(request, caller, "executions.html", page=page, filters=filters)
+
+    @pages.get("/executions/{execution_id}", response_class=HTMLResponse)
+    def execution(
+        request: Request,
+        execution_id: api.Id,
+        skipped_after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    ) -> Response:
+        caller = guard.require(request, READ)
+        skipped = engine.skipped_page(execution_id, after=skipped_after, limit=50)
+        return render(
+            request, caller, "execution.html", e=api.detail(engine, execution_id), skipped=skipped
+        )
+
+    @pages.get("/executions/{execution_id}/live", response_class=HTMLResponse)
+    def live(request: Request, execution_id: api.Id) -> Response:
+        caller = guard.require(request, READ)
+        return render(request, caller, "_live.html", e=api.detail(engine, execution_id))
+
+    @pages.post("/jobs/{name}/start")
+    def start(
+        request: Request,
+        name: api.Name,
+        csrf_token: Annotated[str, Form()] = "",
+        parameters: Annotated[str, Form(max_length=10_000)] = "",
+    ) -> Response:
+        guard.require(request, OPERATE, csrf=csrf_token)
+        if name not in engine.registry:
+            raise NoSuchJob(f"no job named {name!r} is loaded (serve with --jobs MODULE)")
+        handle = launched.add(engine.start_async(name, forms.parameters_from_lines(parameters)))
+        return done(handle.execution_id)
+
+    @pages.post("/executions/{execution_id}/{action}")
+    def act(
+        request: Request,
+        execution_id: api.Id,
+        action: str,
+        csrf_token: Annotated[str, Form()] = "",
+    ) -> Response:
+        guard.require(request, OPERATE, csrf=csrf_token)
+        if action == "stop":
+            engine.stop(execution_id)
+        elif action == "abandon":
+            engine.abandon(execution_id)
+        elif action == "restart":
+            return done(launched.add(engine.restart_async(execution_id)).execution_id)
+        else:
+            return error_page(request, 404, "Not Found", f"no action {action!r}")
+        return done(execution_id)
+
+    return pages
+
+
+def _moment(text: str, what: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        from batchline.errors import ParameterError
+
+        raise ParameterError(f"{what}: {text[:40]!r} is not a date or time (ISO 8601)") from None
+
+
+__all__ = ["CSRF_FIELD", "error_page", "router"]

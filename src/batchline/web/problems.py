@@ -1,0 +1,98 @@
+"""Errors as RFC 9457 problem+json: the status says what kind, ``detail`` is the one line the
+CLI prints for the same error."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException
+
+from batchline.errors import (
+    BatchlineError,
+    ConfigurationError,
+    IllegalTransition,
+    JobExecutionNotRunning,
+    LaunchRefused,
+    NoSuchExecution,
+    NoSuchJob,
+    ParameterError,
+    RepositoryError,
+)
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+
+
+def problem(
+    status: int, title: str, detail: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    body = Problem(title=title, status=status, detail=detail).model_dump()
+    return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def status_of(err: BatchlineError) -> tuple[int, str]:
+    if isinstance(err, NoSuchExecution | NoSuchJob):
+        return 404, "Not Found"
+    if isinstance(err, ParameterError | ConfigurationError):
+        return 400, "Bad Request"
+    if isinstance(err, LaunchRefused | JobExecutionNotRunning | IllegalTransition):
+        return 409, "Conflict"
+    if isinstance(err, RepositoryError):
+        return 503, "Service Unavailable"
+    return 500, "Internal Server Error"
+
+
+def one_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+async def batchline_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, BatchlineError)
+    status, title = status_of(err)
+    return problem(status, title, one_line(err))
+
+
+async def http_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, HTTPException)
+    return problem(err.status_code, _title(err.status_code), str(err.detail), err.headers)
+
+
+def first_error(err: RequestValidationError) -> str:
+    """The first thing wrong with a request, as one line: where, and what."""
+    first: dict[str, Any] = err.errors()[0] if err.errors() else {}
+    where = ".".join(str(part) for part in first.get("loc", ()))
+    return f"{where}: {first.get('msg', 'invalid')}"
+
+
+async def validation_error(request: Request, err: Exception) -> JSONResponse:
+    assert isinstance(err, RequestValidationError)
+    return problem(422, "Unprocessable Content", first_error(err))
+
+
+def _title(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI declarations of the problems an operation may answer."""
+    return {
+        s: {"model": Problem, "content": {MEDIA_TYPE: {}}, "description": _title(s)}
+        for s in statuses
+    }
