@@ -58,3 +58,32 @@ def side_by_side(
             setup()
         best_b = min(best_b, timed(baseline))
     return best_c, best_b
+
+
+def alternate(
+    contenders: dict[str, Callable[[], object]],
+    *,
+    repeats: int = 3,
+    setup: Callable[[str], object] | None = None,
+    check: Callable[[str], object] | None = None,
+) -> dict[str, list[float]]:
+    """Each contender's seconds over ``repeats`` rounds, run in turn within every round (A, B,
+    C, A, B, C...), so a noisy neighbour hits them all alike. ``setup`` runs untimed before
+    each run, ``check`` after it."""
+    seconds: dict[str, list[float]] = {label: [] for label in contenders}
+    for _ in range(repeats):
+        for label, fn in contenders.items():
+            if setup:
+                setup(label)
+            seconds[label].append(timed(fn))
+            if check:
+                check(label)
+    return seconds
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
