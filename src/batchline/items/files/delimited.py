@@ -215,7 +215,7 @@ class DelimitedReader(LineFileReader[T]):
             return
         lines = self._lines
         end = lines.tell()
-        start = self._start_of(before)
+        self._start_of(before)  # leaves the stream at the record's first line
         parts = []
         while lines.tell() < end and (raw := lines.readline()):
             parts.append(raw)
