@@ -66,13 +66,16 @@ def alternate(
     repeats: int = 3,
     setup: Callable[[str], object] | None = None,
     check: Callable[[str], object] | None = None,
+    fewer: dict[str, int] | None = None,
 ) -> dict[str, list[float]]:
     """Each contender's seconds over ``repeats`` rounds, run in turn within every round (A, B,
     C, A, B, C...), so a noisy neighbour hits them all alike. ``setup`` runs untimed before
-    each run, ``check`` after it."""
+    each run, ``check`` after it; ``fewer`` gives slow contenders fewer rounds (the first ones)."""
     seconds: dict[str, list[float]] = {label: [] for label in contenders}
-    for _ in range(repeats):
+    for round_ in range(repeats):
         for label, fn in contenders.items():
+            if fewer and round_ >= fewer.get(label, repeats):
+                continue
             if setup:
                 setup(label)
             seconds[label].append(timed(fn))
