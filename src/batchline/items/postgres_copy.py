@@ -88,7 +88,9 @@ class PostgresCopyWriter:
                     copy.write(data[start : start + _SLICE])
             return
         get = tuple_getter(items[0], self.columns)
-        block = _text_block(list(map(get, items))) if _all_text(get(items[0])) else None
+        sequences = isinstance(items[0], list | tuple)  # rows already: no call per item
+        rows: Sequence[Any] = items if sequences else list(map(get, items))
+        block = _text_block(rows) if _all_text(rows[0]) else None
         with driver.cursor() as cursor:
             writer = QueuedLibpqWriter(cursor) if self.threaded else None
             with cursor.copy(statement, writer=writer) as copy:
@@ -97,7 +99,7 @@ class PostgresCopyWriter:
                         copy.write(block[start : start + _SLICE])
                 else:
                     # psycopg formats each row in C; the loop itself runs in C too.
-                    deque(map(copy.write_row, map(get, items)), maxlen=0)
+                    deque(map(copy.write_row, rows), maxlen=0)
 
 
 _SLICE = 1 << 20
@@ -109,7 +111,7 @@ def _all_text(row: Any) -> bool:
     return all(value.__class__ is str for value in row)
 
 
-def _text_block(rows: list[Any]) -> str | None:
+def _text_block(rows: Sequence[Any]) -> str | None:
     """COPY text for rows whose values are all strings free of escapes and NUL, built by C joins.
 
     The common case for rows read from a text file, and several times cheaper than adapting

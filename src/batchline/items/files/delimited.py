@@ -86,6 +86,9 @@ class DelimitedReader(LineFileReader[T]):
         self._mark = (0, 0)  # (offset, physical line) of a known line start, for errors
         self._map: Callable[[list[str]], T] = as_list  # type: ignore[assignment]
         self._width = 0
+        # The field count of a record that needs no other check; -1 when every record does
+        # (no fixed count, an own size limit, a comment prefix).
+        self._expect = -1
 
     def start(self) -> None:
         self.names = self.expected_names
@@ -126,6 +129,11 @@ class DelimitedReader(LineFileReader[T]):
     def _bind(self) -> None:
         self._map = self.mapper.bind(self.names)
         self._width = len(self.names) if self.names is not None and self.strict_fields else 0
+        self._set_checks()
+
+    def _set_checks(self) -> None:
+        plain = self._width and not self._own_limit and self.comment is None
+        self._expect = self._width if plain else -1
 
     def restart(self) -> None:
         self._base = self.line
@@ -133,6 +141,7 @@ class DelimitedReader(LineFileReader[T]):
             csv.field_size_limit(self.field_size_limit)
         # At the csv module's limit the module enforces it; below it, read() checks the fields.
         self._own_limit = self.field_size_limit < csv.field_size_limit()
+        self._set_checks()
         # Lines reach the csv module through C iterators only (no Python frame per line); the
         # csv reader pulls one line at a time, so tell() after a record is still exact.
         lines = self._lines
@@ -145,8 +154,8 @@ class DelimitedReader(LineFileReader[T]):
             if not self.ready():
                 return None
             rows = self._rows
-        # The hot path: no offset is taken per record. Where a bad record started is found
-        # again from the last mark (see _start_of), on the error path only.
+        # The hot path: no offset is taken per record (where a bad record began is found again
+        # from the last mark, see _start_of), and one test covers the options that are off.
         while True:
             before = rows.line_num
             try:
@@ -156,13 +165,10 @@ class DelimitedReader(LineFileReader[T]):
             except Exception as exc:
                 self._remember_raw(exc, before)
                 raise self._failure(exc, before, rows.line_num) from None
-            if not values or (self.comment is not None and values[0].startswith(self.comment)):
+            if len(values) == self._expect:
+                self.count += 1
+            elif not self._accept(values, before):
                 continue
-            self.count += 1
-            if self._own_limit:
-                self._check_sizes(values, before)
-            if self._width and len(values) != self._width:
-                raise self._field_count(values, before)
             if self._map is as_list:
                 return values  # type: ignore[return-value]
             try:
@@ -172,6 +178,18 @@ class DelimitedReader(LineFileReader[T]):
             if item is None:  # None would read as the end of the input
                 raise self._bad_record("the mapper returned None for this record", before)
             return item
+
+    def _accept(self, values: list[str], before: int) -> bool:
+        """A blank line or comment (False), or a record counted and checked (True); raises for
+        a record with the wrong field count or an oversized field."""
+        if not values or (self.comment is not None and values[0].startswith(self.comment)):
+            return False
+        self.count += 1
+        if self._own_limit:
+            self._check_sizes(values, before)
+        if self._width and len(values) != self._width:
+            raise self._field_count(values, before)
+        return True
 
     def _check_sizes(self, values: list[str], before: int) -> None:
         limit = self.field_size_limit
