@@ -130,7 +130,8 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
         )
     job_s, hand_s, many_s = (median(seconds[k]) for k in ("job", "hand", "executemany"))
     note = (
-        f"{rows:,} typed rows (int, date, Decimal), commit every {COMMIT_INTERVAL:,}; medians: job {_runs(seconds['job'])}, hand {_runs(seconds['hand'])}, "
+        f"{rows:,} typed rows (int, date, Decimal), commit every {COMMIT_INTERVAL:,}; runs: "
+        f"job {_runs(seconds['job'])}, hand {_runs(seconds['hand'])}, "
         f"executemany {_runs(seconds['executemany'])}"
     )
     candidate = "job: DelimitedReader(Trade) + validate + PostgresCopyWriter"
