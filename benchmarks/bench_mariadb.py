@@ -63,7 +63,7 @@ def table(metadata: sa.MetaData) -> sa.Table:
 
 def run(quick: bool) -> list[Comparison]:
     rows = rows_for(quick)
-    repeats = 3
+    repeats = 2
     admin = sa.create_engine(ADMIN_URL)
     name = f"bl_bench_{uuid.uuid4().hex[:8]}"
     with admin.begin() as conn:
@@ -177,6 +177,7 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int, folder: Path) -> 
             repeats=repeats,
             setup=truncate,
             check=check,
+            fewer={"load data": 1},
         )
     job_s, many_s, load_s = (median(seconds[k]) for k in ("job", "executemany", "load data"))
     runs_text = ", ".join(
