@@ -212,6 +212,17 @@ class TestCompiledCode:
             bound(["1.5", "three", ""])
         assert caught.value.field == "id"
 
+    def test_a_target_without_fields(self) -> None:
+        """A dataclass with no fields maps every record, and every object, to an instance."""
+
+        @dataclasses.dataclass
+        class Empty:
+            pass
+
+        mapper = RecordMapper(Empty)
+        assert mapper.bind(["a"])(["x"]) == Empty()
+        assert mapper.from_mapping({"a": 1}) == Empty()
+
     def test_default_sentinel_is_not_a_value(self) -> None:
         """MISSING is never handed to the target."""
 

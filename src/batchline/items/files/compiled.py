@@ -93,6 +93,7 @@ def compile_values(
         body.append(f"        {local} = values[{at}]")
         body.extend(code.convert(plan, index, local, empty_is_missing, "        "))
     body += [
+        "        pass",  # a target without fields still makes a valid try block
         "    except _ERRORS:",
         "        return _reference(values)",
     ]
@@ -122,7 +123,7 @@ def compile_mapping(
         body.append(f"            {local} = {code.absent(plan, index)}")
         body.append(f"        elif _isinstance({local}, _str):")  # a str subclass: be exact
         body.append("            raise _Refused")
-    body += ["    except _ERRORS:", "        return _reference(record)"]
+    body += ["        pass", "    except _ERRORS:", "        return _reference(record)"]
     body += code.construct(plans, constructor)
     return code.compile(body, "map_record")
 
