@@ -2,7 +2,8 @@
 
 Each benchmark module ``benchmarks/bench_*.py`` defines ``run(quick: bool) -> list[Comparison]``.
 Alternating the two (A, B, A, B, ...) and keeping each one's best run cancels most of the noise
-of a shared machine; the figure reported is the ratio candidate / baseline.
+of a shared machine; the figure reported is the ratio candidate / baseline. ``alternate`` runs
+three or more contenders in turn, round after round, for benchmarks that report medians.
 """
 
 from __future__ import annotations
