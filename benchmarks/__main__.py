@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
         console.print(f"[bold]running {name}[/bold]")
         module = importlib.import_module(f"benchmarks.{name}")
         results.extend(module.run(args.quick))
-    table = Table(title="batchline benchmarks (best of runs, side by side)")
+    table = Table(title="batchline benchmarks (side by side; best or median, see the notes)")
     for column in (
         "benchmark",
         "candidate",

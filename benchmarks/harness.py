@@ -2,7 +2,8 @@
 
 Each benchmark module ``benchmarks/bench_*.py`` defines ``run(quick: bool) -> list[Comparison]``.
 Alternating the two (A, B, A, B, ...) and keeping each one's best run cancels most of the noise
-of a shared machine; the figure reported is the ratio candidate / baseline.
+of a shared machine; the figure reported is the ratio candidate / baseline. ``alternate`` runs
+three or more contenders in turn, round after round, for benchmarks that report medians.
 """
 
 from __future__ import annotations
@@ -58,3 +59,35 @@ def side_by_side(
             setup()
         best_b = min(best_b, timed(baseline))
     return best_c, best_b
+
+
+def alternate(
+    contenders: dict[str, Callable[[], object]],
+    *,
+    repeats: int = 3,
+    setup: Callable[[str], object] | None = None,
+    check: Callable[[str], object] | None = None,
+    fewer: dict[str, int] | None = None,
+) -> dict[str, list[float]]:
+    """Each contender's seconds over ``repeats`` rounds, run in turn within every round (A, B,
+    C, A, B, C...), so a noisy neighbour hits them all alike. ``setup`` runs untimed before
+    each run, ``check`` after it; ``fewer`` gives slow contenders fewer rounds (the first ones)."""
+    seconds: dict[str, list[float]] = {label: [] for label in contenders}
+    for round_ in range(repeats):
+        for label, fn in contenders.items():
+            if fewer and round_ >= fewer.get(label, repeats):
+                continue
+            if setup:
+                setup(label)
+            seconds[label].append(timed(fn))
+            if check:
+                check(label)
+    return seconds
+
+
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2

@@ -68,3 +68,73 @@ def test_write_read_restart_round_trip(
         second.close()
         expected = [row for row in rows if row != []]
         assert head + tail == expected
+
+
+records = st.lists(
+    st.tuples(
+        st.sampled_from(["good", "bad value", "short", "long"]),
+        st.text(st.sampled_from('ab,\n"é '), max_size=6),
+        st.booleans(),  # save the position (update) after this record
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(records=records, encoding=st.sampled_from(["utf-8", "utf-16"]))
+def test_errors_name_the_line_and_raw_record_wherever_the_last_mark_is(
+    records: list[tuple[str, str, bool]], encoding: str
+) -> None:
+    """Good and bad records (multi-line quoted fields, wrong counts, bad values) mixed, with
+    updates at random points: every error names the record's first physical line and carries
+    exactly its raw text, though no offset is taken per record."""
+    import csv
+    import io
+
+    from batchline import ItemReadError
+    from batchline.items.files.mapping import Field, RecordMapper
+
+    class Row:
+        def __init__(self, n: int, text: str) -> None:
+            self.n, self.text = n, text
+
+    lines = ["n,text\n"]
+    expected: list[tuple[str, int, str] | tuple[str, list[str]]] = []
+    line = 2
+    for kind, text, _ in records:
+        fields = {
+            "good": ["7", text],
+            "bad value": ["x7", text],
+            "short": [text or "a"],
+            "long": ["7", text, "extra"],
+        }[kind]
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerow(fields)
+        written = buffer.getvalue()
+        if kind == "good":
+            expected.append(("item", ["7", text]))
+        else:
+            expected.append(("error", line, written.removesuffix("\n")))
+        lines.append(written)
+        line += written.count("\n")
+    with TemporaryDirectory() as folder:
+        path = Path(folder) / "mixed.csv"
+        path.write_bytes("".join(lines).encode(encoding))
+        mapper = RecordMapper(Row, Field("n", type=int), Field("text", default=""))
+        reader: DelimitedReader[Row] = DelimitedReader(str(path), mapper=mapper, encoding=encoding)
+        reader.open(ExecutionContext())
+        found: list[tuple[str, int, str] | tuple[str, list[str]]] = []
+        for _, _, save in records:
+            try:
+                item = reader.read()
+                assert item is not None
+                found.append(("item", [str(item.n), item.text]))
+            except ItemReadError as exc:
+                assert exc.line is not None and exc.raw is not None
+                found.append(("error", exc.line, exc.raw))
+            if save:
+                reader.update(ExecutionContext())
+        assert reader.read() is None
+        reader.close()
+    assert found == expected

@@ -12,10 +12,12 @@ import sqlalchemy as sa
 
 from batchline import BatchStatus, Engine, JobBuilder, SqlInsertWriter, StepBuilder
 from batchline.errors import ConfigurationError
+from batchline.items.base import Chunk
 from batchline.items.files.delimited import DelimitedReader
 from batchline.items.postgres_copy import PostgresCopyWriter
 from batchline.items.sql_readers import CursorReader, KeysetReader
 from batchline.items.sql_writers import SqlWriter
+from batchline.model import StepExecution
 from batchline.testing.contract import check_reader, check_writer
 from batchline.transaction import SqlTransactionManager
 from tests.backends import fresh_database
@@ -173,6 +175,35 @@ class TestSqlWriter:
             transaction_manager=SqlTransactionManager(bind),
             reset=lambda: fill(bind, []),
         )
+
+    def test_driver_executemany_when_nothing_per_row_is_needed(self, bind: sa.Engine) -> None:
+        """On MySQL/MariaDB and SQLite, inserts go straight to the driver's executemany unless a
+        column has a bind processor or a left-out column a Python default; the rows written
+        are the statement path's either way."""
+        with_default = sa.Table(
+            "people_default",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("name", sa.String(50)),
+            sa.Column("note", sa.String(20), default="filled"),
+        )
+        with_default.create(bind)
+        items = [Person(**row) for row in PEOPLE[:5]]
+        direct = SqlWriter(people)
+        plain = SqlWriter(with_default, columns=["id", "name"])
+        with bind.begin() as conn:
+            chunk = Chunk(1, conn, StepExecution(1, 1, "s"))
+            direct.write(items, chunk)
+            plain.write([{"id": 1, "name": "a"}, {"id": 2, "name": "b"}], chunk)
+            planned = direct._direct_plan(conn, items[0])
+            fallback = plain._direct_plan(conn, {"id": 1, "name": "a"})
+            notes = [r.note for r in conn.execute(sa.select(with_default.c.note))]
+        expected = sorted(tuple(r.values()) for r in PEOPLE[:5])
+        assert table_rows(bind) == expected
+        assert notes == ["filled", "filled"] and fallback is None
+        # SQLite's Date and Numeric have bind processors; MySQL's and MariaDB's do not.
+        assert (planned is None) == (bind.dialect.name not in ("mysql", "mariadb"))
+        with_default.drop(bind)
 
     def test_csv_to_table_job(self, engine: Engine, tmp_path: Path) -> None:
         """A chunk job reads a CSV with a dataclass mapper and inserts it on every backend."""

@@ -8,6 +8,7 @@ repository shares that database): a restart neither loses nor repeats a row.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -86,8 +87,10 @@ class PostgresCopyWriter:
                 for start in range(0, len(data), _SLICE):
                     copy.write(data[start : start + _SLICE])
             return
-        rows = list(map(tuple_getter(items[0], self.columns), items))
-        block = _text_block(rows)
+        get = tuple_getter(items[0], self.columns)
+        sequences = isinstance(items[0], list | tuple)  # rows already: no call per item
+        rows: Sequence[Any] = items if sequences else list(map(get, items))
+        block = _text_block(rows) if _all_text(rows[0]) else None
         with driver.cursor() as cursor:
             writer = QueuedLibpqWriter(cursor) if self.threaded else None
             with cursor.copy(statement, writer=writer) as copy:
@@ -95,17 +98,21 @@ class PostgresCopyWriter:
                     for start in range(0, len(block), _SLICE):
                         copy.write(block[start : start + _SLICE])
                 else:
-                    write_row = copy.write_row
-                    for row in rows:
-                        write_row(row)
+                    # psycopg formats each row in C; the loop itself runs in C too.
+                    deque(map(copy.write_row, rows), maxlen=0)
 
 
 _SLICE = 1 << 20
-_SPECIAL = ("\\", "\t", "\n", "\r")
+_SPECIAL = ("\\", "\t", "\n", "\r", "\x00")
 
 
-def _text_block(rows: list[Any]) -> str | None:
-    """COPY text for rows whose values are all strings free of escapes, built by C joins.
+def _all_text(row: Any) -> bool:
+    """Whether a row is all strings (its chunk may then go as one block of COPY text)."""
+    return all(value.__class__ is str for value in row)
+
+
+def _text_block(rows: Sequence[Any]) -> str | None:
+    """COPY text for rows whose values are all strings free of escapes and NUL, built by C joins.
 
     The common case for rows read from a text file, and several times cheaper than adapting
     value by value; None (anything else: numbers, NULLs, tabs...) goes through psycopg's

@@ -8,14 +8,15 @@ KEY UPDATE``); on any other dialect an UPDATE by key, then an INSERT of the rows
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
 from batchline.items.base import Chunk
-from batchline.items.rows import as_dict
+from batchline.items.rows import as_dict, tuple_getter
 
 Mode = Literal["insert", "upsert"]
 
@@ -53,6 +54,7 @@ class SqlWriter:
         self.columns = list(columns) if columns else None
         self.batch_size = batch_size
         self._to_row = to_row
+        self._plans: dict[tuple[Any, ...], tuple[str, Callable[[Any], Any]] | None] = {}
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.table.name}, mode={self.mode!r})"
@@ -63,6 +65,16 @@ class SqlWriter:
             raise ConfigurationError(
                 f"{self!r} needs a step with an SQL transaction manager (no connection)"
             )
+        if not items:
+            return
+        if self.mode == "insert" and self._to_row is None:
+            plan = self._direct_plan(conn, items[0])
+            if plan is not None:
+                statement, row = plan
+                for start in range(0, len(items), self.batch_size):
+                    batch = items[start : start + self.batch_size]
+                    conn.exec_driver_sql(statement, list(map(row, batch)))
+                return
         to_row = self._to_row or (lambda item: as_dict(item, self.columns))
         rows = [to_row(item) for item in items]
         for start in range(0, len(rows), self.batch_size):
@@ -71,6 +83,62 @@ class SqlWriter:
                 conn.execute(self.table.insert(), batch)
             else:
                 self._upsert(conn, _last_per_key(batch, self.key))
+
+    def _direct_plan(
+        self, conn: sa.Connection, sample: Any
+    ) -> tuple[str, Callable[[Any], Any]] | None:
+        """The INSERT and a row function for the driver's own ``executemany``, when nothing
+        SQLAlchemy would do per row is needed; None otherwise (the statement path).
+
+        MySQL/MariaDB drivers turn ``executemany`` of an INSERT into multi-row INSERTs, and
+        sqlite3 runs it in C; SQLAlchemy's per-row work (a dict per item, parameter
+        processing, rendering its own multi-row VALUES) costs as much again. So when no column
+        written has a bind processor on this dialect and no column left out has a Python-side
+        default, the statement is compiled once (bind names ``p0``, ``p1``... so no column
+        name is ever part of a parameter name) and the items' values go straight to the
+        driver. PostgreSQL keeps the statement path (``PostgresCopyWriter`` is its fast path).
+        """
+        dialect = conn.dialect
+        if dialect.name not in ("mysql", "mariadb", "sqlite"):
+            return None
+        names = self.columns or _item_names(sample)
+        if names is None:
+            return None
+        key = (dialect.name, dialect.driver, type(sample), tuple(names))
+        if key in self._plans:
+            return self._plans[key]
+        plan = self._make_plan(dialect, sample, names)
+        self._plans[key] = plan
+        return plan
+
+    def _make_plan(
+        self, dialect: sa.Dialect, sample: Any, names: Sequence[str]
+    ) -> tuple[str, Callable[[Any], Any]] | None:
+        table = self.table
+        if isinstance(sample, list | tuple) and len(sample) != len(names):
+            return None  # the statement path says what is wrong
+        if any(name not in table.c for name in names):
+            return None  # the statement path names the culprit
+        written = [table.c[name] for name in names]
+        if any(c.type._cached_bind_processor(dialect) is not None for c in written):
+            return None
+        left_out = [c for c in table.c if c.name not in set(names)]
+        if any(c.default is not None for c in left_out):
+            return None
+        binds = [f"p{i}" for i in range(len(names))]
+        stmt = sa.insert(table).values(
+            {column: sa.bindparam(bind) for column, bind in zip(written, binds, strict=True)}
+        )
+        compiled = stmt.compile(dialect=dialect)
+        get = tuple_getter(sample, names)
+        if dialect.positional:
+            if list(compiled.positiontup or ()) != binds:
+                return None
+            return str(compiled), get
+        if set(compiled.params) != set(binds):
+            return None
+        keys = tuple(binds)
+        return str(compiled), lambda item: dict(zip(keys, get(item), strict=True))
 
     def _upsert(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         dialect = conn.dialect.name
@@ -117,6 +185,15 @@ class SqlWriter:
             missing.append(row)
         if missing:
             conn.execute(self.table.insert(), missing)
+
+
+def _item_names(item: Any) -> list[str] | None:
+    """The column names an item carries by itself (a mapping's keys, a dataclass's fields)."""
+    if isinstance(item, Mapping):
+        return [str(k) for k in item]
+    if dataclasses.is_dataclass(item) and not isinstance(item, type):
+        return [f.name for f in dataclasses.fields(item)]
+    return None
 
 
 def _last_per_key(rows: list[dict[str, Any]], key: list[str]) -> list[dict[str, Any]]:

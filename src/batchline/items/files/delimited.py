@@ -83,8 +83,12 @@ class DelimitedReader(LineFileReader[T]):
         self._rows: Any = None
         self._own_limit = False
         self._base = 0
+        self._mark = (0, 0)  # (offset, physical line) of a known line start, for errors
         self._map: Callable[[list[str]], T] = as_list  # type: ignore[assignment]
         self._width = 0
+        # The field count of a record that needs no other check; -1 when every record does
+        # (no fixed count, an own size limit, a comment prefix).
+        self._expect = -1
 
     def start(self) -> None:
         self.names = self.expected_names
@@ -125,6 +129,11 @@ class DelimitedReader(LineFileReader[T]):
     def _bind(self) -> None:
         self._map = self.mapper.bind(self.names)
         self._width = len(self.names) if self.names is not None and self.strict_fields else 0
+        self._set_checks()
+
+    def _set_checks(self) -> None:
+        plain = self._width and not self._own_limit and self.comment is None
+        self._expect = self._width if plain else -1
 
     def restart(self) -> None:
         self._base = self.line
@@ -132,10 +141,12 @@ class DelimitedReader(LineFileReader[T]):
             csv.field_size_limit(self.field_size_limit)
         # At the csv module's limit the module enforces it; below it, read() checks the fields.
         self._own_limit = self.field_size_limit < csv.field_size_limit()
+        self._set_checks()
         # Lines reach the csv module through C iterators only (no Python frame per line); the
         # csv reader pulls one line at a time, so tell() after a record is still exact.
         lines = self._lines
         self._rows = csv.reader(map(self.codec.decoder, iter(lines.readline, b"")), **self._format)
+        self._mark = (int(lines.tell()), self._base)
 
     def read(self) -> T | None:
         rows = self._rows
@@ -143,54 +154,77 @@ class DelimitedReader(LineFileReader[T]):
             if not self.ready():
                 return None
             rows = self._rows
-        tell = self._lines.tell
-        limit = self.field_size_limit
+        # The hot path: no offset is taken per record (where a bad record began is found again
+        # from the last mark, see _start_of), and one test covers the options that are off.
         while True:
             before = rows.line_num
-            start = tell()
             try:
                 values: list[str] = next(rows)
             except StopIteration:
                 return None
             except Exception as exc:
-                self._remember_raw(exc, start)
+                self._remember_raw(exc, before)
                 raise self._failure(exc, before, rows.line_num) from None
-            if not values or (self.comment is not None and values[0].startswith(self.comment)):
+            if len(values) == self._expect:
+                self.count += 1
+            elif not self._accept(values, before):
                 continue
-            self.count += 1
-            if self._own_limit and tell() - start > limit:  # a field is never longer than that
-                self._check_sizes(values, start, before)
-            if self._width and len(values) != self._width:
-                raise self._field_count(values, start, before)
             if self._map is as_list:
                 return values  # type: ignore[return-value]
             try:
                 item = self._map(values)
             except FieldError as exc:
-                raise self._bad_record(exc.message, start, before, exc.field) from None
+                raise self._bad_record(exc.message, before, exc.field) from None
             if item is None:  # None would read as the end of the input
-                raise self._bad_record("the mapper returned None for this record", start, before)
+                raise self._bad_record("the mapper returned None for this record", before)
             return item
 
-    def _check_sizes(self, values: list[str], start: int, before: int) -> None:
+    def _accept(self, values: list[str], before: int) -> bool:
+        """A blank line or comment (False), or a record counted and checked (True); raises for
+        a record with the wrong field count or an oversized field."""
+        if not values or (self.comment is not None and values[0].startswith(self.comment)):
+            return False
+        self.count += 1
+        if self._own_limit:
+            self._check_sizes(values, before)
+        if self._width and len(values) != self._width:
+            raise self._field_count(values, before)
+        return True
+
+    def _check_sizes(self, values: list[str], before: int) -> None:
         limit = self.field_size_limit
+        if max(map(len, values)) <= limit:
+            return
         for position, value in enumerate(values, 1):
             if len(value) > limit:
                 raise self._bad_record(
                     f"field of {len(value)} characters, over field_size_limit={limit}",
-                    start,
                     before,
                     self._label(position),
                 )
 
-    def _bad_record(
-        self, message: str, start: int, before: int, field: str | None = None
-    ) -> ItemReadError:
-        """A record parsed but refused: the error carries its raw text (re-read from ``start``)."""
-        self._remember_raw(None, start)
+    def _bad_record(self, message: str, before: int, field: str | None = None) -> ItemReadError:
+        """A record parsed but refused: the error carries its raw text (re-read from the file)."""
+        self._remember_raw(None, before)
         return self.error(message, self._base + before + 1, field)
 
-    def _remember_raw(self, exc: Exception | None, start: int) -> None:
+    def _start_of(self, before: int) -> int:
+        """The offset where the record after csv line ``before`` began: re-read from the last
+        mark (the position of a known line: restart, the last commit, the last error), so a
+        good record costs no ``tell()`` and a chunk of bad records is scanned once."""
+        lines = self._lines
+        offset, line = self._mark
+        target = self._base + before
+        if target < line:  # cannot happen: a mark never passes a record not yet returned
+            return offset
+        lines.seek(offset)
+        readline = lines.readline
+        for _ in range(target - line):
+            if not readline():
+                break
+        return int(lines.tell())
+
+    def _remember_raw(self, exc: Exception | None, before: int) -> None:
         """The failed record's physical lines, for the error (error path only)."""
         if isinstance(exc, UnicodeDecodeError) and isinstance(exc.object, bytes):
             self.raw = exc.object
@@ -199,16 +233,18 @@ class DelimitedReader(LineFileReader[T]):
             return
         lines = self._lines
         end = lines.tell()
-        lines.seek(start)
+        self._start_of(before)  # leaves the stream at the record's first line
         parts = []
         while lines.tell() < end and (raw := lines.readline()):
             parts.append(raw)
         lines.seek(end)
         self.raw = b"".join(parts)
+        self._mark = (end, self._base + self._rows.line_num)
 
     def sync_line(self) -> None:
         if self._rows is not None:
             self.line = self._base + self._rows.line_num
+            self._mark = (int(self._lines.tell()), self.line)
 
     def _failure(self, exc: Exception, before: int, after: int) -> Exception:
         if isinstance(exc, csv.Error):
@@ -253,7 +289,7 @@ class DelimitedReader(LineFileReader[T]):
             parsed = [""]
         return self.error(self.decode_error(exc), self.line, self._label(max(len(parsed), 1)))
 
-    def _field_count(self, values: list[str], start: int, before: int) -> ItemReadError:
+    def _field_count(self, values: list[str], before: int) -> ItemReadError:
         names = self.names or []
         if len(values) < len(names):
             field = names[len(values)]
@@ -261,7 +297,7 @@ class DelimitedReader(LineFileReader[T]):
         else:
             field = f"#{len(names) + 1}"
             message = f"expected {len(names)} fields, found {len(values)}"
-        return self._bad_record(message, start, before, field)
+        return self._bad_record(message, before, field)
 
     def _label(self, position: int) -> str:
         names = self.names

@@ -75,9 +75,10 @@ class FixedWidthReader(LineFileReader[T]):
         self.strict_length = strict_length
         self.mapper = as_mapper(mapper)
         self._map = self.mapper.bind([name for name, _, _ in self.columns])
+        self._slices = [slice(start, end) for _, start, end in self.columns]
 
     def read(self) -> T | None:
-        if not self.ready():
+        if (self._lines is None or self.pending is not None or self.ended) and not self.ready():
             return None
         while True:
             try:
@@ -97,9 +98,9 @@ class FixedWidthReader(LineFileReader[T]):
             self.count += 1
             if len(text) < self.length or (self.strict_length and len(text) != self.length):
                 raise self._length_error(text)
-            values = [text[start:end] for _, start, end in self.columns]
+            values = list(map(text.__getitem__, self._slices))
             if self.strip:
-                values = [v.strip() for v in values]
+                values = list(map(str.strip, values))
             try:
                 item = self._map(values)
             except FieldError as exc:

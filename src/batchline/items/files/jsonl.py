@@ -52,7 +52,7 @@ class JsonLinesReader(LineFileReader[T]):
         self._plain = isinstance(self.mapper, DictMapper)
 
     def read(self) -> T | None:
-        if not self.ready():
+        if (self._lines is None or self.pending is not None or self.ended) and not self.ready():
             return None
         while True:
             try:

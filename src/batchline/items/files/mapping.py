@@ -2,26 +2,45 @@
 
 A RecordMapper says, per field, where the value comes from (header name or position), how its
 text becomes a value (int, Decimal, date with a format, bool with its words...), its default and
-whether it is required. For a dataclass the fields, types and defaults come from the class
-itself; ``Field`` entries override them. A class with ``model_validate`` (a pydantic model) gets
-the named values and does its own conversion; nothing here imports pydantic.
+whether it is required. For a dataclass or a NamedTuple the fields, types and defaults come from
+the class itself; ``Field`` entries override them. A class with ``model_validate`` (a pydantic
+model) gets the named values and does its own conversion; nothing here imports pydantic.
+
+The conversion is planned once per target and compiled once per header (``compiled.py``): one
+generated function per record shape that converts each field inline and calls the target once.
+The per-field reference path (``reference_bind``, ``reference_from_mapping``) stays: the
+compiled function hands it any record it does not take in stride, so every error is the
+reference's own.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import enum
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal, InvalidOperation
 from typing import Any, Generic, Protocol, TypeVar
 
 from batchline.errors import ConfigurationError
+from batchline.items.files.compiled import FieldPlan, compile_mapping, compile_values, first_field
+from batchline.items.files.converters import FieldError, converter
 
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
+
+__all__ = [  # converter and FieldError are re-exported: readers and users import them here
+    "MISSING",
+    "DictMapper",
+    "Field",
+    "FieldError",
+    "ListMapper",
+    "Mapper",
+    "RecordMapper",
+    "as_list",
+    "as_mapper",
+    "converter",
+]
 
 
 class _Missing(enum.Enum):
@@ -29,17 +48,6 @@ class _Missing(enum.Enum):
 
 
 MISSING = _Missing.MISSING
-_TRUE = ("true", "t", "yes", "y", "1")
-_FALSE = ("false", "f", "no", "n", "0")
-
-
-class FieldError(ValueError):
-    """A value that could not be mapped; the reader adds the file and line."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -56,84 +64,6 @@ class Field:
     format: str | None = None
     default: Any = MISSING
     required: bool = True
-
-
-def converter(kind: Any, fmt: str | None = None) -> Callable[[str], Any]:
-    """A function from text to ``kind``, raising ValueError with a message that shows the text."""
-    if kind is None or kind is str or kind is Any:
-        return _identity
-    if kind is bool:
-        return _bool_parser(fmt)
-    if kind is dt.datetime:
-        return _strptime(fmt) if fmt else _checked(dt.datetime.fromisoformat, "a datetime")
-    if kind is dt.date:
-        if fmt:
-            parse = _strptime(fmt)
-            return lambda text: parse(text).date()
-        return _checked(dt.date.fromisoformat, "a date YYYY-MM-DD")
-    if kind is Decimal:
-        return _decimal
-    if kind is int:
-        return _checked(int, "an integer")
-    if kind is float:
-        return _checked(float, "a number")
-    if isinstance(kind, type) and issubclass(kind, enum.Enum):
-        return _checked(kind, f"one of {[m.value for m in kind]}")
-    if callable(kind):
-        return typing.cast(Callable[[str], Any], kind)
-    raise ConfigurationError(f"cannot convert text to {kind!r}: give a callable as the type")
-
-
-def _identity(text: str) -> str:
-    return text
-
-
-def _checked(fn: Callable[[str], Any], what: str) -> Callable[[str], Any]:
-    def convert(text: str) -> Any:
-        try:
-            return fn(text.strip())
-        except ValueError:
-            raise ValueError(f"{text!r} is not {what}") from None
-
-    return convert
-
-
-def _decimal(text: str) -> Decimal:
-    try:
-        value = Decimal(text.strip())
-    except InvalidOperation:
-        raise ValueError(f"{text!r} is not a decimal number") from None
-    if not value.is_finite():
-        raise ValueError(f"{text!r} is not a finite decimal number")
-    return value
-
-
-def _strptime(fmt: str) -> Callable[[str], dt.datetime]:
-    def parse(text: str) -> dt.datetime:
-        try:
-            return dt.datetime.strptime(text.strip(), fmt)
-        except ValueError:
-            raise ValueError(f"{text!r} does not match the format {fmt!r}") from None
-
-    return parse
-
-
-def _bool_parser(fmt: str | None) -> Callable[[str], bool]:
-    if fmt:
-        yes, _, no = fmt.partition("/")
-        true, false = {yes.strip().lower()}, {no.strip().lower()}
-    else:
-        true, false = set(_TRUE), set(_FALSE)
-
-    def parse(text: str) -> bool:
-        low = text.strip().lower()
-        if low in true:
-            return True
-        if low in false:
-            return False
-        raise ValueError(f"{text!r} is not a boolean ({'/'.join(sorted(true | false))})")
-
-    return parse
 
 
 class Mapper(Protocol[T_co]):
@@ -172,19 +102,10 @@ def as_list(values: list[str]) -> list[str]:
     return values
 
 
-@dataclasses.dataclass(slots=True)
-class _Plan:
-    name: str
-    label: str
-    source: str | int
-    convert: Callable[[str], Any]
-    default: Any
-    required: bool
-    optional: bool  # the type admits None: an empty value becomes None
-
-
 class RecordMapper(Generic[T]):
-    """Maps each record to ``target(**fields)``: a dataclass, a class, a function, or a model."""
+    """Maps each record to ``target(**fields)``: a dataclass, a NamedTuple, a class, a function,
+    or a model. ``bind`` compiles one function per header; ``reference_bind`` is the slow,
+    field-by-field path it falls back on (and the definition of what a mapping means)."""
 
     def __init__(self, target: Callable[..., T], *fields: Field, empty_is_missing: bool = True):
         self.target = target
@@ -192,16 +113,16 @@ class RecordMapper(Generic[T]):
         self.empty_is_missing = empty_is_missing
         self._validate = getattr(target, "model_validate", None)
         self._plans = self._plan()
+        self._from_mapping: Callable[[Mapping[str, Any]], T] | None = None
+        self.source = ""  # the last compiled function's code, for the curious
 
-    def _plan(self) -> list[_Plan]:
+    def _plan(self) -> list[FieldPlan]:
         declared: dict[str, Field] = {}
         hints: dict[str, Any] = {}
-        if dataclasses.is_dataclass(self.target) and isinstance(self.target, type):
-            try:
-                hints = typing.get_type_hints(self.target)
-            except Exception:  # unresolvable annotations: treat them as text
-                hints = {}
-            for attr in dataclasses.fields(self.target):
+        target = self.target
+        if dataclasses.is_dataclass(target) and isinstance(target, type):
+            hints = _hints(target)
+            for attr in dataclasses.fields(target):
                 if not attr.init:
                     continue
                 default: Any = MISSING
@@ -210,9 +131,15 @@ class RecordMapper(Generic[T]):
                 elif attr.default_factory is not dataclasses.MISSING:
                     default = attr.default_factory()
                 declared[attr.name] = Field(attr.name, default=default, required=default is MISSING)
+        elif isinstance(target, type) and issubclass(target, tuple) and hasattr(target, "_fields"):
+            hints = _hints(target)  # a NamedTuple
+            defaults: dict[str, Any] = getattr(target, "_field_defaults", {})
+            for name in target._fields:
+                default = defaults.get(name, MISSING)
+                declared[name] = Field(name, default=default, required=default is MISSING)
         elif not self.fields and self._validate is None:
             raise ConfigurationError(
-                f"{_name(self.target)} is not a dataclass: list its fields with Field(...)"
+                f"{_name(target)} is not a dataclass: list its fields with Field(...)"
             )
         for f in self.fields:
             base = declared.get(f.name)
@@ -226,29 +153,64 @@ class RecordMapper(Generic[T]):
             source = f.source if f.source is not None else f.name
             label = source if isinstance(source, str) else f.name
             required = f.required and f.default is MISSING and not optional
-            convert = converter(inner, f.format)
-            plans.append(_Plan(f.name, label, source, convert, f.default, required, optional))
+            plans.append(
+                FieldPlan(
+                    f.name,
+                    label,
+                    source,
+                    converter(inner, f.format),
+                    f.default,
+                    required,
+                    optional,
+                    inner,
+                    f.format,
+                )
+            )
         return plans
 
     def bind(self, names: Sequence[str] | None) -> Callable[[list[str]], T]:
+        """The compiled mapping of records (lists of text) laid out as ``names``."""
+        if self._validate is not None and not self.fields:
+            return self.reference_bind(names)
+        slow = self.reference_bind(names)
+        compiled = compile_values(
+            list(zip(self._plans, self._positions(names), strict=True)),
+            slow,
+            self._constructor(),
+            empty_is_missing=self.empty_is_missing,
+            missing=MISSING,
+        )
+        self.source = compiled.source
+        return compiled.function
+
+    def from_mapping(self, record: Mapping[str, Any]) -> T:
+        compiled = self._from_mapping
+        if compiled is None:
+            if self._validate is not None and not self.fields:
+                compiled = self.reference_from_mapping
+            else:
+                made = compile_mapping(
+                    self._plans,
+                    self.reference_from_mapping,
+                    self._constructor(),
+                    empty_is_missing=self.empty_is_missing,
+                    missing=MISSING,
+                )
+                compiled, self.source = made.function, made.source
+            self._from_mapping = compiled
+        return compiled(record)
+
+    # --- the reference: field by field ------------------------------------------------------
+
+    def reference_bind(self, names: Sequence[str] | None) -> Callable[[list[str]], T]:
+        """Field-by-field mapping: what the compiled function must agree with, and its fallback
+        for every record it does not take in stride (so errors are always these)."""
         if self._validate is not None and not self.fields:
             if names is None:
                 raise ConfigurationError(f"{_name(self.target)} needs field names (a header)")
             keys = tuple(names)
-            return lambda values: self.from_mapping(dict(zip(keys, values, strict=False)))
-        index = {name: i for i, name in enumerate(names or ())}
-        positions: list[tuple[_Plan, int | None]] = []
-        for plan in self._plans:
-            if isinstance(plan.source, int):
-                positions.append((plan, plan.source))
-                continue
-            position = index.get(plan.source)
-            if position is None and plan.required:
-                raise ConfigurationError(
-                    f"{_name(self.target)}.{plan.name}: no column {plan.source!r} "
-                    f"in {list(names or [])}"
-                )
-            positions.append((plan, position))
+            return lambda values: self.reference_from_mapping(dict(zip(keys, values, strict=False)))
+        positions = list(zip(self._plans, self._positions(names), strict=True))
         value, build = self._value, self._build
 
         def map_values(values: list[str]) -> T:
@@ -262,7 +224,7 @@ class RecordMapper(Generic[T]):
 
         return map_values
 
-    def from_mapping(self, record: Mapping[str, Any]) -> T:
+    def reference_from_mapping(self, record: Mapping[str, Any]) -> T:
         if self._validate is not None and not self.fields:
             return self._build(dict(record))
         kwargs: dict[str, Any] = {}
@@ -271,7 +233,29 @@ class RecordMapper(Generic[T]):
             kwargs[plan.name] = self._value(plan, record.get(key))
         return self._build(kwargs)
 
-    def _value(self, plan: _Plan, raw: Any) -> Any:
+    def _positions(self, names: Sequence[str] | None) -> list[int | None]:
+        index = {name: i for i, name in enumerate(names or ())}
+        positions: list[int | None] = []
+        for plan in self._plans:
+            if isinstance(plan.source, int):
+                positions.append(plan.source)
+                continue
+            position = index.get(plan.source)
+            if position is None and plan.required:
+                raise ConfigurationError(
+                    f"{_name(self.target)}.{plan.name}: no column {plan.source!r} "
+                    f"in {list(names or [])}"
+                )
+            positions.append(position)
+        return positions
+
+    def _constructor(self) -> tuple[Callable[..., Any], bool]:
+        """What the compiled function calls, and whether it takes keywords (else one dict)."""
+        if self._validate is not None:
+            return self._build, False
+        return self.target, True
+
+    def _value(self, plan: FieldPlan, raw: Any) -> Any:
         if raw is None or (self.empty_is_missing and raw == ""):
             if plan.default is not MISSING:
                 return plan.default
@@ -297,12 +281,7 @@ class RecordMapper(Generic[T]):
         try:
             return self.target(**kwargs)
         except (TypeError, ValueError) as exc:
-            raise FieldError(_first_field(exc, kwargs), str(exc)) from None
-
-
-def _first_field(exc: Exception, kwargs: dict[str, Any]) -> str:
-    text = str(exc)
-    return next((name for name in kwargs if name in text), "?")
+            raise FieldError(first_field(exc, kwargs), str(exc)) from None
 
 
 def _unwrap_optional(kind: Any) -> tuple[Any, bool]:
@@ -312,6 +291,13 @@ def _unwrap_optional(kind: Any) -> tuple[Any, bool]:
         if len(args) == 1:
             return args[0], len(args) < len(typing.get_args(kind))
     return kind, False
+
+
+def _hints(target: type) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: treat them as text
+        return {}
 
 
 def _name(target: Any) -> str:
