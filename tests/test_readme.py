@@ -45,3 +45,20 @@ class TestTour:
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.split() == ["load", "review", "STOPPED", "publish", "COMPLETED"]
+
+    def test_query_example_runs_and_prints_what_it_says(self, tmp_path: Path) -> None:
+        """The query section's code finds the failed executions, two a page."""
+        section = README.read_text().split("## Querying from Python", 1)[1]
+        code = re.search(r"```python\n(.*?)```", section, re.S)
+        assert code is not None
+        (tmp_path / "queries.py").write_text(code.group(1))
+        done = subprocess.run(
+            [sys.executable, "-W", "ignore", "queries.py"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "['nightly'] 5 [5, 3, 1]"
