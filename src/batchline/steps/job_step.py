@@ -12,7 +12,7 @@ STOPPED makes the step, then the parent, STOPPED.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from batchline.errors import ConfigurationError, JobInstanceAlreadyComplete, StepFailure
 from batchline.logging import log
@@ -21,8 +21,13 @@ from batchline.parameters import JobParameters
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime
 
-if TYPE_CHECKING:
-    from batchline.job import Job
+
+class ChildJob(Protocol):
+    """What a job step holds of its child: a ``batchline.Job``, which the engine runs (the
+    steps layer does not import the job layer above it)."""
+
+    name: str
+
 
 # Where the job step records its child's last execution, for operators.
 CHILD_KEY = "batchline.child_execution"
@@ -36,7 +41,7 @@ class JobStep:
     def __init__(
         self,
         name: str,
-        job: Job,
+        job: ChildJob,
         parameters: ParametersSpec = None,
         options: StepOptions | None = None,
     ) -> None:
