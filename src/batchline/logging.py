@@ -133,10 +133,17 @@ def json_logging(
 
     Returns what undoes it (the handler removed, the level and propagation restored).
     """
-    target = logging.getLogger(logger)
     handler = logging.StreamHandler(stream if stream is not None else sys.stderr)  # type: ignore[arg-type]
     handler.setFormatter(JsonFormatter())
     handler.addFilter(ExecutionFilter())
+    return attach(handler, level, logger)
+
+
+def attach(handler: logging.Handler, level: int, logger: str = "batchline") -> Callable[[], None]:
+    """Send ``logger``'s records at ``level`` to ``handler`` alone (no propagation); returns
+    what undoes it, so embedding code and in-process commands leave the logger as they found
+    it."""
+    target = logging.getLogger(logger)
     saved = (target.level, target.propagate)
     target.setLevel(level)
     target.addHandler(handler)

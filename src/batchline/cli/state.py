@@ -14,7 +14,7 @@ from rich.logging import RichHandler
 
 from batchline.job import Job
 from batchline.loader import register_module, resolve
-from batchline.logging import ExecutionFilter, JsonFormatter
+from batchline.logging import attach, json_logging
 from batchline.registry import JobRegistry
 from batchline.terminal import printable
 
@@ -133,13 +133,10 @@ def configure_logging(
     ``batchline`` logger as it found it.
     """
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
-    root = logging.getLogger("batchline")
     handler: logging.Handler
     if json:
-        handler = logging.StreamHandler()
-        handler.setFormatter(JsonFormatter())
-        handler.addFilter(ExecutionFilter())
-    elif console is not None:
+        return json_logging(level=level)
+    if console is not None:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
         handler.setFormatter(_CliFormatter("%(message)s", tracebacks=verbosity > 0))
     else:
@@ -147,14 +144,4 @@ def configure_logging(
         handler.setFormatter(
             _CliFormatter("%(asctime)s %(levelname)s %(message)s", tracebacks=verbosity > 0)
         )
-    saved = (root.level, root.propagate)
-    root.setLevel(level)
-    root.addHandler(handler)
-    root.propagate = False
-
-    def restore() -> None:
-        root.removeHandler(handler)
-        root.setLevel(saved[0])
-        root.propagate = saved[1]
-
-    return restore
+    return attach(handler, level)
