@@ -57,14 +57,16 @@ _SKIP_CALLBACK: dict[Phase, str] = {
 @dataclass
 class _Skips:
     """Skips held until their chunk commits: the records, the listener calls, the counts by
-    exception class (the execution's so far plus these, for per-exception limits)."""
+    exception class (the execution's so far plus these, for per-exception limits).
+
+    ``by_class`` is never changed in place (a skip replaces it), so it may be shared."""
 
     by_class: dict[str, int]
     records: list[SkippedItem] = field(default_factory=list)
     notify: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
 
     def copy(self) -> _Skips:
-        return _Skips(dict(self.by_class), list(self.records), list(self.notify))
+        return _Skips(self.by_class, list(self.records), list(self.notify))
 
 
 @dataclass
@@ -268,7 +270,7 @@ class _Run:
     # --- read -------------------------------------------------------------------------------
 
     def _read_chunk(self, chunk: Chunk) -> tuple[_Gathered, bool]:
-        got = _Gathered(_Skips(dict(self.skips_by_class)))
+        got = _Gathered(_Skips(self.skips_by_class))
         items = got.items
         append = items.append
         read = self.read
