@@ -9,7 +9,6 @@ runs alternate between them. The goal, on a 2-core machine: a speed-up of 1.8x.
 
 from __future__ import annotations
 
-import itertools
 import os
 import signal
 import subprocess
@@ -17,7 +16,7 @@ import sys
 import uuid
 from pathlib import Path
 
-from batchline import BatchStatus, Engine, Job, JobBuilder, StepBuilder
+from batchline import Engine, Job, JobBuilder, StepBuilder
 from batchline.remote import CeleryPartitionHandler
 from benchmarks.bench_partitions import (
     CHUNK,
@@ -26,8 +25,9 @@ from benchmarks.bench_partitions import (
     discard,
     items_partitioner,
     partition_items,
+    two_against_one,
 )
-from benchmarks.harness import Comparison, side_by_side
+from benchmarks.harness import Comparison
 
 SPEED_UP = 1.8
 BROKER = os.environ.get("BATCHLINE_BENCH_BROKER", "redis://127.0.0.1:6379/0")
@@ -87,20 +87,9 @@ def run(quick: bool) -> list[Comparison]:
     os.environ[QUEUE_ENV] = name
     jobs = [make_job(1), make_job(2)]  # built with this run's queue names
     groups = [_workers(1, env), _workers(2, env)]
-    runs = itertools.count()
     try:
         with Engine(url) as engine:
-            for job in jobs:
-                engine.register(job)
-
-            def start(job: Job, count: int = items) -> None:
-                execution = engine.start(job.name, {"items": count, "run": next(runs)})
-                if execution.status is not BatchStatus.COMPLETED:
-                    raise RuntimeError(f"{job.name}: {execution.exit_status.description}")
-
-            for job in jobs:  # warm-up, untimed: the workers start and load the job module
-                start(job, GRID)
-            two, one = side_by_side(lambda: start(jobs[1]), lambda: start(jobs[0]), repeats=repeats)
+            two, one = two_against_one(engine, jobs[0], jobs[1], items, repeats)
     finally:
         for group in groups:
             os.killpg(group.pid, signal.SIGTERM)

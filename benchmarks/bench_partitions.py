@@ -64,26 +64,34 @@ def make_job(workers: int) -> Job:
 JOBS = [make_job(1), make_job(2)]
 
 
+def two_against_one(
+    engine: Engine, one: Job, two: Job, items: int, repeats: int
+) -> tuple[float, float]:
+    """Register both jobs, run each once on a few items (untimed: worker start-up, imports from
+    disk), then time the two-worker job against the one-worker job, alternating."""
+    runs = itertools.count()
+    for job in (one, two):
+        engine.register(job)
+
+    def start(job: Job, count: int = items) -> None:
+        execution = engine.start(job.name, {"items": count, "run": next(runs)})
+        if execution.status is not BatchStatus.COMPLETED:
+            raise RuntimeError(f"{job.name}: {execution.exit_status.description}")
+
+    for job in (one, two):
+        start(job, GRID)
+    return side_by_side(lambda: start(two), lambda: start(one), repeats=repeats)
+
+
 def run(quick: bool) -> list[Comparison]:
     # Big enough that starting the workers (about 0.5 s each: Python, SQLAlchemy, the job
     # module) does not hide the work: about 13 s of CPU on one core.
     items = 1200 if quick else 24_000
     repeats = 1 if quick else 3
-    runs = itertools.count()
     with tempfile.TemporaryDirectory(prefix="bench-partitions-") as folder:
         url = f"sqlite:///{Path(folder) / 'repository.db'}"
         with Engine(url) as engine:
-            for job in JOBS:
-                engine.register(job)
-
-            def start(job: Job, count: int = items) -> None:
-                execution = engine.start(job.name, {"items": count, "run": next(runs)})
-                if execution.status is not BatchStatus.COMPLETED:
-                    raise RuntimeError(f"{job.name}: {execution.exit_status.description}")
-
-            for job in JOBS:  # warm-up, untimed: the first spawn reads everything from disk
-                start(job, GRID)
-            two, one = side_by_side(lambda: start(JOBS[1]), lambda: start(JOBS[0]), repeats=repeats)
+            two, one = two_against_one(engine, JOBS[0], JOBS[1], items, repeats)
     return [
         Comparison(
             name="partitions_process_pool",
