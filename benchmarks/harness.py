@@ -24,6 +24,7 @@ class Comparison:
     goal_ratio: float
     lower_is_better: bool = True
     note: str = ""
+    unit: str = "s"  # what candidate_seconds and baseline_seconds count ("s", "M instr")
 
     @property
     def ratio(self) -> float:

@@ -98,6 +98,7 @@ class OpenTelemetryObserver(MetricsObserver):
         self._chunk_write = meter.create_histogram(
             "batchline.chunk.write", unit="s", description="Writing and committing a chunk"
         )
+        self._chunk_attributes: dict[tuple[str, str, str], dict[str, str]] = {}
 
     def __repr__(self) -> str:
         return f"OpenTelemetryObserver(chunk_spans={self.chunk_spans})"
@@ -148,7 +149,14 @@ class OpenTelemetryObserver(MetricsObserver):
         ]
 
     def record_chunk_write(self, job: str, step: str, status: str, seconds: float) -> None:
-        self._chunk_write.record(seconds, {"job.name": job, "step.name": step, "status": status})
+        # Once per chunk: the same attribute dict each time spares building and hashing a new
+        # one (the SDK copies what it keeps, so sharing it is safe).
+        key = (job, step, status)
+        attributes = self._chunk_attributes.get(key)
+        if attributes is None:
+            attributes = {"job.name": job, "step.name": step, "status": status}
+            self._chunk_attributes[key] = attributes
+        self._chunk_write.record(seconds, attributes)
 
     # --- spans ------------------------------------------------------------------------------
 
