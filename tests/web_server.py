@@ -68,7 +68,12 @@ def serving(
     url: str, *, delay: float = 0.0, gate: Path | None = None, module: str = "batchline"
 ) -> Iterator[Server]:
     port = free_port()
-    env = dict(os.environ, WEB_JOBS_DELAY=str(delay), BATCHLINE_HEARTBEAT_INTERVAL="0.5")
+    env = dict(
+        os.environ,
+        WEB_JOBS_DELAY=str(delay),
+        BATCHLINE_HEARTBEAT_INTERVAL="0.5",
+        BATCHLINE_SAMPLE_INTERVAL="0.5",
+    )
     if gate is not None:
         env["WEB_JOBS_GATE"] = str(gate)
     command = [sys.executable, "-m", module, "-r", url, "--jobs", JOBS]

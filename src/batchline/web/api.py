@@ -48,7 +48,7 @@ def detail(engine: Engine, execution_id: int) -> models.ExecutionDetail:
     return models.ExecutionDetail(
         **models.execution(e).model_dump(),
         context=dict(e.context),
-        steps=[models.step(s) for s in e.step_executions],
+        steps=models.steps(e.step_executions),
         skip_counts=engine.count_skipped(e.id),
         actions=models.actions(e, is_last=is_last, registered=e.job_name in engine.registry),
     )
