@@ -108,7 +108,7 @@ class TestTimeline:
 
     def test_partitions_follow_their_step(self) -> None:
         """Each partition's row comes right under its partitioned step, whatever the id order."""
-        shuffled = [self.STEPS[2], self.STEPS[0], self.STEPS[3], self.STEPS[1]]
+        shuffled = [self.STEPS[3], self.STEPS[0], self.STEPS[2], self.STEPS[1]]
         drawn = charts.timeline(shuffled, at(40))
         assert drawn is not None
         assert [b.label for b in drawn.bars] == ["extract", "load", "load:0000", "load:0001"]
@@ -227,3 +227,20 @@ class TestDurations:
         assert bottoms == {drawn.bottom}
         links = [a.get("href") for a in svg.iter(f"{SVG}a")]
         assert links == ["/executions/1", "/executions/2", "/executions/3"]
+
+
+class TestAxisLabels:
+    @pytest.mark.parametrize(
+        ("seconds", "label"),
+        [
+            (0, "0 s"),
+            (0.005, "5 ms"),
+            (0.25, "250 ms"),
+            (2.5, "2.5 s"),
+            (40, "40 s"),
+            (185, "3m05s"),
+            (7800, "2h10m"),
+        ],
+    )
+    def test_short_durations(self, seconds: float, label: str) -> None:
+        assert charts.short(seconds) == label

@@ -28,6 +28,7 @@ PLOT_HEIGHT = 180.0
 LEFT = 56.0  # room for the rate axis' labels
 SERIES = 8  # at most this many steps drawn one by one (the total always)
 BUCKETS = 60
+SLOT = 48.0  # the widest a duration bar's place gets, however few executions
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,9 @@ class Durations:
 
 
 def short(seconds: float) -> str:
-    """A duration for an axis: 0 s, 2.5 s, 40 s, 3m05s, 2h10m."""
+    """A duration for an axis: 0 s, 20 ms, 2.5 s, 40 s, 3m05s, 2h10m."""
+    if 0 < seconds < 1:
+        return f"{seconds * 1000:.0f} ms"
     if seconds < 10 and seconds != int(seconds):
         return f"{seconds:.1f} s"
     if seconds < 60:
@@ -125,15 +128,20 @@ def _now_like(moment: dt.datetime, now: dt.datetime) -> dt.datetime:
 
 
 def ordered(steps: Sequence[Step]) -> list[Step]:
-    """Steps in the order they started, each partition under its partitioned step."""
+    """Steps in the order they started, under each partitioned step its partitions in the
+    order of their names (their index; they may start in any order)."""
     names = {s.name for s in steps if s.partition_of is None}
     found: list[Step] = []
     for s in steps:
         if s.partition_of is None:
             found.append(s)
-            found.extend(p for p in steps if p.partition_of == s.name)
+            found.extend(sorted((p for p in steps if p.partition_of == s.name), key=_name))
     found.extend(p for p in steps if p.partition_of is not None and p.partition_of not in names)
     return found
+
+
+def _name(step: Step) -> str:
+    return step.name
 
 
 def timeline(steps: Sequence[Step], now: dt.datetime) -> Timeline | None:
@@ -285,7 +293,7 @@ def durations(executions: Sequence[JobExecution], now: dt.datetime) -> Durations
     y_step = nice_step(top, 4)
     y_max = y_step * math.ceil(top / y_step)
     plot_w = WIDTH - LEFT - RIGHT
-    slot = plot_w / max(len(runs), 1)
+    slot = min(plot_w / len(runs), SLOT)
     bottom = 8.0 + PLOT_HEIGHT
     bars = []
     for index, (e, seconds) in enumerate(zip(runs, took, strict=True)):

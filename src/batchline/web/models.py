@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, Field
 
 from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution, utcnow
+from batchline.parameters import JobParameters
 from batchline.repository.filters import JobSummary
 from batchline.status import BatchStatus
 
@@ -116,8 +117,22 @@ class Job(BaseModel):
     average_seconds: float | None
 
 
+class Schedule(BaseModel):
+    id: str
+    job_name: str
+    cron: str = Field(description="the cron expression: 5 fields, or 6 with seconds first")
+    timezone: str
+    parameters: dict[str, Parameter] = Field(description="besides the fire time's")
+    next_fire_time: Time | None
+    recent: list[Execution] = Field(description="the last executions it launched, newest first")
+
+
 class Recovered(BaseModel):
     items: list[Execution]
+
+
+def parameters(given: JobParameters) -> dict[str, Parameter]:
+    return {name: Parameter(**given.parameter(name).to_json()) for name in given}
 
 
 def execution(e: JobExecution) -> Execution:
@@ -128,9 +143,7 @@ def execution(e: JobExecution) -> Execution:
         status=e.status.value,
         exit_code=e.exit_status.code,
         exit_message=e.exit_status.description,
-        parameters={
-            name: Parameter(**e.parameters.parameter(name).to_json()) for name in e.parameters
-        },
+        parameters=parameters(e.parameters),
         create_time=e.create_time,
         start_time=e.start_time,
         end_time=e.end_time,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Form, Query, Request
@@ -22,6 +22,9 @@ from batchline.status import BatchStatus
 from batchline.web import api, charts, forms
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
+
+if TYPE_CHECKING:
+    from batchline.triggers.schedule import JobScheduler
 
 # Autoescape everything (every template is HTML): data is text, never markup.
 templates = Jinja2Templates(
@@ -71,7 +74,9 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     )
 
 
-def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
+def router(
+    engine: Engine, guard: Guard, launched: Launched, scheduler: JobScheduler | None = None
+) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
     def render(request: Request, caller: Caller, name: str, **context: Any) -> Response:
@@ -160,6 +165,17 @@ def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
     def live(request: Request, execution_id: api.Id) -> Response:
         caller = guard.require(request, READ)
         return render(request, caller, "_live.html", **live_context(execution_id))
+
+    @pages.get("/schedules", response_class=HTMLResponse)
+    def schedules(request: Request) -> Response:
+        caller = guard.require(request, READ)
+        return render(
+            request,
+            caller,
+            "schedules.html",
+            schedules=api.schedules(engine, scheduler),
+            running=scheduler is not None,
+        )
 
     @pages.get("/jobs/{name}", response_class=HTMLResponse)
     def job(request: Request, name: api.Name) -> Response:
