@@ -279,6 +279,28 @@ class TestOperations:
         one = client.get(f"/api/step-executions/{partitions[0]['id']}").json()
         assert one["partition_of"] == "split" and one["context"]["done"] is True
 
+    def test_partition_progress_and_pictures(self, server: Server, tokens: dict[str, str]) -> None:
+        """Each partition's expected items, progress and rate; the pages draw the timeline
+        (a bar per step and partition), the throughput and a job's durations."""
+        client = server.client(tokens["operate"])
+        done = finished(client, start(client, "web_partitioned_count")["id"])
+        assert done["status"] == "COMPLETED"
+        steps = {s["name"]: s for s in done["steps"]}
+        parts = [s for s in done["steps"] if s["partition_of"] == "spread"]
+        assert [(p["expected"], p["progress"], p["counters"]["read_count"]) for p in parts] == [
+            (12, 1.0, 12)
+        ] * 3
+        assert all(p["rate"] > 0 and p["eta_seconds"] is None for p in parts)
+        assert (steps["spread"]["expected"], steps["spread"]["progress"]) == (36, 1.0)
+        page = client.get(f"/executions/{done['id']}").text
+        timeline = page[page.index('<svg xmlns="http://www.w3.org/2000/svg" id="timeline"') :]
+        timeline = timeline[: timeline.index("</svg>")]
+        assert timeline.count("<rect ") == 4 and 'data-step="spread:0002"' in timeline
+        assert 'id="throughput"' in page and "<progress" in page
+        job_page = client.get("/jobs/web_partitioned_count").text
+        assert 'id="durations"' in job_page and f'href="/executions/{done["id"]}"' in job_page
+        assert client.get("/jobs/no_such_job").status_code == 404
+
     def test_overview_lists_jobs(self, server: Server, tokens: dict[str, str]) -> None:
         jobs = {j["name"]: j for j in server.client(tokens["read"]).get("/api/jobs").json()}
         assert jobs["web_failing"]["registered"] and jobs["web_failing"]["last"] is None

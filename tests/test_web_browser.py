@@ -1,5 +1,6 @@
 """The dashboard in real Chromium (Playwright, Debian's /usr/bin/chromium), against a real
-`batchline serve`: start, watch, stop, restart, abandon, and markup shown as text.
+`batchline serve`: start, watch, stop, restart, abandon, markup shown as text, partitions'
+progress and the run's pictures, schedules.
 
 Without chromium these tests skip with the reason (fail under CI=true, whose runner installs
 it). They save the README's screenshots in docs/screenshots/.
@@ -8,12 +9,14 @@ it). They save the README's screenshots in docs/screenshots/.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from batchline.testing import eventually
 from tests.backends import import_extra, skip_or_fail
 from tests.jobs.web_jobs import MARKUP
 from tests.web_server import ROOT, Server, create_token, requires_web, serving
@@ -35,6 +38,18 @@ ARGS = [
     "--no-first-run",
 ]
 WAIT_MS = 30_000
+SCHEDULES = """
+[[schedule]]
+id = "nightly-count"
+job = "web_count"
+cron = "0 2 * * *"
+parameters = ["count:int=40"]
+
+[[schedule]]
+id = "every-5s"
+job = "web_partitioned"
+cron = "*/5 * * * * *"
+"""
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +59,12 @@ def gate(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, gate: Path) -> Iterator[Server]:
-    url = f"sqlite:///{tmp_path_factory.mktemp('browser') / 'repository.db'}"
-    with serving(url, delay=0.15, gate=gate) as running:
+    folder = tmp_path_factory.mktemp("browser")
+    schedules = folder / "schedules.toml"
+    schedules.write_text(SCHEDULES, encoding="utf-8")
+    with serving(
+        f"sqlite:///{folder / 'repository.db'}", delay=0.15, gate=gate, schedules=schedules
+    ) as running:
         yield running
 
 
@@ -134,9 +153,59 @@ def test_markup_is_text_and_screenshots(page: sync_api.Page) -> None:
     assert page.locator("table.skipped script").count() == 0 and dialogs == []
     sync_api.expect(page.locator("a.next", has_text="More skipped items")).to_be_visible()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / "execution.png"), full_page=False)
+    page.screenshot(path=str(SHOTS / "execution.png"), full_page=True)
     page.goto("/")
     sync_api.expect(page.locator("tr[data-job='web_skips'] .status")).to_have_text("COMPLETED")
     page.screenshot(path=str(SHOTS / "overview.png"), full_page=True)
     page.goto("/executions?job=web_count")
     sync_api.expect(page.locator("table.executions tbody tr").first).to_be_visible()
+
+
+def test_partitions_progress_live_with_timeline(page: sync_api.Page) -> None:
+    """A running partitioned job: each partition's counters and progress bar move without a
+    reload, the timeline draws one bar per step and partition, the throughput appears."""
+    start_from_overview(page, "web_partitioned_count")
+    page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+    parts = [f"spread:000{n}" for n in range(3)]
+    read = page.locator(f"tr[data-step='{parts[0]}'] td.read")
+    sync_api.expect(read).not_to_have_text("0")
+    first = int(read.inner_text())
+    bar = page.locator(f"tr[data-step='{parts[0]}'] td.progress progress")
+    sync_api.expect(read).not_to_have_text(str(first))
+    assert first < 12 and status(page).inner_text() == "STARTED"
+    assert float(bar.get_attribute("value") or 0) > 0
+    timeline = page.locator("svg#timeline")
+    sync_api.expect(timeline.locator("rect")).to_have_count(4)
+    labels = timeline.locator("g.row").evaluate_all("rows => rows.map(r => r.dataset.step)")
+    assert labels == ["spread", *parts]
+    assert timeline.locator("rect.running").count() >= 1
+    sync_api.expect(status(page)).to_have_text("COMPLETED")
+    assert page.evaluate("window.loadedOnce") is True  # the poll brought it all
+    for name in parts:
+        row = page.locator(f"tr[data-step='{name}']")
+        sync_api.expect(row.locator("td.read")).to_have_text("12")
+        assert row.locator("progress").get_attribute("value") == "1.0"
+    sync_api.expect(timeline.locator("rect.running")).to_have_count(0)
+    sync_api.expect(page.locator("svg#throughput polyline.total")).to_have_count(1)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "execution-partitions.png"), full_page=True)
+    page.goto("/jobs/web_count")  # stopped, then restarted to completion by the first test
+    sync_api.expect(page.locator("svg#durations rect")).not_to_have_count(0)
+    page.screenshot(path=str(SHOTS / "job.png"), full_page=True)
+
+
+def test_schedules_page_shows_next_fire_times(page: sync_api.Page) -> None:
+    """The schedules the server runs, their cron, next fire time and last launches."""
+    page.goto("/schedules")
+    nightly = page.locator("tr[data-schedule='nightly-count']")
+    sync_api.expect(nightly.locator("td.next time")).to_have_text(re.compile(r"02:00:00 UTC$"))
+    often = page.locator("tr[data-schedule='every-5s']")
+    sync_api.expect(often.locator("td.next time")).to_have_text(re.compile(r"\d\d:\d\d:\d[05] UTC"))
+
+    def launched() -> bool:
+        page.reload()
+        return often.locator("td.recent a").count() > 0
+
+    eventually(launched, timeout=30, message="the 5-second schedule never launched")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / "schedules.png"), full_page=False)

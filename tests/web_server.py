@@ -65,14 +65,26 @@ class Server:
 
 @contextmanager
 def serving(
-    url: str, *, delay: float = 0.0, gate: Path | None = None, module: str = "batchline"
+    url: str,
+    *,
+    delay: float = 0.0,
+    gate: Path | None = None,
+    module: str = "batchline",
+    schedules: Path | None = None,
 ) -> Iterator[Server]:
     port = free_port()
-    env = dict(os.environ, WEB_JOBS_DELAY=str(delay), BATCHLINE_HEARTBEAT_INTERVAL="0.5")
+    env = dict(
+        os.environ,
+        WEB_JOBS_DELAY=str(delay),
+        BATCHLINE_HEARTBEAT_INTERVAL="0.5",
+        BATCHLINE_SAMPLE_INTERVAL="0.5",
+    )
     if gate is not None:
         env["WEB_JOBS_GATE"] = str(gate)
     command = [sys.executable, "-m", module, "-r", url, "--jobs", JOBS]
     command += ["serve", "--port", str(port)]
+    if schedules is not None:
+        command += ["--schedules", str(schedules)]
     base = f"http://127.0.0.1:{port}"
     # stderr to a file, not a pipe: a pipe nobody reads would block the server once full.
     with tempfile.TemporaryFile("w+") as log:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution
 from batchline.repository.base import JobRepository
-from batchline.repository.filters import ExecutionQuery, JobSummary, Page
+from batchline.repository.filters import ExecutionQuery, JobSummary, Page, ProgressSample
 
 
 class Explorer:
@@ -57,6 +57,11 @@ class Explorer:
         return self.repository.skipped_page(
             execution_id, step_name=step_name, after=after, limit=limit
         )
+
+    def progress_samples(self, execution_id: int, *, limit: int = 10_000) -> list[ProgressSample]:
+        """The counters of the execution's steps over time (one sample every few seconds per
+        running step, and one at each step's end), oldest first."""
+        return self.repository.progress_samples(execution_id, limit=limit)
 
     def job_summaries(self) -> list[JobSummary]:
         return self.repository.job_summaries()

@@ -5,7 +5,8 @@ WEB_JOBS_DELAY seconds (an environment variable of the server, so a test can wat
 stop it mid-way) and waiting while the file WEB_JOBS_GATE names exists (so a test holds it in a
 chunk: STOPPING lasts until the test lets it go); ``web_skips`` skips the items its processor
 refuses, one of them markup; ``web_failing`` always fails; ``web_partitioned`` runs a task in
-three partitions.
+three partitions; ``web_partitioned_count`` counts 36 items in three partitions of a chunk
+step, three times as slowly as ``web_count``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import time
 
 from batchline import JobBuilder, ListWriter, StepBuilder, StepExecution
-from batchline.partitioners.ranges import IntegerRangePartitioner
+from batchline.partitioners.ranges import LOWER, UPPER, IntegerRangePartitioner
 
 DELAY_ENV = "WEB_JOBS_DELAY"
 GATE_ENV = "WEB_JOBS_GATE"
@@ -80,6 +81,33 @@ partitioned_job = (
     .step(
         StepBuilder("split").partition(
             StepBuilder("work").task(_work), IntegerRangePartitioner(1, 9), grid_size=3
+        )
+    )
+    .build()
+)
+
+
+def _slower(item: int) -> int:  # three times web_count's delay: long enough to watch
+    for _ in range(3):
+        _slow(item)
+    return item
+
+
+def _my_range(se: StepExecution) -> range:
+    return range(int(se.context[LOWER]), int(se.context[UPPER]) + 1)
+
+
+partitioned_count_job = (
+    JobBuilder("web_partitioned_count")
+    .step(
+        StepBuilder("spread").partition(
+            StepBuilder("count")
+            .chunk(2)
+            .reader(_my_range)
+            .processor(_slower)
+            .writer(lambda step: ListWriter()),
+            IntegerRangePartitioner(1, 36),
+            grid_size=3,
         )
     )
     .build()

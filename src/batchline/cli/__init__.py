@@ -140,6 +140,16 @@ class _Group(click.Group):
     "(0: no limit); a server silent for longer counts as unreachable (exit 5).",
 )
 @click.option(
+    "--sample-interval",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    envvar="BATCHLINE_SAMPLE_INTERVAL",
+    show_envvar=True,
+    help="Seconds between two progress samples of a running step (the dashboard's throughput), "
+    "each carried by a chunk commit.",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Live progress display (default: when stderr is a terminal; log lines otherwise).",
@@ -182,6 +192,7 @@ def main(
     lease: float,
     connect_timeout: float,
     statement_timeout: float,
+    sample_interval: float,
     progress: bool | None,
     log_format: str,
     push_gateway: str | None,
@@ -208,6 +219,7 @@ def main(
         lease=lease,
         connect_timeout=connect_timeout or None,
         statement_timeout=statement_timeout or None,
+        sample_interval=sample_interval,
         progress=live,
         console=console,
         push_gateway=push_gateway or None,

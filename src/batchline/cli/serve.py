@@ -26,12 +26,20 @@ def is_loopback(host: str) -> bool:
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--schedules",
+    "schedule_file",
+    type=click.Path(dir_okay=False),
+    help="Run the cron schedules of this TOML file in the server (see "
+    "batchline.triggers.schedule_file); the dashboard lists them at /schedules.",
+)
+def serve(host: str, port: int, schedule_file: str | None) -> None:
     """Serve the dashboard and the REST API (/api, schema at /api/openapi.json).
 
     Every request needs a token (`batchline token create`): read to look, operate to start,
     stop, restart, abandon and recover. Listening beyond this machine (a --host other than a
-    loopback address) is refused while the repository holds no live token.
+    loopback address) is refused while the repository holds no live token. With --schedules,
+    the server also launches jobs on their cron schedules, as `batchline schedule` does.
     """
     try:
         import uvicorn
@@ -51,7 +59,12 @@ def serve(host: str, port: int) -> None:
             f"refusing to listen on {host}: the repository holds no live API token "
             "(create one with 'batchline token create NAME --scope read')"
         )
-    app = create_app(engine, tokens)
+    scheduler = None
+    if schedule_file is not None:
+        from batchline.triggers.schedule_file import scheduler_from_file
+
+        scheduler = scheduler_from_file(engine, schedule_file)
+    app = create_app(engine, tokens, scheduler)
     click.echo(f"batchline serving on http://{host}:{port}/", err=True)
     # SIGTERM or Ctrl-C: the app's shutdown stops the jobs started from the web first.
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -31,6 +31,7 @@ class State:
     progress: bool = False
     connect_timeout: float | None = 10.0
     statement_timeout: float | None = 60.0
+    sample_interval: float | None = 5.0
     console: Console = field(default_factory=lambda: Console(stderr=True))
     push_gateway: str | None = None
     otel: bool = False
@@ -59,6 +60,7 @@ class State:
                 self.repository,
                 connect_timeout=self.connect_timeout,
                 statement_timeout=self.statement_timeout,
+                sample_interval=self.sample_interval,
             )
             self._engine = Engine(
                 repository,

@@ -31,7 +31,7 @@ from batchline.model import (
     StepExecution,
 )
 from batchline.parameters import JobParameters
-from batchline.repository.filters import ExecutionQuery, JobSummary, Page
+from batchline.repository.filters import ExecutionQuery, JobSummary, Page, ProgressSample
 from batchline.transaction import TransactionManager
 
 
@@ -162,6 +162,12 @@ class JobRepository(Protocol):
     ) -> list[SkippedItem]: ...
 
     def count_skipped(self, job_execution_id: int) -> dict[str, int]: ...
+
+    def progress_samples(
+        self, job_execution_id: int, *, limit: int = 10_000
+    ) -> list[ProgressSample]:
+        """Counters of the execution's steps over time, oldest first (``repository/samples.py``:
+        a store that keeps no history may return only what it has, or nothing)."""
 
     # --- the query API (repository/queries.py): keyset pages, newest first --------------------
 

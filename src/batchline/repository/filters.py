@@ -1,4 +1,5 @@
-"""What the query API takes and returns: an execution filter, a keyset page, a job's summary.
+"""What the query API takes and returns: an execution filter, a keyset page, a job's summary,
+a progress sample.
 
 Pages are keyset pages, newest first: ``next_after`` is the id to pass as ``after`` for the next
 page (None on the last), so a page costs the same however deep it is and a row inserted
@@ -102,3 +103,16 @@ class JobSummary:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class ProgressSample:
+    """A step execution's counters at one moment (naive UTC, as the repository keeps times)."""
+
+    step_execution_id: int
+    step_name: str
+    time: dt.datetime
+    read_count: int
+    write_count: int
+    filter_count: int
+    skip_count: int

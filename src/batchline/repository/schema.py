@@ -145,6 +145,29 @@ skipped_item = Table(
     Index("ix_skipped_item_job_execution", "job_execution_id"),
 )
 
+# Progress samples: a step execution's counters now and then while it runs (at most every
+# ``sample_interval`` seconds, in a chunk's own transaction) and once when it ends; the dashboard
+# draws throughput from them. Purging an execution deletes its samples (the foreign key).
+step_sample = Table(
+    "batch_step_sample",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "step_execution_id",
+        Id,
+        ForeignKey("batch_step_execution.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("job_execution_id", Id, nullable=False),
+    Column("sample_time", Timestamp, nullable=False),
+    Column("read_count", BigInteger, nullable=False),
+    Column("write_count", BigInteger, nullable=False),
+    Column("filter_count", BigInteger, nullable=False),
+    Column("skip_count", BigInteger, nullable=False),
+    Index("ix_step_sample_step_execution", "step_execution_id"),
+    Index("ix_step_sample_job_execution", "job_execution_id", "id"),
+)
+
 # Web API tokens: only a SHA-256 of each token is kept, so the table gives no one a token.
 api_token = Table(
     "batch_api_token",

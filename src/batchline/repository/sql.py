@@ -3,7 +3,8 @@
 Costs, which tests count: a launch is a constant number of statements whatever the instance's
 history (the instance row points at its last execution); a chunk commit is one statement (the
 step execution's UPDATE, which carries counters and context and is refused while the job is
-STOPPING), two only when a stop is pending.
+STOPPING), two only when a stop is pending, and one more when a progress sample is due
+(every few seconds per running step, ``samples.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 import json
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -49,10 +51,12 @@ from batchline.repository.columns import (
     fit_text,
 )
 from batchline.repository.database import READ_ONLY, create_engine, describe, migrate, retrying
+from batchline.repository.filters import ProgressSample
 from batchline.repository.launch import FINAL, check_launch
 from batchline.repository.queries import SqlQueries
 from batchline.repository.rows import to_job_execution as _to_job_execution
 from batchline.repository.rows import to_step_execution as _to_step_execution
+from batchline.repository.samples import DEFAULT_SAMPLE_INTERVAL, Sampler, read_samples
 from batchline.repository.schema import (
     job_execution,
     job_instance,
@@ -123,6 +127,8 @@ class SqlJobRepository(SqlQueries):
     """A JobRepository on any SQLAlchemy database; ``upgrade=True`` migrates the schema first.
 
     Given a URL, it creates the engine with these timeouts (see ``create_engine``).
+    ``sample_interval``: seconds between two progress samples of a running step (carried by a
+    chunk commit, see ``samples.py``); None records none.
     """
 
     def __init__(
@@ -132,6 +138,8 @@ class SqlJobRepository(SqlQueries):
         upgrade: bool = True,
         connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         statement_timeout: float | None = DEFAULT_STATEMENT_TIMEOUT,
+        sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL,
+        sample_clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.engine = (
             create_engine(
@@ -145,6 +153,7 @@ class SqlJobRepository(SqlQueries):
         backend = url.get_backend_name()
         self._context_limit = CONTEXT_LIMITS.get(backend, DEFAULT_CONTEXT_LIMIT)
         self._marker_base = f"{url.database}.stop-" if backend == "sqlite" else None
+        self._sampler = Sampler(sample_interval, sample_clock)
         if upgrade:
             migrate(self.engine)
 
@@ -667,6 +676,7 @@ class SqlJobRepository(SqlQueries):
             return int(step_id)
 
         step_id = self._tx(create)
+        self._sampler.started(step_id)
         return StepExecution(
             id=step_id,
             job_execution_id=job_execution.id,
@@ -680,8 +690,17 @@ class SqlJobRepository(SqlQueries):
     def update_step_execution(self, step_execution_: StepExecution, conn: Any = None) -> None:
         se = step_execution_
         values = _step_values(se, self._context(se.context, _what(se)))
-        updated = self._tx(lambda c: c.execute(_UPDATE_STEP, values).rowcount, conn)
-        self._saved(se, values, updated)
+        # The save that ends the step carries its last sample: its totals.
+        ending = not se.status.is_running and se.persisted_status.is_running
+        sample = ending and self._sampler.ended(se.id)
+
+        def save(c: Connection) -> int:
+            updated = int(c.execute(_UPDATE_STEP, values).rowcount)
+            if sample and updated == 1:
+                self._sampler.write(c, se.id, se.job_execution_id, values["last_updated"], values)
+            return updated
+
+        self._saved(se, values, self._tx(save, conn))
 
     def save_chunk_progress(
         self, step_execution_: StepExecution, contribution: StepContribution, conn: Any = None
@@ -694,13 +713,16 @@ class SqlJobRepository(SqlQueries):
         se = step_execution_
         values = _chunk_values(se, contribution, self._context(contribution.context, _what(se)))
         values["job_id"] = se.job_execution_id
+        # Decided once, outside the transaction: a retried transaction still carries it.
+        sample = self._sampler.due(se.id)
 
         def save(c: Connection) -> bool:
-            if c.execute(_UPDATE_STEP_UNLESS_STOPPING, values).rowcount == 1:
-                return False
-            if c.execute(_UPDATE_CHUNK, values).rowcount != 1:
+            stopping = c.execute(_UPDATE_STEP_UNLESS_STOPPING, values).rowcount != 1
+            if stopping and c.execute(_UPDATE_CHUNK, values).rowcount != 1:
                 raise _lost_update(se)
-            return True
+            if sample:  # every few seconds: one more statement in the chunk's transaction
+                self._sampler.write(c, se.id, se.job_execution_id, utcnow(), values)
+            return stopping
 
         return self._tx(save, conn)
 
@@ -853,6 +875,12 @@ class SqlJobRepository(SqlQueries):
             )
             for row in rows
         ]
+
+    def progress_samples(
+        self, job_execution_id: int, *, limit: int = 10_000
+    ) -> list[ProgressSample]:
+        """The execution's progress samples in the order taken (the newest ``limit``)."""
+        return self._read(lambda conn: read_samples(conn, job_execution_id, limit))
 
     def count_skipped(self, job_execution_id: int) -> dict[str, int]:
         """Skips of a job execution by phase."""

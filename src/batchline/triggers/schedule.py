@@ -34,6 +34,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from apscheduler.executors.base import run_job
@@ -79,6 +80,20 @@ def cron_trigger(expression: str, timezone: Any = "UTC") -> Any:
         f"cron expression {expression!r}: expected 5 fields (minute hour day month weekday) "
         "or 6 (second first)"
     )
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """One schedule as a scheduler runs it: which job, when (the cron text and its time zone),
+    with which parameters besides the fire time, and its next fire time (None when paused or
+    exhausted)."""
+
+    id: str
+    job_name: str
+    cron: str
+    timezone: str
+    parameters: JobParameters
+    next_fire_time: dt.datetime | None
 
 
 class _Occurrence:
@@ -138,6 +153,7 @@ class JobScheduler:
         self.parameter = parameter
         self.handles: list[JobHandle] = []
         self._lock = threading.Lock()
+        self._added: dict[str, tuple[str, str, JobParameters]] = {}  # id -> job, cron, params
         self._scheduler = BackgroundScheduler(
             executors={"default": FireTimeExecutor(4)},
             job_defaults={
@@ -179,6 +195,7 @@ class JobScheduler:
             name=f"{resolved.name} [{cron}]",
             **options,
         )
+        self._added[str(added.id)] = (resolved.name, str(cron), base)
         return str(added.id)
 
     def fire(
@@ -235,6 +252,39 @@ class JobScheduler:
         """Stop firing; with ``wait``, wait for occurrences being launched (not for the jobs)."""
         if self._scheduler.running:
             self._scheduler.shutdown(wait=wait)
+
+    def schedules(self) -> list[Schedule]:
+        """Every schedule added, in the order added, with its next fire time."""
+        found = []
+        for schedule_id, (job_name, cron, parameters) in list(self._added.items()):
+            job = self._scheduler.get_job(schedule_id)
+            found.append(
+                Schedule(
+                    id=schedule_id,
+                    job_name=job_name,
+                    cron=cron,
+                    timezone=str(self.timezone),
+                    parameters=parameters,
+                    next_fire_time=getattr(job, "next_run_time", None) if job else None,
+                )
+            )
+        return found
+
+    def launched_by(self, schedule: Schedule, executions: list[Any]) -> list[Any]:
+        """Of a job's executions (newest first), those this schedule launched, here or in a
+        replica: the fire-time parameter set, every other identifying parameter the schedule's."""
+        mine = {n: schedule.parameters.parameter(n) for n in schedule.parameters}
+        found = []
+        for e in executions:
+            params = e.parameters
+            if self.parameter not in params:
+                continue
+            others = {n: params.parameter(n) for n in params if n != self.parameter}
+            if {n: p for n, p in others.items() if p.identifying} == {
+                n: p for n, p in mine.items() if p.identifying
+            }:
+                found.append(e)
+        return found
 
     def next_fire_times(self) -> dict[str, dt.datetime | None]:
         # A job added before start() has no next_run_time attribute yet in APScheduler 3.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from pydantic import BaseModel, Field
@@ -18,7 +18,12 @@ from batchline.web.auth import Caller, Guard
 from batchline.web.launched import Launched
 from batchline.web.problems import responses
 
+if TYPE_CHECKING:
+    from batchline.triggers.schedule import JobScheduler
+
 MAX_ID = 2**63 - 1
+RECENT_LAUNCHES = 5  # a schedule's last executions shown
+SCANNED = 200  # a job's newest executions searched for them
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]
 After = Annotated[int | None, Query(ge=1, le=MAX_ID, description="next_after of the last page")]
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -48,7 +53,7 @@ def detail(engine: Engine, execution_id: int) -> models.ExecutionDetail:
     return models.ExecutionDetail(
         **models.execution(e).model_dump(),
         context=dict(e.context),
-        steps=[models.step(s) for s in e.step_executions],
+        steps=models.steps(e.step_executions),
         skip_counts=engine.count_skipped(e.id),
         actions=models.actions(e, is_last=is_last, registered=e.job_name in engine.registry),
     )
@@ -65,7 +70,32 @@ def jobs(engine: Engine) -> list[models.Job]:
     ]
 
 
-def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
+def schedules(engine: Engine, scheduler: JobScheduler | None) -> list[models.Schedule]:
+    """The schedules this server runs, each with its next fire time and last launches."""
+    if scheduler is None:
+        return []
+    found = []
+    for s in scheduler.schedules():
+        query = forms.execution_query(s.job_name, [], None, None, [])
+        newest = engine.find_executions(query, limit=SCANNED).items
+        recent = scheduler.launched_by(s, newest)[:RECENT_LAUNCHES]
+        found.append(
+            models.Schedule(
+                id=s.id,
+                job_name=s.job_name,
+                cron=s.cron,
+                timezone=s.timezone,
+                parameters=models.parameters(s.parameters),
+                next_fire_time=s.next_fire_time,
+                recent=[models.execution(e) for e in recent],
+            )
+        )
+    return found
+
+
+def router(
+    engine: Engine, guard: Guard, launched: Launched, scheduler: JobScheduler | None = None
+) -> APIRouter:
     def reader(request: Request) -> Caller:
         return guard.require(request, READ)
 
@@ -153,6 +183,12 @@ def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
     )
     def get_step(step_execution_id: Id) -> models.Step:
         return models.step(engine.get_step_execution(step_execution_id))
+
+    @api.get("/schedules", dependencies=read, response_model=list[models.Schedule])
+    def list_schedules() -> list[models.Schedule]:
+        """The cron schedules this server runs (serve --schedules), with their next fire times
+        and the executions they launched last; empty when it runs none."""
+        return schedules(engine, scheduler)
 
     @api.post(
         "/jobs/{name}/start",

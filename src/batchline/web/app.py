@@ -8,7 +8,7 @@ import importlib
 import importlib.util
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
@@ -22,6 +22,9 @@ from batchline.repository.tokens import READ, TokenStore
 from batchline.web import api, pages, problems
 from batchline.web.auth import Guard
 from batchline.web.launched import Launched
+
+if TYPE_CHECKING:
+    from batchline.triggers.schedule import JobScheduler
 
 HERE = Path(__file__).parent
 SHUTDOWN_WAIT = 60.0  # seconds a launched execution may take to reach its chunk boundary
@@ -37,13 +40,23 @@ SECURITY_HEADERS = {
 }
 
 
-def create_app(engine: Engine, tokens: TokenStore) -> FastAPI:
+def create_app(
+    engine: Engine, tokens: TokenStore, scheduler: JobScheduler | None = None
+) -> FastAPI:
+    """The application; with ``scheduler``, it runs (started with the app, shut down with it)
+    and its schedules are listed under /schedules and /api/schedules."""
     guard = Guard(tokens)
     launched = Launched(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if scheduler is not None:
+            scheduler.start()
         yield
+        if scheduler is not None:
+            await asyncio.to_thread(scheduler.shutdown)
+            for handle in scheduler.running():
+                launched.add(handle)
         # Shutting down (SIGTERM, Ctrl-C): what this server started ends STOPPED at its next
         # chunk boundary, restartable, before uvicorn lets the process go.
         await asyncio.to_thread(launched.stop_and_wait, SHUTDOWN_WAIT)
@@ -56,8 +69,8 @@ def create_app(engine: Engine, tokens: TokenStore) -> FastAPI:
         docs_url=None,  # Swagger UI would load scripts from a CDN
         redoc_url=None,
     )
-    app.include_router(api.router(engine, guard, launched))
-    app.include_router(pages.router(engine, guard, launched))
+    app.include_router(api.router(engine, guard, launched, scheduler))
+    app.include_router(pages.router(engine, guard, launched, scheduler))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
     _metrics_hook(app, engine, guard)

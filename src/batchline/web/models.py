@@ -6,9 +6,10 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel
+from pydantic import AfterValidator, BaseModel, Field
 
-from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution
+from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution, utcnow
+from batchline.parameters import JobParameters
 from batchline.repository.filters import JobSummary
 from batchline.status import BatchStatus
 
@@ -55,6 +56,16 @@ class Step(BaseModel):
     start_time: Time | None
     end_time: Time | None
     last_updated: Time | None
+    rate: float | None = Field(
+        None, description="items read per second, from its start to its end (or to now)"
+    )
+    expected: int | None = Field(
+        None,
+        description="items its partition holds, when the partitioner says (integer and table "
+        "ranges); for a partitioned step, the sum of its partitions'",
+    )
+    progress: float | None = Field(None, description="read / expected, 0 to 1")
+    eta_seconds: float | None = Field(None, description="seconds left at this rate, while it runs")
 
 
 class ExecutionDetail(Execution):
@@ -106,8 +117,22 @@ class Job(BaseModel):
     average_seconds: float | None
 
 
+class Schedule(BaseModel):
+    id: str
+    job_name: str
+    cron: str = Field(description="the cron expression: 5 fields, or 6 with seconds first")
+    timezone: str
+    parameters: dict[str, Parameter] = Field(description="besides the fire time's")
+    next_fire_time: Time | None
+    recent: list[Execution] = Field(description="the last executions it launched, newest first")
+
+
 class Recovered(BaseModel):
     items: list[Execution]
+
+
+def parameters(given: JobParameters) -> dict[str, Parameter]:
+    return {name: Parameter(**given.parameter(name).to_json()) for name in given}
 
 
 def execution(e: JobExecution) -> Execution:
@@ -118,9 +143,7 @@ def execution(e: JobExecution) -> Execution:
         status=e.status.value,
         exit_code=e.exit_status.code,
         exit_message=e.exit_status.description,
-        parameters={
-            name: Parameter(**e.parameters.parameter(name).to_json()) for name in e.parameters
-        },
+        parameters=parameters(e.parameters),
         create_time=e.create_time,
         start_time=e.start_time,
         end_time=e.end_time,
@@ -132,8 +155,44 @@ def execution(e: JobExecution) -> Execution:
 _PARTITION = re.compile(r"^(.+):\d{4,}$")
 
 
-def step(s: StepExecution) -> Step:
+# What a partitioner writes in a partition's first context (batchline.partitioners.ranges).
+_COUNT, _LOWER, _UPPER = "partition.count", "partition.min", "partition.max"
+
+
+def _expected(context: dict[str, Any]) -> int | None:
+    count = context.get(_COUNT)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return count
+    lower, upper = context.get(_LOWER), context.get(_UPPER)
+    if isinstance(lower, int) and isinstance(upper, int):
+        return max(upper - lower + 1, 0)
+    return None
+
+
+def _progress(
+    read: int, expected: int | None, rate: float | None, running: bool, completed: bool
+) -> tuple[float | None, float | None]:
+    """(fraction done, seconds left) from what is known; a completed step is done (a task
+    step given a range reads nothing it counts)."""
+    if expected is None:
+        return None, None
+    done = 1.0 if completed or expected <= 0 else min(read / expected, 1.0)
+    left = None
+    if running and rate:
+        left = max(expected - read, 0) / rate
+    return round(done, 4), None if left is None else round(left, 1)
+
+
+def step(s: StepExecution, now: dt.datetime | None = None) -> Step:
     partition = _PARTITION.match(s.step_name)
+    read = s.read_count
+    rate = None
+    if s.start_time is not None:
+        elapsed = ((s.end_time or now or utcnow()) - s.start_time).total_seconds()
+        rate = round(read / elapsed, 3) if elapsed > 0 else None
+    expected = _expected(dict(s.context)) if partition else None
+    completed = s.status is BatchStatus.COMPLETED
+    progress, eta = _progress(read, expected, rate, s.status.is_running, completed)
     return Step(
         id=s.id,
         name=s.step_name,
@@ -146,7 +205,30 @@ def step(s: StepExecution) -> Step:
         start_time=s.start_time,
         end_time=s.end_time,
         last_updated=s.last_updated,
+        rate=rate,
+        expected=expected,
+        progress=progress,
+        eta_seconds=eta,
     )
+
+
+def steps(found: list[StepExecution], now: dt.datetime | None = None) -> list[Step]:
+    """The steps of an execution; a partitioned step's progress is its partitions' (while it
+    runs its own counters are still zero: they are summed when it ends)."""
+    made = [step(s, now) for s in found]
+    for manager in made:
+        parts = [p for p in made if p.partition_of == manager.name]
+        if not parts or any(p.expected is None for p in parts):
+            continue
+        manager.expected = sum(p.expected or 0 for p in parts)
+        read = sum(p.counters.get("read_count", 0) for p in parts)
+        running = manager.status in ("STARTING", "STARTED", "STOPPING")
+        if running:
+            manager.rate = round(sum(p.rate or 0.0 for p in parts if p.end_time is None), 3)
+        manager.progress, manager.eta_seconds = _progress(
+            read, manager.expected, manager.rate, running, manager.status == "COMPLETED"
+        )
+    return made
 
 
 def actions(e: JobExecution, *, is_last: bool, registered: bool) -> list[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import jinja2
 from fastapi import APIRouter, Form, Query, Request
@@ -16,11 +16,15 @@ from fastapi.templating import Jinja2Templates
 
 from batchline.engine import Engine
 from batchline.errors import NoSuchJob
+from batchline.model import utcnow
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
-from batchline.web import api, forms
+from batchline.web import api, charts, forms
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
+
+if TYPE_CHECKING:
+    from batchline.triggers.schedule import JobScheduler
 
 # Autoescape everything (every template is HTML): data is text, never markup.
 templates = Jinja2Templates(
@@ -29,6 +33,7 @@ templates = Jinja2Templates(
     )
 )
 MAX_ID = api.MAX_ID
+RECENT = 30  # executions in a job page's duration chart
 
 
 def _duration(start: dt.datetime | None, end: dt.datetime | None) -> str:
@@ -69,7 +74,9 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
     )
 
 
-def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
+def router(
+    engine: Engine, guard: Guard, launched: Launched, scheduler: JobScheduler | None = None
+) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
 
     def render(request: Request, caller: Caller, name: str, **context: Any) -> Response:
@@ -79,6 +86,17 @@ def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
             can_operate=caller.token.allows(OPERATE),
         )
         return templates.TemplateResponse(request, name, context)
+
+    def live_context(execution_id: int) -> dict[str, Any]:
+        """The execution with its pictures: its timeline and its throughput."""
+        e = api.detail(engine, execution_id)
+        now = utcnow()
+        samples = engine.progress_samples(execution_id)
+        return {
+            "e": e,
+            "timeline": charts.timeline(e.steps, now),
+            "throughput": charts.throughput(e.steps, samples, now),
+        }
 
     def done(execution_id: int) -> Response:
         return RedirectResponse(f"/executions/{execution_id}", status_code=303)
@@ -140,13 +158,43 @@ def router(engine: Engine, guard: Guard, launched: Launched) -> APIRouter:
         caller = guard.require(request, READ)
         skipped = engine.skipped_page(execution_id, after=skipped_after, limit=50)
         return render(
-            request, caller, "execution.html", e=api.detail(engine, execution_id), skipped=skipped
+            request, caller, "execution.html", skipped=skipped, **live_context(execution_id)
         )
 
     @pages.get("/executions/{execution_id}/live", response_class=HTMLResponse)
     def live(request: Request, execution_id: api.Id) -> Response:
         caller = guard.require(request, READ)
-        return render(request, caller, "_live.html", e=api.detail(engine, execution_id))
+        return render(request, caller, "_live.html", **live_context(execution_id))
+
+    @pages.get("/schedules", response_class=HTMLResponse)
+    def schedules(request: Request) -> Response:
+        caller = guard.require(request, READ)
+        return render(
+            request,
+            caller,
+            "schedules.html",
+            schedules=api.schedules(engine, scheduler),
+            running=scheduler is not None,
+        )
+
+    @pages.get("/jobs/{name}", response_class=HTMLResponse)
+    def job(request: Request, name: api.Name) -> Response:
+        caller = guard.require(request, READ)
+        forms.clean(name, "job name", 100)
+        recent = engine.find_executions(
+            forms.execution_query(name, [], None, None, []), limit=RECENT
+        ).items
+        found = [j for j in api.jobs(engine) if j.name == name]
+        if not found:
+            raise NoSuchJob(f"no job named {name!r} has run or is loaded")
+        return render(
+            request,
+            caller,
+            "job.html",
+            job=found[0],
+            executions=recent,
+            durations=charts.durations(recent, utcnow()),
+        )
 
     @pages.post("/jobs/{name}/start")
     def start(
