@@ -29,7 +29,9 @@ def _transport_options(given: tuple[str, ...]) -> dict[str, Any]:
 @click.argument("job")
 @click.argument("url")
 @click.argument("parameters", nargs=-1, metavar="[NAME[:TYPE]=VALUE]...")
-@click.option("--queue", required=True, help="Queue to consume (declared durable if missing).")
+@click.option(
+    "--queue", required=True, metavar="NAME", help="Queue to consume (declared durable if missing)."
+)
 @non_identifying_option
 @click.option(
     "--parameter",
@@ -97,13 +99,16 @@ def listen(
     recorded; a killed listener's execution is then recovered (batchline recover) and
     restarted like any other. A message that cannot start the job goes back to the queue
     with a failure count, then, after --max-failures, to the dead-letter queue with the
-    reason in its x-batchline-error header. Needs batchline[celery] (kombu).
+    reason in its x-batchline-error header. On Redis, a message a killed listener held
+    comes back after kombu's visibility_timeout (an hour unless -o sets it). Needs
+    batchline[celery] (kombu).
 
     Runs until SIGTERM/SIGINT: it finishes the message in hand, takes no more, and stops the
     running executions at their next chunk boundary (exit 0).
     """
     from batchline.triggers.messages import MessageTrigger
 
+    options = _transport_options(transport_options)
     st = state()
     resolved = st.job(job)
     params = parse_parameters(parameters, non_identifying)
@@ -119,7 +124,7 @@ def listen(
         dead_letter_queue=dead_letter_queue,
         concurrency=concurrency,
         prefetch=prefetch,
-        transport_options=_transport_options(transport_options),
+        transport_options=options,
     )
     log.info("listening on %s for %s", queue, resolved.name)
     trigger.start()

@@ -78,11 +78,17 @@ class MessageTrigger:
                 "message trigger: max_failures, concurrency and prefetch must be at least 1"
             )
         try:
-            import kombu  # noqa: F401
+            from kombu import Connection
+            from kombu.utils.url import maybe_sanitize_url
         except ImportError as err:
             raise ConfigurationError(
                 f"message triggers need the celery extra (pip install 'batchline[celery]'): {err}"
             ) from None
+        try:
+            Connection(url).transport  # noqa: B018 - an unknown scheme fails here, not later
+        except (KeyError, ImportError, ValueError) as err:
+            where = maybe_sanitize_url(url)
+            raise ConfigurationError(f"cannot listen on {where!r}: {err}") from None
         self.engine = engine
         self.job = engine.register(job) if isinstance(job, Job) else engine.registry.get(job)
         self.url = url
