@@ -190,7 +190,7 @@ class MessageTrigger:
     # --- one message ------------------------------------------------------------------------
 
     def _receive(self, message: Any, producer: Any, stopped: Callable[[], bool]) -> None:
-        body = message.body if isinstance(message.body, bytes) else message.body.encode()
+        body = _raw(message)
         pause = 1.0
         while True:
             try:
@@ -263,6 +263,13 @@ class MessageTrigger:
             log.warning(
                 "%r: message failed (%d of %d): %s", self, failures, self.max_failures, reason
             )
+
+
+def _raw(message: Any) -> bytes:
+    """The body's bytes as published: pyamqp hands over a body in a declared encoding decoded."""
+    if isinstance(message.body, bytes):
+        return message.body
+    return bytes(message.body.encode(message.content_encoding or "utf-8"))
 
 
 def _count(value: object) -> int:
