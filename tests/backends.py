@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import itertools
 import os
+import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +27,10 @@ POSTGRES = os.environ.get(
 )
 MYSQL = os.environ.get("BATCHLINE_TEST_MYSQL", "mysql+pymysql://root@127.0.0.1:3306/test")
 BACKENDS = ("sqlite", "postgresql", "mariadb")
+BROKERS = {
+    "redis": ("redis://127.0.0.1:6379/0", 6379),
+    "rabbitmq": ("amqp://guest:guest@127.0.0.1:5672//", 5672),
+}
 
 _counter = itertools.count()
 _run = uuid.uuid4().hex[:8]
@@ -42,6 +47,17 @@ def skip_or_fail(message: str) -> NoReturn:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(f"CI=true and {message}", pytrace=False)
     pytest.skip(message, allow_module_level=True)
+
+
+def require_broker(name: str) -> str:
+    """The URL of a broker that answers; skip the test (fail under CI=true) when it does not."""
+    __tracebackhide__ = True
+    url, port = BROKERS[name]
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+    except OSError as exc:
+        skip_or_fail(f"{name} broker at 127.0.0.1:{port} unreachable ({exc})")
+    return url
 
 
 def import_extra(module: str, extra: str) -> ModuleType:

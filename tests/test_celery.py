@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
@@ -22,28 +21,12 @@ import pytest
 from batchline import BatchStatus, ConfigurationError, Engine
 from batchline.remote import CeleryLauncher
 from batchline.testing import eventually
-from tests.backends import fresh_database
+from tests.backends import fresh_database, require_broker
 from tests.jobs import celery_jobs, partition_jobs
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
-BROKERS = {
-    "redis": ("redis://127.0.0.1:6379/0", 6379),
-    "rabbitmq": ("amqp://guest:guest@127.0.0.1:5672//", 5672),
-}
-
-
-def require_broker(name: str) -> str:
-    url, port = BROKERS[name]
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-    except OSError as exc:
-        message = f"{name} broker at 127.0.0.1:{port} unreachable ({exc})"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"CI=true and {message}", pytrace=False)
-        pytest.skip(message)
-    return url
 
 
 class Workers:

@@ -118,6 +118,9 @@ class TestOneLineErrors:
             (("purge", "--older-than", "999999999d", "-y"), EXIT_USAGE, "--older-than"),
             (("db", "upgrade", "--revision", "nope"), EXIT_USAGE, "'nope'"),
             (("watch", COUNT, "nope://x/y", "--once"), EXIT_USAGE, "nope"),
+            (("listen", COUNT, "nope://x/y", "--queue", "q"), EXIT_USAGE, "No such transport"),
+            (("listen", COUNT, "redis://", "--queue", "q", "-o", "x"), EXIT_USAGE, "NAME=VALUE"),
+            (("listen", COUNT, "redis://"), EXIT_USAGE, "Missing option '--queue'"),
             (("start",), EXIT_USAGE, "Missing argument 'JOB'"),
         ],
     )

@@ -36,7 +36,8 @@ LAZY_PACKAGES = [
 # Plain constants a lazy package defines itself rather than through _EXPORTS.
 EAGER = {"batchline": {"__version__"}, "batchline.repository": {"DEFAULT_URL"}}
 HEAVY = [
-    *("alembic", "apscheduler", "celery", "click", "fsspec", "pyarrow", "rich", "sqlalchemy"),
+    *("alembic", "apscheduler", "celery", "click", "fsspec", "kombu", "pyarrow", "rich"),
+    "sqlalchemy",
     *("opentelemetry", "prometheus_client"),
     *("fastapi", "starlette", "pydantic", "uvicorn", "jinja2", "python_multipart", "httpx"),
 ]

@@ -186,6 +186,11 @@ class Engine(Explorer):
         on.send(resolved, execution, self.repository)
         return JobHandle(execution.id, self._follow(execution.id), self)
 
+    def submit(self, job: Job | str, execution: JobExecution) -> JobHandle:
+        """Run on the engine's pool an execution that ``launch`` created: a trigger
+        acknowledges its message between the two, once the execution is recorded."""
+        return self._submit(self._job(job), execution)
+
     def _follow(self, execution_id: int, interval: float = 0.5) -> Future[JobExecution]:
         """A future that ends when the repository shows the execution ended."""
         future: Future[JobExecution] = Future()

@@ -15,6 +15,7 @@ from batchline.cli import output
 from batchline.cli.db import db, purge
 from batchline.cli.executions import executions, show, show_step
 from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
+from batchline.cli.listen import listen
 from batchline.cli.schedule import schedule
 from batchline.cli.serve import serve
 from batchline.cli.state import State, configure_logging
@@ -241,6 +242,7 @@ for _command in (
     purge,
     schedule,
     watch,
+    listen,
     serve,
     token,
     worker,
