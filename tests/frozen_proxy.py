@@ -2,7 +2,9 @@
 
 ``forward``: bytes pass both ways. ``freeze()``: connections stay open and new ones are
 accepted, but nothing is forwarded any more, as from a hung server or one lost behind a
-load balancer. ``cut()``: every connection is closed and new ones are refused.
+load balancer. ``cut()``: every connection is closed and new ones are refused. ``drop()``:
+every connection is closed, and new ones are closed at once while ``down`` is set (a server
+restarting), then forwarded again.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class FrozenProxy:
         self.target = target
         self.frozen = threading.Event()
         self.closed = threading.Event()
+        self.down = threading.Event()
         if frozen:
             self.frozen.set()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -40,6 +43,10 @@ class FrozenProxy:
     def cut(self) -> None:
         self.closed.set()
         with contextlib.suppress(OSError):
+            # close() alone leaves a socket listening while a thread is blocked in accept();
+            # shutdown() wakes it and stops listening, so new connections are refused.
+            self._listener.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             for sock in self._sockets:
@@ -48,6 +55,15 @@ class FrozenProxy:
                 sock.close()
 
     close = cut
+
+    def drop(self) -> None:
+        """Close every open connection; keep accepting (see ``down``)."""
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
 
     def _keep(self, sock: socket.socket) -> None:
         with self._lock:
@@ -59,6 +75,9 @@ class FrozenProxy:
                 client, _ = self._listener.accept()
             except OSError:
                 return
+            if self.down.is_set():
+                client.close()
+                continue
             self._keep(client)
             if self.frozen.is_set():
                 continue  # accepted, and never answered

@@ -206,3 +206,53 @@ class TestOutputLock:
         writer.open(ExecutionContext())  # released: now it starts the file afresh
         writer.close()
         assert target.read_text() == "id,name\n"
+
+
+class TestFallbackFailure:
+    """A process whose step-end write fails records FAILED only on a row it still owns."""
+
+    def _started(self, engine: Engine) -> Any:
+        job = JobBuilder("fallback").step(StepBuilder("s").task(lambda se: None)).build()
+        engine.register(job)
+        repo = engine.repository
+        execution = repo.create_job_execution("fallback", JobParameters())
+        execution.set_status(BatchStatus.STARTED)
+        repo.update_job_execution(execution)
+        se = repo.create_step_execution(execution, "s", None)
+        se.set_status(BatchStatus.STARTED)
+        repo.update_step_execution(se)
+        return se
+
+    def test_a_row_offered_to_another_worker_is_left_alone(self, engine: Engine) -> None:
+        """The manager offered the partition again (STARTING, one version further) while its
+        old worker was frozen; the thawed worker's end write is refused, and its fallback must
+        not fail the row another worker is about to claim."""
+        from batchline.errors import OptimisticLockingFailure
+        from batchline.steps.base import _record_failure_instead
+
+        se = self._started(engine)
+        assert engine.repository.reoffer_step_execution(se.id, "worker lost")
+        _record_failure_instead(se, engine.repository, OptimisticLockingFailure("changed"))
+        assert engine.get_step_execution(se.id).status is BatchStatus.STARTING
+
+    def test_a_row_claimed_elsewhere_is_left_alone(self, engine: Engine) -> None:
+        from batchline.errors import OptimisticLockingFailure
+        from batchline.steps.base import _record_failure_instead
+
+        se = self._started(engine)
+        repo = engine.repository
+        assert repo.reoffer_step_execution(se.id, "worker lost")
+        other = repo.get_step_execution(se.id)
+        other.set_status(BatchStatus.STARTED)
+        repo.update_step_execution(other)  # the claim of another worker
+        _record_failure_instead(se, repo, OptimisticLockingFailure("changed"))
+        assert engine.get_step_execution(se.id).status is BatchStatus.STARTED
+
+    def test_a_row_this_process_left_running_is_failed(self, engine: Engine) -> None:
+        from batchline.steps.base import _record_failure_instead
+
+        se = self._started(engine)
+        _record_failure_instead(se, engine.repository, RuntimeError("context too large"))
+        stored = engine.get_step_execution(se.id)
+        assert stored.status is BatchStatus.FAILED
+        assert "context too large" in stored.exit_status.description

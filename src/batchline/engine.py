@@ -19,6 +19,7 @@ from batchline.errors import (
     JobExecutionNotRunning,
     JobRestartRefused,
     NoSuchExecution,
+    OptimisticLockingFailure,
 )
 from batchline.explorer import Explorer
 from batchline.job import Job, run_job
@@ -32,7 +33,7 @@ from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
 from batchline.repository.sql import SqlJobRepository
 from batchline.runid import launch_next_instance
-from batchline.status import BatchStatus
+from batchline.status import BatchStatus, ExitStatus
 from batchline.steps.base import StepRuntime
 from batchline.steps.control import RunControl
 from batchline.transaction import TransactionManager
@@ -183,8 +184,26 @@ class Engine(Explorer):
         resolved, execution = self.launch(job, parameters, new_instance_only=new_instance_only)
         if on is None:
             return self._submit(resolved, execution)
-        on.send(resolved, execution, self.repository)
+        try:
+            on.send(resolved, execution, self.repository)
+        except Exception as exc:
+            self._unqueued(execution, exc)
+            raise
         return JobHandle(execution.id, self._follow(execution.id), self)
+
+    def _unqueued(self, execution: JobExecution, error: Exception) -> None:
+        """The launcher could not send the execution: record it FAILED, so it does not wait
+        STARTING for a worker that will never hear of it (a restart queues it again). A
+        versioned write: if the message did go out and a worker claimed it, the worker's."""
+        execution.set_status(BatchStatus.FAILED)
+        execution.exit_status = ExitStatus(
+            "FAILED", f"could not be queued: {type(error).__name__}: {error}"
+        )
+        execution.end_time = utcnow()
+        try:
+            self.repository.update_job_execution(execution)
+        except OptimisticLockingFailure:
+            log.info("execution %d was claimed although its send failed", execution.id)
 
     def submit(self, job: Job | str, execution: JobExecution) -> JobHandle:
         """Run on the engine's pool an execution that ``launch`` created: a trigger

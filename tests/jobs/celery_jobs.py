@@ -56,6 +56,25 @@ whole_job = (
 )
 
 
+def _wait_for_gate(se: StepExecution) -> None:
+    """Holds the job STARTED until the test creates the file named by the ``gate`` parameter."""
+    from pathlib import Path
+
+    from batchline.testing import eventually
+
+    gate = Path(str(se.parameters["gate"]))
+    eventually(gate.exists, timeout=60, interval=0.05, message="the gate stayed shut")
+
+
+# A whole job that stays STARTED until its gate opens: STARTING -> STARTED -> COMPLETED.
+gated_job = (
+    JobBuilder("celery_gated")
+    .step(StepBuilder("where").task(_record_pid))
+    .step(StepBuilder("wait").task(_wait_for_gate))
+    .build()
+)
+
+
 def _job(name: str, handler: CeleryPartitionHandler) -> object:
     step = StepBuilder("copy").partition(
         copy_rows(), table_partitioner, grid_size=GRID, handler=handler

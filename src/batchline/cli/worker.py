@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from batchline.cli.state import state
@@ -19,7 +21,15 @@ from batchline.cli.state import state
     "--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPUs)."
 )
 @click.option("--pool", default="prefork", show_default=True, help="Celery pool: prefork or solo.")
-def worker(broker: str, queue: str, concurrency: int | None, pool: str) -> None:
+@click.option(
+    "--hostname",
+    "-n",
+    default=None,
+    help="Celery node name (default: batchline.PID@HOST, unique for each worker process).",
+)
+def worker(
+    broker: str, queue: str, concurrency: int | None, pool: str, hostname: str | None
+) -> None:
     """Run partitions sent by a CeleryPartitionHandler (needs batchline[celery]).
 
     Load the jobs whose partitions this worker may run with the group's --jobs option; the
@@ -34,6 +44,9 @@ def worker(broker: str, queue: str, concurrency: int | None, pool: str) -> None:
     app = make_app(broker, queue=queue, registry=st.registry)
     argv = ["worker", "--queues", queue, "--pool", pool, "-O", "fair", "--loglevel", "INFO"]
     argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    # Celery's default node name is celery@HOST: a second worker on the same machine would then
+    # fail on RabbitMQ, whose per-node control queue is exclusive to the first one.
+    argv += ["--hostname", hostname or f"batchline.{os.getpid()}@%h"]
     if concurrency:
         argv += ["--concurrency", str(concurrency)]
     app.worker_main(argv)

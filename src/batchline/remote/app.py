@@ -18,6 +18,10 @@ from celery import Celery
 
 from batchline.registry import JobRegistry
 
+# A send retries briefly (a connection being re-established, about 1.5 s), then raises: the
+# caller decides (the partition handler sends again later, a launcher fails the execution).
+PUBLISH_RETRY = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
+
 TASK = "batchline.run_partition"
 JOB_TASK = "batchline.run_job"
 DEFAULT_QUEUE = "batchline"

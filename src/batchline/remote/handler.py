@@ -8,7 +8,9 @@ carrying ids only, then watches the repository, never the broker, until every pa
   older than ``lease``) is failed with ``WorkerLost``: the update bumps its version, so the
   worker, should it wake, commits nothing more;
 - a partition nobody claimed within ``claim_timeout`` (its message lost with a worker that had
-  taken it) is offered again; the claim makes a second delivery harmless.
+  taken it) is offered again; the claim makes a second delivery harmless;
+- a send the broker refused (restarting, connection cut) leaves the partition STARTING and is
+  tried again a second later: a broker outage delays the step, it does not fail it.
 
 With ``on_failure="stop"`` a failed partition cancels the partitions no worker has claimed yet
 (they fail as not started, and a late delivery finds them ended); the ones already running on
@@ -25,11 +27,12 @@ from typing import Any, Literal
 from batchline.errors import ConfigurationError, WorkerLost
 from batchline.logging import log
 from batchline.model import StepExecution, utcnow
-from batchline.remote.app import DEFAULT_QUEUE, TASK, make_app
+from batchline.remote.app import DEFAULT_QUEUE, PUBLISH_RETRY, TASK, make_app
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
 from batchline.steps.partition import PartitionRequest, PartitionStep, prepare_partition
 
+_RESEND = 1.0
 _NOT_STARTED = "not started: another partition failed (a restart runs it)"
 
 
@@ -93,8 +96,7 @@ class CeleryPartitionHandler:
                 step, partition, execution, repo, rerun_completed=request.rerun_completed
             )
             if se is not None:
-                self._send(request, se.id, url)
-                sent[se.id] = (se.step_name, time.monotonic())
+                sent[se.id] = (se.step_name, self._offer(request, se.id, se.step_name, url))
         log.info("step %s: %d partitions sent to queue %r", step.name, len(sent), self.queue)
         return self._watch(request, sent, runtime, url)
 
@@ -119,12 +121,12 @@ class CeleryPartitionHandler:
                 name, when = sent[se.id]
                 if se.status is BatchStatus.STARTING and failed and request.stop_on_failure:
                     # Nobody runs it yet: it never will in this execution (a restart will).
-                    repo.fail_step_execution(se.id, _NOT_STARTED)
+                    # At the version read: a worker that claimed it meanwhile keeps it.
+                    repo.fail_step_execution(se.id, _NOT_STARTED, version=se.version)
                 elif se.status is BatchStatus.STARTING:
                     if time.monotonic() - when > self.claim_timeout:
                         log.warning("partition %s unclaimed: offering it again", name)
-                        self._send(request, se.id, url)
-                        sent[se.id] = (name, time.monotonic())
+                        sent[se.id] = (name, self._offer(request, se.id, name, url))
                 elif se.last_updated is not None and now - se.last_updated > lease:
                     error = WorkerLost(
                         f"partition {name!r} lost its worker: no sign of life since "
@@ -133,11 +135,30 @@ class CeleryPartitionHandler:
                     if self.on_worker_lost == "retry":
                         if repo.reoffer_step_execution(se.id, str(error)):
                             log.warning("%s; offering it again", error)
-                            self._send(request, se.id, url)
-                            sent[se.id] = (name, time.monotonic())
+                            sent[se.id] = (name, self._offer(request, se.id, name, url))
                     elif repo.fail_step_execution(se.id, str(error)):
                         errors[name] = error
             time.sleep(self.poll_interval)
+
+    def _offer(
+        self, request: PartitionRequest, step_execution_id: int, name: str, url: str
+    ) -> float:
+        """Send a partition's task; returns the time it counts as sent. A broker that cannot
+        be reached (restarting, a cut connection) does not fail the step: the partition stays
+        STARTING in the repository and is sent again shortly, as an unclaimed one would be."""
+        try:
+            self._send(request, step_execution_id, url)
+        except Exception as exc:  # kombu's OperationalError, socket errors: all mean "not sent"
+            again = min(self.claim_timeout, _RESEND)
+            log.warning(
+                "partition %s not sent, the broker is unreachable (%s: %s): trying again in %gs",
+                name,
+                type(exc).__name__,
+                exc,
+                again,
+            )
+            return time.monotonic() - self.claim_timeout + again
+        return time.monotonic()
 
     def _send(self, request: PartitionRequest, step_execution_id: int, url: str) -> None:
         if self._app is None:
@@ -155,4 +176,5 @@ class CeleryPartitionHandler:
                 self._manager_lease,
             ],
             queue=self.queue,
+            retry_policy=PUBLISH_RETRY,
         )

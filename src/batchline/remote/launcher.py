@@ -13,7 +13,7 @@ from typing import Any
 from batchline.errors import ConfigurationError
 from batchline.job import Job
 from batchline.model import JobExecution
-from batchline.remote.app import DEFAULT_QUEUE, JOB_TASK, make_app
+from batchline.remote.app import DEFAULT_QUEUE, JOB_TASK, PUBLISH_RETRY, make_app
 from batchline.repository.base import JobRepository
 
 
@@ -55,4 +55,5 @@ class CeleryLauncher:
             JOB_TASK,
             args=[execution.id, url, self.lease, self.heartbeat_interval],
             queue=self.queue,
+            retry_policy=PUBLISH_RETRY,
         )

@@ -152,8 +152,18 @@ class JobRepository(Protocol):
     ) -> dict[str, StepExecution]:
         """The last execution of each named step of the instance, by name."""
 
-    def fail_step_execution(self, step_execution_id: int, message: str) -> bool:
-        """Mark FAILED a step execution still recorded as running whose runner is gone."""
+    def fail_step_execution(
+        self,
+        step_execution_id: int,
+        message: str,
+        *,
+        version: int | None = None,
+        written: int | None = None,
+    ) -> bool:
+        """Mark FAILED a step execution still recorded as running whose runner is gone; with
+        ``version``, only if the row is still at that version (nobody else took it since); with
+        ``written`` (the version the calling process last wrote), only if it is there or one
+        further and still STARTED or STOPPING (the caller's own write whose reply was lost)."""
 
     def record_skips(self, skips: Sequence[SkippedItem], conn: Any = None) -> None: ...
 

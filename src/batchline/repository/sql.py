@@ -803,16 +803,38 @@ class SqlJobRepository(SqlQueries):
         rows = self._read(lambda conn: conn.execute(query).mappings().all())
         return {row["step_name"]: _to_step_execution(row) for row in rows}
 
-    def fail_step_execution(self, step_execution_id: int, message: str) -> bool:
+    def fail_step_execution(
+        self,
+        step_execution_id: int,
+        message: str,
+        *,
+        version: int | None = None,
+        written: int | None = None,
+    ) -> bool:
         """Mark FAILED a step execution whose runner is gone (a killed worker process) while
-        its row still says it runs; False when it had already ended."""
+        its row still says it runs; False when it had already ended. ``version``: only while
+        the row is at that version. ``written``: the version the caller wrote last; the row may
+        also be one further, STARTED or STOPPING, when the caller's own commit landed and its
+        reply was lost. Either way a process whose write failed never fails a row that a
+        manager has offered again (STARTING, one further) or another worker claimed since."""
         now = utcnow()
+        col = step_execution.c
+        where = [col.id == step_execution_id, col.status.in_(_RUNNING)]
+        if version is not None:
+            where.append(col.version == version)
+        if written is not None:
+            mine = (BatchStatus.STARTED.value, BatchStatus.STOPPING.value)
+            where.append(
+                sa.or_(
+                    col.version == written,
+                    sa.and_(col.version == written + 1, col.status.in_(mine)),
+                )
+            )
         updated = self._tx(
             lambda conn: (
                 conn.execute(
                     step_execution.update()
-                    .where(step_execution.c.id == step_execution_id)
-                    .where(step_execution.c.status.in_(_RUNNING))
+                    .where(*where)
                     .values(
                         status=BatchStatus.FAILED.value,
                         exit_code=BatchStatus.FAILED.value,

@@ -182,14 +182,17 @@ def _finish(
 def _record_failure_instead(se: StepExecution, repo: JobRepository, error: Exception) -> None:
     """The step's end could not be written as it is (a context that cannot be stored, a commit
     whose reply was lost, a row another process recovered): record FAILED with the real cause
-    wherever the row still says it runs, so no step stays STARTED under an ended job."""
+    where the row still says it runs as this process left it (or one commit further, a commit
+    whose reply was lost), so no step stays STARTED under an ended job. A row changed by
+    someone else since (recovered, offered again to another worker, claimed there) is theirs:
+    this process writes nothing to it."""
     first = se.failures[0] if se.failures else None
     se.failures.append(error)
     message = f"its end could not be recorded: {_one_line(error)}"
     if first is not None:
         message += f"; it had failed: {cause_chain(first)}"
     log.error("step %s: %s", se.step_name, message.splitlines()[0])
-    repo.fail_step_execution(se.id, message)  # only while the row still says it runs
+    repo.fail_step_execution(se.id, message, written=se.version)
     se.set_status(BatchStatus.FAILED)
     se.persisted_status = BatchStatus.FAILED
     se.exit_status = ExitStatus("FAILED", message)

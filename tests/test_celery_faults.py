@@ -1,0 +1,223 @@
+"""Celery workers under the faults a cluster meets: a worker frozen past its lease, the broker's
+connections cut mid-run, a queue of 200 jobs over two workers, a queued job's statuses.
+
+Real ``batchline worker`` processes on Redis (repository on PostgreSQL) and RabbitMQ
+(repository on MariaDB), as in test_celery.py, whose fixture and worker helper these reuse.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from batchline import BatchStatus, Engine, ExecutionQuery
+from batchline.remote import CeleryLauncher
+from batchline.testing import eventually
+from tests.backends import fresh_database, require_broker
+from tests.frozen_proxy import FrozenProxy
+from tests.jobs import celery_jobs, partition_jobs
+from tests.test_celery import Workers, _job, setup
+
+pytestmark = pytest.mark.slow
+
+__all__ = ["setup"]  # the fixture, imported for pytest
+
+
+def _thaw(workers: Workers) -> None:
+    if workers.proc is not None and workers.proc.poll() is None:
+        os.killpg(workers.proc.pid, signal.SIGCONT)
+
+
+def test_a_frozen_worker_is_taken_over_and_fenced_when_it_thaws(
+    setup: tuple[str, Workers],
+) -> None:
+    """SIGSTOP the only worker mid-copy and start another: the frozen one's partitions lose
+    their lease, are offered again and complete on the new worker. Then SIGCONT the frozen one:
+    it finds its lease gone and commits nothing; every row is copied exactly once."""
+    url, frozen = setup
+    frozen.start(delay=0.02)
+    other = Workers(frozen.broker, frozen.queue, 2.0, frozen.log.with_name("other.log"))
+    try:
+        with Engine(url) as engine:
+            job = _job("retrying_job", frozen.env)
+            handle = engine.start_async(job, {"db": url})  # type: ignore[arg-type]
+            eventually(
+                lambda: len(partition_jobs.copied(url)) >= 40,
+                timeout=60,
+                message="the worker copied nothing",
+            )
+            assert frozen.proc is not None
+            os.killpg(frozen.proc.pid, signal.SIGSTOP)
+            try:
+                other.start()
+                done = handle.wait(timeout=180)
+                assert done.status is BatchStatus.COMPLETED, done.exit_status.description
+                assert partition_jobs.copied(url) == partition_jobs.expected()
+                taken_over = [
+                    s
+                    for s in engine.step_executions(done.id)
+                    if ":" in s.step_name and s.context.get("pid") != frozen.proc.pid
+                ]
+                assert taken_over, "no partition moved to the other worker"
+            finally:
+                _thaw(frozen)
+            # The thawed worker finishes the chunk it was in, finds its lease gone at the
+            # boundary and ends the task; wait until its pool has nothing left to run.
+            eventually(
+                lambda: frozen.log.read_text(errors="replace").count("succeeded in") >= 2,
+                timeout=60,
+                message=lambda: f"the thawed worker never ended: {frozen.log.read_text()[-3000:]}",
+            )
+        assert partition_jobs.copied(url) == partition_jobs.expected()
+    finally:
+        _thaw(frozen)
+        other.kill()
+
+
+@pytest.fixture(params=["redis", "rabbitmq"])
+def proxied(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[str, str, FrozenProxy]]:
+    """A repository and a broker reached through a proxy the test can cut."""
+    broker = require_broker(request.param)
+    backend = "postgresql" if request.param == "redis" else "mariadb"
+    port = 6379 if request.param == "redis" else 5672
+    proxy = FrozenProxy(("127.0.0.1", port))
+    through = broker.replace(f":{port}", f":{proxy.port}")
+    try:
+        with fresh_database(backend, tmp_path) as url:
+            partition_jobs.create_tables(url)
+            yield url, through, proxy
+    finally:
+        proxy.cut()
+
+
+def test_broker_connections_cut_mid_run_do_not_duplicate_work(
+    proxied: tuple[str, str, FrozenProxy], tmp_path: Path
+) -> None:
+    """Every broker connection (the workers' and the manager's) is dropped twice mid-copy, the
+    broker unreachable for 2 s each time, as in a broker restart: the workers reconnect, the
+    step completes, every row is copied exactly once."""
+    url, broker, proxy = proxied
+    queue = f"batchline-test-{uuid.uuid4().hex[:8]}"
+    workers = Workers(broker, queue, 2.0, tmp_path / "workers.log")
+    names = (celery_jobs.BROKER_ENV, celery_jobs.QUEUE_ENV, celery_jobs.LEASE_ENV)
+    os.environ.update(zip(names, (broker, queue, "2.0"), strict=True))
+    os.environ[celery_jobs.CLAIM_ENV] = "5"
+    try:
+        workers.start(delay=0.02, concurrency=1)
+        with Engine(url) as engine:
+            job = _job("retrying_job", workers.env)
+            handle = engine.start_async(job, {"db": url})  # type: ignore[arg-type]
+            for at in (40, 160):
+                eventually(
+                    lambda at=at: len(partition_jobs.copied(url)) >= at,  # type: ignore[misc]
+                    timeout=90,
+                    message=lambda: f"the copy stalled: {workers.log.read_text()[-3000:]}",
+                )
+                proxy.down.set()
+                proxy.drop()
+                time.sleep(2.0)  # the broker "restarting": connections refused meanwhile
+                proxy.down.clear()
+            done = handle.wait(timeout=180)
+            assert done.status is BatchStatus.COMPLETED, (
+                f"{done.exit_status.description}\n{workers.log.read_text()[-3000:]}"
+            )
+        assert partition_jobs.copied(url) == partition_jobs.expected()
+        assert "Connection to broker lost" in workers.log.read_text(errors="replace") or (
+            "reconnect" in workers.log.read_text(errors="replace").lower()
+        )
+    finally:
+        workers.kill()
+        for name in (*names, celery_jobs.CLAIM_ENV):
+            os.environ.pop(name, None)
+
+
+def test_a_queued_job_is_starting_then_started_then_completed(setup: tuple[str, Workers]) -> None:
+    """Queued while no worker runs: STARTING; a worker claims it: STARTED (held there by a
+    gate); the gate opens: COMPLETED, on the worker."""
+    url, workers = setup
+    gate = Path(workers.log).with_name("gate")
+    with Engine(url) as engine:
+        launcher = CeleryLauncher(
+            workers.broker, queue=workers.queue, lease=4, heartbeat_interval=1
+        )
+        handle = engine.start_async(celery_jobs.gated_job, {"gate": str(gate)}, on=launcher)
+        status = lambda: engine.get_execution(handle.execution_id).status  # noqa: E731
+        assert status() is BatchStatus.STARTING
+        workers.start()
+        eventually(lambda: status() is BatchStatus.STARTED, timeout=60, message="never claimed")
+        gate.touch()
+        done = handle.wait(timeout=60)
+        assert done.status is BatchStatus.COMPLETED, done.exit_status.description
+        assert done.context["pid"] not in (None, os.getpid())
+
+
+def test_two_hundred_queued_jobs_over_two_workers_each_run_once(
+    setup: tuple[str, Workers],
+) -> None:
+    """200 jobs queued, then two worker processes: every one COMPLETED, one execution per
+    instance, and both workers took a share."""
+    url, first = setup
+    second = Workers(first.broker, first.queue, 2.0, first.log.with_name("second.log"))
+    try:
+        with Engine(url) as engine:
+            launcher = CeleryLauncher(
+                first.broker, queue=first.queue, lease=6, heartbeat_interval=2
+            )
+            ids = [
+                engine.start_async(celery_jobs.whole_job, {"run": n}, on=launcher).execution_id
+                for n in range(200)
+            ]
+            first.start(concurrency=1)
+            second.start(concurrency=1)
+
+            done = ExecutionQuery.of(job_name="celery_whole", statuses=[BatchStatus.COMPLETED])
+
+            def completed() -> int:
+                return engine.count_executions(done)
+
+            eventually(
+                lambda: completed() == 200,
+                timeout=300,
+                interval=1.0,
+                message=lambda: f"{completed()} of 200 completed",
+            )
+            executions = engine.list_executions("celery_whole", limit=500)
+            assert sorted(e.id for e in executions) == sorted(ids)
+            assert all(e.status is BatchStatus.COMPLETED for e in executions)
+            per_instance = [len(engine.instance_executions(e.instance.id)) for e in executions]
+            assert set(per_instance) == {1}
+            pids = {engine.get_execution(i).context["pid"] for i in ids}
+            assert len(pids) == 2, pids
+            counted = {
+                s.read_count
+                for e in executions
+                for s in engine.step_executions(e.id)
+                if s.step_name == "count"
+            }
+            assert counted == {50}
+    finally:
+        second.kill()
+
+
+def test_a_job_the_broker_never_received_is_failed_not_left_waiting(tmp_path: Path) -> None:
+    """The broker refuses every connection while a job is queued: start_async raises, and the
+    execution is FAILED "could not be queued" (not STARTING forever); a restart queues it."""
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with fresh_database("postgresql", tmp_path) as url, Engine(url) as engine:
+        launcher = CeleryLauncher(f"redis://127.0.0.1:{port}/0", queue="nowhere")
+        with pytest.raises(Exception, match=r"(?i)connect|refused"):
+            engine.start_async(celery_jobs.whole_job, {"run": 1}, on=launcher)
+        [execution] = engine.list_executions("celery_whole")
+        assert execution.status is BatchStatus.FAILED
+        assert "could not be queued" in execution.exit_status.description
