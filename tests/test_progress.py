@@ -93,3 +93,23 @@ class TestReporter:
         assert any("about 30 items to read" in line for line in lines)
         assert any("read 10  written 10  skipped 0" in line and "ETA" in line for line in lines)
         assert any(line.endswith("items/s)") and "30 items in" in line for line in lines)
+
+
+def test_a_chunk_step_stores_its_readers_estimate_for_other_processes(
+    sqlite_engine: Engine,
+) -> None:
+    """The reader's estimated_size() lands in the step's context (the dashboard's progress and
+    ETA, read by another process); a reader without one, or one that fails, stores nothing."""
+
+    job = (
+        JobBuilder("estimates")
+        .step(StepBuilder("sized").chunk(4).reader(SizedReader(10)).writer(lambda items: None))
+        .step(StepBuilder("unsized").chunk(4).reader(lambda se: iter(range(5))).writer(lambda items: None))
+        .step(StepBuilder("failing").chunk(4).reader(Broken()).writer(lambda items: None))
+        .build()
+    )
+    done = sqlite_engine.start(job)
+    contexts = {s.step_name: dict(s.context) for s in sqlite_engine.step_executions(done.id)}
+    assert contexts["sized"]["batchline.expected"] == 10
+    assert "batchline.expected" not in contexts["unsized"]
+    assert "batchline.expected" not in contexts["failing"]

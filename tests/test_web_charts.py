@@ -244,3 +244,26 @@ class TestAxisLabels:
     )
     def test_short_durations(self, seconds: float, label: str) -> None:
         assert charts.short(seconds) == label
+
+
+def test_a_plain_step_has_progress_and_an_eta_from_its_readers_estimate() -> None:
+    """A running chunk step whose reader stored its estimate: done fraction and seconds left
+    at its rate; without the estimate, neither."""
+    from batchline.model import StepExecution
+    from batchline.web.models import step
+
+    now = dt.datetime(2026, 1, 1, 12, 0, 10)
+    se = StepExecution(id=1, job_execution_id=1, step_name="load")
+    se.start_time = now - dt.timedelta(seconds=10)
+    se.set_status(BatchStatus.STARTED)
+    se.read_count = 25
+    se.context["batchline.expected"] = 100
+    running = step(se, now)
+    assert (running.expected, running.progress, running.rate, running.eta_seconds) == (
+        100,
+        0.25,
+        2.5,
+        30.0,
+    )
+    del se.context["batchline.expected"]
+    assert (step(se, now).progress, step(se, now).eta_seconds) == (None, None)

@@ -156,6 +156,7 @@ class ChunkStep:
             for stream in streams:
                 stream.open(se.context)
                 opened.append(stream)
+            _note_expected(reader, se.context)
             _Run(self, se, runtime, reader, writer, streams).loop()
             if se.status is BatchStatus.STARTED:
                 self._complete(se, runtime, streams)
@@ -171,6 +172,25 @@ class ChunkStep:
             runtime.control.check_lease(f"step {self.name!r} completing its output")
             for fn in completing:
                 fn()
+
+
+# Where a chunk step keeps what its reader expects to read in all, for observers elsewhere
+# (the dashboard's progress and ETA): stored with the step's context.
+EXPECTED_KEY = "batchline.expected"
+
+
+def _note_expected(reader: Any, context: ExecutionContext) -> None:
+    """The reader's ``estimated_size()``, once per execution, into the step's context."""
+    method = getattr(reader, "estimated_size", None)
+    if not callable(method):
+        return
+    try:
+        size = method()
+    except Exception:  # an estimate is a nicety: it never fails the step
+        log.debug("estimated_size() of %r failed", reader, exc_info=True)
+        return
+    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+        context[EXPECTED_KEY] = size
 
 
 class _Run:

@@ -157,9 +157,14 @@ _PARTITION = re.compile(r"^(.+):\d{4,}$")
 
 # What a partitioner writes in a partition's first context (batchline.partitioners.ranges).
 _COUNT, _LOWER, _UPPER = "partition.count", "partition.min", "partition.max"
+# What a chunk step whose reader has estimated_size() stores (batchline.steps.chunk).
+_EXPECTED = "batchline.expected"
 
 
 def _expected(context: dict[str, Any]) -> int | None:
+    estimate = context.get(_EXPECTED)
+    if isinstance(estimate, int) and not isinstance(estimate, bool):
+        return estimate
     count = context.get(_COUNT)
     if isinstance(count, int) and not isinstance(count, bool):
         return count
@@ -190,7 +195,7 @@ def step(s: StepExecution, now: dt.datetime | None = None) -> Step:
     if s.start_time is not None:
         elapsed = ((s.end_time or now or utcnow()) - s.start_time).total_seconds()
         rate = round(read / elapsed, 3) if elapsed > 0 else None
-    expected = _expected(dict(s.context)) if partition else None
+    expected = _expected(dict(s.context))
     completed = s.status is BatchStatus.COMPLETED
     progress, eta = _progress(read, expected, rate, s.status.is_running, completed)
     return Step(
