@@ -104,7 +104,12 @@ def test_a_chunk_step_stores_its_readers_estimate_for_other_processes(
     job = (
         JobBuilder("estimates")
         .step(StepBuilder("sized").chunk(4).reader(SizedReader(10)).writer(lambda items: None))
-        .step(StepBuilder("unsized").chunk(4).reader(lambda se: iter(range(5))).writer(lambda items: None))
+        .step(
+            StepBuilder("unsized")
+            .chunk(4)
+            .reader(lambda se: iter(range(5)))
+            .writer(lambda items: None)
+        )
         .step(StepBuilder("failing").chunk(4).reader(Broken()).writer(lambda items: None))
         .build()
     )
