@@ -79,6 +79,23 @@ class TestContexts:
         assert "'blob'" in stored.exit_status.description
         _every_step_final(engine, execution.id)
 
+    def test_a_long_key_is_named_as_the_large_part(self, engine: Engine) -> None:
+        """The size of an entry counts its key: a key built from a long text is named as the
+        largest, shortened, not the small values beside it."""
+        size = _limit(engine) + 10
+
+        def fill(se: StepExecution) -> None:
+            assert se.job_execution is not None
+            se.job_execution.context["k" * size] = 1
+            se.job_execution.context["small"] = 2
+
+        job = JobBuilder("bigkey").step(StepBuilder("fill").task(fill)).build()
+        stored = engine.get_execution(engine.start(job).id)
+        assert stored.status is BatchStatus.FAILED
+        message = stored.exit_status.description
+        assert f"'{'k' * 60}'... ({size:,} characters)" in message
+        assert message.index("characters)") < message.index("'small'")
+
     def test_a_step_context_over_the_limit_from_a_stream(self, engine: Engine) -> None:
         """A writer whose saved state outgrows the limit fails the chunk before the write; the
         step ends FAILED naming the size, the chunks before it committed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Generic, TypeVar
 
-from batchline.errors import ItemReadError
+from batchline.errors import ConfigurationError, ItemReadError
 from batchline.items.base import Chunk
 from batchline.items.rollback import Write, WriteTracker
 from batchline.model import ExecutionContext
@@ -56,6 +56,11 @@ class ListWriter(Generic[T]):
     """
 
     def __init__(self, name: str = "writer") -> None:
+        if not isinstance(name, str):  # ListWriter given as a factory gets a StepExecution
+            raise ConfigurationError(
+                f"ListWriter: name must be a string, got {type(name).__name__} (as a writer "
+                "factory, use lambda step: ListWriter())"
+            )
         self.name = name
         self.items: list[T] = []
         self.chunks: list[int] = []

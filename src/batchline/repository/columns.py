@@ -43,16 +43,23 @@ CONTEXT_LIMITS = {"mysql": 65_535, "mariadb": 65_535}
 DEFAULT_CONTEXT_LIMIT = 16 * 1024 * 1024
 
 
+def _shown(key: str, limit: int = 60) -> str:
+    return repr(key) if len(key) <= limit else f"{key[:limit]!r}... ({len(key):,} characters)"
+
+
 def context_json(context: ExecutionContext, limit: int, what: str) -> str:
     """The context as JSON, or ExecutionContextError naming ``what``, its size and its largest
     keys when it is over ``limit`` bytes: checked before the write, so the cause is ours."""
     text = context.to_json()
     size = len(text.encode("utf-8"))
     if size > limit:
+        # An entry's size counts its key too: a key built from an object's repr can be the
+        # large part (a writer given a StepExecution for its name).
         sizes = sorted(
-            ((len(json.dumps(v, default=str)), k) for k, v in context.items()), reverse=True
+            ((len(json.dumps(k)) + len(json.dumps(v, default=str)), k) for k, v in context.items()),
+            reverse=True,
         )
-        largest = ", ".join(f"{k!r} ({n:,} bytes)" for n, k in sizes[:3])
+        largest = ", ".join(f"{_shown(k)} ({n:,} bytes)" for n, k in sizes[:3])
         raise ExecutionContextError(
             f"{what} context is {size:,} bytes of JSON, over this repository's limit of "
             f"{limit:,}; largest keys: {largest}. Keep large data elsewhere and its key here"
