@@ -52,6 +52,35 @@ class TestJsonLogging:
         assert job["step"] is None and job["job_execution_id"] == execution.id
         assert all(line["level"] and line["time"] and line["logger"] for line in lines)
 
+    def test_a_percent_sign_in_a_name_is_text(self, sqlite_url: str) -> None:
+        """A job and a step named with % signs: every line formats (no logging error) and shows
+        the names as they are, in the text prefix and in the JSON fields."""
+        from batchline import JobBuilder, StepBuilder
+
+        text, js = io.StringIO(), io.StringIO()
+        handler = logging.StreamHandler(text)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger = logging.getLogger("batchline")
+        logger.addHandler(handler)
+        restore = json_logging(js)
+        try:
+            job = (
+                JobBuilder("50%s done")
+                .step(StepBuilder("s%d").chunk(2).reader([1, 2, 3]).writer(lambda items: None))
+                .build()
+            )
+            with Engine(sqlite_url) as engine:
+                assert engine.start(job).status is BatchStatus.COMPLETED
+        finally:
+            restore()
+            logger.removeHandler(handler)
+        lines = text.getvalue().splitlines()
+        assert "[50%s done#1] job 50%s done COMPLETED" in lines
+        assert "[50%s done#1 s%d#1] step s%d started" in lines
+        records = parsed(js.getvalue())
+        assert {r["job"] for r in records} == {"50%s done"}
+        assert any(r["message"] == "job 50%s done COMPLETED" for r in records)
+
     def test_restore_removes_the_handler(self) -> None:
         """What json_logging returns leaves the logger as it found it."""
         logger = logging.getLogger("batchline")

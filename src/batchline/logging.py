@@ -79,7 +79,16 @@ class _Adapter(logging.LoggerAdapter[logging.Logger]):
             prefix += f" {extra['step_name']}#{extra['step_execution_id']}"
         # The JSON formatter carries the ids as fields and leaves the prefix out.
         kwargs["extra"]["batchline_prefix"] = len(prefix) + 2
+        if kwargs.pop("batchline_formatted", False):
+            prefix = prefix.replace("%", "%%")  # a job named "50%": its % is not a format
         return f"{prefix}] {msg}", kwargs
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if self.isEnabledFor(level):
+            # Whether logging will %-format the message: then the prefix's % must be escaped.
+            msg, processed = self.process(msg, {**kwargs, "batchline_formatted": bool(args)})
+            processed.pop("batchline_formatted", None)
+            self.logger.log(level, msg, *args, **processed)
 
 
 def get_logger(name: str = "batchline") -> logging.LoggerAdapter[logging.Logger]:
