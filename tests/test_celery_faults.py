@@ -14,6 +14,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -158,6 +159,47 @@ def test_a_queued_job_is_starting_then_started_then_completed(setup: tuple[str, 
         done = handle.wait(timeout=60)
         assert done.status is BatchStatus.COMPLETED, done.exit_status.description
         assert done.context["pid"] not in (None, os.getpid())
+
+
+class LosingLauncher(CeleryLauncher):
+    """Its first send goes to a queue no worker reads: a message lost with a worker that took
+    it and died before claiming the execution (early acknowledgement)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sends = 0
+
+    def send(self, job: Any, execution: Any, repository: Any) -> None:
+        self.sends += 1
+        queue = self.queue
+        if self.sends == 1:
+            self.queue = f"{queue}-nobody"
+        try:
+            super().send(job, execution, repository)
+        finally:
+            self.queue = queue
+
+
+def test_a_queued_job_whose_message_was_lost_is_sent_again(setup: tuple[str, Workers]) -> None:
+    """The first message never reaches a worker: the handle's follower sends it again after
+    claim_timeout, a worker runs it, exactly one execution ran, once."""
+    url, workers = setup
+    workers.start()
+    with Engine(url) as engine:
+        launcher = LosingLauncher(
+            workers.broker, queue=workers.queue, lease=4, heartbeat_interval=1, claim_timeout=2
+        )
+        handle = engine.start_async(celery_jobs.whole_job, {"run": 7}, on=launcher)
+        done = handle.wait(timeout=120)
+        assert done.status is BatchStatus.COMPLETED, done.exit_status.description
+        assert launcher.sends >= 2
+        assert [e.id for e in engine.list_executions("celery_whole")] == [handle.execution_id]
+        [count] = [s for s in done.step_executions if s.step_name == "count"]
+        assert count.read_count == 50
+    from kombu import Connection, Queue
+
+    with Connection(workers.broker) as conn:  # the lost message's queue, left on the broker
+        Queue(f"{workers.queue}-nobody").bind(conn.default_channel).delete()
 
 
 def test_two_hundred_queued_jobs_over_two_workers_each_run_once(

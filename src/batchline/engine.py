@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,7 +42,14 @@ Params = JobParameters | Mapping[str, ParamValue] | None
 
 
 class Launcher(Protocol):
-    """Sends a launched (STARTING) execution to be run elsewhere, e.g. a queue of workers."""
+    """Sends a launched (STARTING) execution to be run elsewhere, e.g. a queue of workers.
+
+    ``claim_timeout``: seconds after which an execution still STARTING is sent again while a
+    handle follows it (its message may have been lost with a worker that took it before
+    claiming it); None never sends again. The claim makes a second delivery harmless.
+    """
+
+    claim_timeout: float | None
 
     def send(self, job: Job, execution: JobExecution, repository: JobRepository) -> None: ...
 
@@ -189,7 +196,12 @@ class Engine(Explorer):
         except Exception as exc:
             self._unqueued(execution, exc)
             raise
-        return JobHandle(execution.id, self._follow(execution.id), self)
+
+        def again() -> None:
+            on.send(resolved, execution, self.repository)
+
+        follow = self._follow(execution.id, resend=again, claim_timeout=on.claim_timeout)
+        return JobHandle(execution.id, follow, self)
 
     def _unqueued(self, execution: JobExecution, error: Exception) -> None:
         """The launcher could not send the execution: record it FAILED, so it does not wait
@@ -210,11 +222,20 @@ class Engine(Explorer):
         acknowledges its message between the two, once the execution is recorded."""
         return self._submit(self._job(job), execution)
 
-    def _follow(self, execution_id: int, interval: float = 0.5) -> Future[JobExecution]:
-        """A future that ends when the repository shows the execution ended."""
+    def _follow(
+        self,
+        execution_id: int,
+        interval: float = 0.5,
+        *,
+        resend: Callable[[], None] | None = None,
+        claim_timeout: float | None = None,
+    ) -> Future[JobExecution]:
+        """A future that ends when the repository shows the execution ended; with ``resend``,
+        an execution still STARTING ``claim_timeout`` seconds after it was sent is sent again."""
         future: Future[JobExecution] = Future()
 
         def poll() -> None:
+            sent = time.monotonic()
             while not self._closed.wait(interval):
                 try:
                     execution = self.get_execution(execution_id)
@@ -224,6 +245,21 @@ class Engine(Explorer):
                 if not execution.status.is_running:
                     future.set_result(execution)
                     return
+                waited = time.monotonic() - sent
+                if (
+                    resend is not None
+                    and claim_timeout is not None
+                    and execution.status is BatchStatus.STARTING
+                    and waited > claim_timeout
+                ):
+                    log.warning(
+                        "execution %d unclaimed after %.0fs: sending it again", execution_id, waited
+                    )
+                    try:
+                        resend()
+                    except Exception:  # the broker is away: tried again after claim_timeout
+                        log.warning("execution %d not sent again", execution_id, exc_info=True)
+                    sent = time.monotonic()
 
         threading.Thread(target=poll, name=f"batchline-follow-{execution_id}", daemon=True).start()
         return future

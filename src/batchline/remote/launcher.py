@@ -21,6 +21,10 @@ class CeleryLauncher:
     """Queues job executions for ``batchline worker`` processes on ``broker``.
 
     The worker runs the job under an engine with this ``lease`` and ``heartbeat_interval``.
+    ``claim_timeout``: while the launching engine follows the execution (its handle), an
+    execution still STARTING this many seconds after it was sent is sent again: with early
+    acknowledgement a worker killed between taking the message and claiming the execution
+    loses the message. None never sends again (a queue may be idle for long on purpose).
     """
 
     def __init__(
@@ -30,6 +34,7 @@ class CeleryLauncher:
         queue: str = DEFAULT_QUEUE,
         lease: float = 60.0,
         heartbeat_interval: float = 10.0,
+        claim_timeout: float | None = 300.0,
     ) -> None:
         if heartbeat_interval <= 0 or lease <= heartbeat_interval:
             raise ConfigurationError("celery launcher: the lease must exceed the heartbeat")
@@ -37,6 +42,9 @@ class CeleryLauncher:
         self.queue = queue
         self.lease = lease
         self.heartbeat_interval = heartbeat_interval
+        if claim_timeout is not None and claim_timeout <= 0:
+            raise ConfigurationError("celery launcher: claim_timeout must be > 0 seconds or None")
+        self.claim_timeout = claim_timeout
         self._app: Any = None
 
     def __repr__(self) -> str:
