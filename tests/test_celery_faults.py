@@ -263,3 +263,45 @@ def test_a_job_the_broker_never_received_is_failed_not_left_waiting(tmp_path: Pa
         [execution] = engine.list_executions("celery_whole")
         assert execution.status is BatchStatus.FAILED
         assert "could not be queued" in execution.exit_status.description
+
+
+def test_partitions_on_workers_join_the_jobs_trace(
+    setup: tuple[str, Workers], tmp_path: Path
+) -> None:
+    """The manager traces with OpenTelemetry: each partition run on a Celery worker has its
+    span in the job's trace, under the partitioned step's span, exported by the worker."""
+    pytest.importorskip("opentelemetry.sdk")
+    import json
+
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from batchline.observability.otel import OpenTelemetryObserver
+    from tests.jobs.obs_jobs import SPAN_ENV
+
+    url, workers = setup
+    span_file = tmp_path / "worker-spans.jsonl"
+    workers.env[SPAN_ENV] = str(span_file)
+    workers.start()
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    observer = OpenTelemetryObserver(tracer_provider=provider)
+    with Engine(url, observers=[observer]) as engine:
+        execution = engine.start(_job("celery_job", workers.env), {"db": url})  # type: ignore[arg-type]
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
+    manager = {s.name: s for s in exporter.get_finished_spans()}["step copy"]
+    assert manager.context is not None
+
+    def exported() -> list[dict[str, Any]]:
+        text = span_file.read_text() if span_file.exists() else ""
+        return [json.loads(line) for line in text.splitlines()]
+
+    eventually(lambda: len(exported()) >= 4, timeout=30, message="the workers exported no spans")
+    remote = exported()
+    assert sorted(s["name"] for s in remote) == [f"partition copy:{i:04d}" for i in range(4)]
+    for span in remote:
+        assert span["trace_id"] == manager.context.trace_id
+        assert span["parent_id"] == manager.context.span_id
+        assert span["pid"] != os.getpid()

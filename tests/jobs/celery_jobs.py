@@ -82,6 +82,13 @@ def _job(name: str, handler: CeleryPartitionHandler) -> object:
     return JobBuilder(name).step(step).build()
 
 
+# A worker started with BATCHLINE_TEST_SPAN_FILE exports its spans there (its pool processes
+# are forked after this import, so they inherit the provider).
+if os.environ.get("BATCHLINE_TEST_SPAN_FILE"):
+    from tests.jobs.obs_jobs import _trace_to_file
+
+    _trace_to_file(os.environ["BATCHLINE_TEST_SPAN_FILE"])
+
 celery_job = _job("celery_copy", _handler())
 duplicating_job = _job("celery_copy_twice", _handler(Duplicating))
 retrying_job = _job("celery_copy_retry", _handler(on_worker_lost="retry"))

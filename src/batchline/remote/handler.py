@@ -26,7 +26,7 @@ from typing import Any, Literal
 
 from batchline.errors import ConfigurationError, WorkerLost
 from batchline.logging import log
-from batchline.model import StepExecution, utcnow
+from batchline.model import JobExecution, StepExecution, utcnow
 from batchline.remote.app import DEFAULT_QUEUE, PUBLISH_RETRY, TASK, make_app
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
@@ -67,6 +67,9 @@ class CeleryPartitionHandler:
         self.poll_interval = poll_interval
         self._app: Any = None
         self._manager_lease: float | None = None
+        # Each running execution's observer specs, by job execution id (one handler object
+        # serves every execution of its job).
+        self._observers: dict[int, list[list[Any]]] = {}
 
     def __repr__(self) -> str:
         return f"CeleryPartitionHandler(queue={self.queue!r}, lease={self.lease:g})"
@@ -90,6 +93,23 @@ class CeleryPartitionHandler:
         # Workers judge the manager by the job's heartbeat, against the manager's own lease.
         lease = runtime.control.lease
         self._manager_lease = lease.seconds if lease is not None else None
+        # What workers build their observers from (a trace context among the arguments).
+        specs = runtime.observers.worker_specs(manager) if runtime.observers else ()
+        self._observers[request.job_execution_id] = [[ref, dict(kw)] for ref, kw in specs]
+        try:
+            return self._handle(step, execution, request, runtime, url)
+        finally:
+            self._observers.pop(request.job_execution_id, None)
+
+    def _handle(
+        self,
+        step: PartitionStep,
+        execution: JobExecution,
+        request: PartitionRequest,
+        runtime: StepRuntime,
+        url: str,
+    ) -> Mapping[str, BaseException]:
+        repo = runtime.repository
         sent: dict[int, tuple[str, float]] = {}  # step execution id -> (name, when sent)
         for partition in request.partitions:
             se = prepare_partition(
@@ -174,6 +194,7 @@ class CeleryPartitionHandler:
                 self.lease,
                 request.rerun_completed,
                 self._manager_lease,
+                self._observers.get(request.job_execution_id, []),
             ],
             queue=self.queue,
             retry_policy=PUBLISH_RETRY,

@@ -21,6 +21,7 @@ from batchline.errors import ConfigurationError, OptimisticLockingFailure
 from batchline.flow import find_step
 from batchline.logging import log
 from batchline.model import utcnow
+from batchline.observers import Observers, WorkerSpec, from_specs
 from batchline.repository.sql import SqlJobRepository
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
@@ -38,6 +39,7 @@ def run_partition(
     lease: float,
     rerun_completed: bool,
     manager_lease: float | None = None,
+    observers: list[list[Any]] | None = None,
 ) -> str:
     """The body of the ``batchline.run_partition`` task; returns what happened, for logs."""
     registry = task.app.batchline_registry
@@ -60,7 +62,12 @@ def run_partition(
         control = RunControl(
             repository, execution.id, execution.job_name, lease=held, chunk_beats=False
         )
-        runtime = StepRuntime(repository, repository.transaction_manager(), control)
+        runtime = StepRuntime(
+            repository,
+            repository.transaction_manager(),
+            control,
+            observers=_observers(observers or []),
+        )
         beating = _Heartbeat(repository, se.id, held, control, manager_lease)
         try:
             done = run_prepared_partition(step, se, runtime, rerun_completed=rerun_completed)
@@ -72,6 +79,27 @@ def run_partition(
         return done.status.value
     finally:
         repository.dispose()
+
+
+# A message names the observers to build: only batchline's own, never any callable a message
+# names (the broker is not trusted to choose code to run).
+_OBSERVER_MODULES = "batchline.observability."
+
+
+def _observers(specs: list[list[Any]]) -> Observers | None:
+    allowed: list[WorkerSpec] = []
+    for spec in specs:
+        if (
+            isinstance(spec, list)
+            and len(spec) == 2
+            and isinstance(spec[0], str)
+            and spec[0].startswith(_OBSERVER_MODULES)
+            and isinstance(spec[1], dict)
+        ):
+            allowed.append((spec[0], spec[1]))
+        else:
+            log.warning("observer %r in a partition's message refused", spec)
+    return from_specs(allowed) if allowed else None
 
 
 class _Heartbeat:
