@@ -32,6 +32,9 @@ class PostgresCopyWriter:
     finds where records end. ``delimiter`` and ``encoding`` describe the file.
     """
 
+    # Waits on the database with the GIL released: a chunk step reads ahead meanwhile.
+    overlaps_reads = True
+
     def __init__(
         self,
         table: str | sa.Table,

@@ -29,6 +29,9 @@ class SqlWriter:
     which of the item's values to write; ``to_row`` replaces the item-to-dict conversion.
     """
 
+    # Waits on the database with the GIL released: a chunk step reads ahead meanwhile.
+    overlaps_reads = True
+
     def __init__(
         self,
         table: sa.Table,

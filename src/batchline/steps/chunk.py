@@ -38,6 +38,7 @@ from batchline.logging import log
 from batchline.model import ExecutionContext, SkippedItem, StepContribution, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
+from batchline.steps.read_ahead import Prefetched, ReadAhead, StreamState, wanted
 from batchline.transaction import TransactionManager
 
 # Where in the step's context the cumulative count of reads (skipped ones included) lives: it
@@ -124,6 +125,7 @@ class ChunkStep:
         timeout: float | None = None,
         options: StepOptions | None = None,
         streams: Sequence[ItemStream] = (),
+        read_ahead: bool | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ConfigurationError(f"step {name!r}: chunk size must be >= 1, got {chunk_size}")
@@ -138,6 +140,9 @@ class ChunkStep:
         self.timeout = timeout
         # Objects opened, updated and closed with the step besides its reader and writer.
         self.streams = list(streams)
+        # Read chunk N+1 while chunk N is written (steps/read_ahead.py); None: when the reader
+        # and writer say it pays.
+        self.read_ahead = read_ahead
         opts = options or StepOptions()
         self.allow_start_if_complete = opts.allow_start_if_complete
         self.start_limit = opts.start_limit
@@ -209,10 +214,26 @@ class _Run:
         self.on_chunk_error = callbacks(listeners, "on_chunk_error", reverse=True)
         self.on_retry = callbacks(listeners, "on_retry")
         self.observers = runtime.observers
+        # Read-ahead: only with the count-only completion (a custom policy decides per item).
+        self.reader = reader
+        others = [step.processor, writer, *step.streams]
+        ahead = step.completion is None and wanted(step.read_ahead, reader, writer, others)
+        self.ahead = ReadAhead(reader.read, step.chunk_size, step.name) if ahead else None
+        # The reader's state at the end of the chunk being written, taken before reading ahead.
+        self.reader_state: StreamState | None = None
 
     # --- the loop ---------------------------------------------------------------------------
 
     def loop(self) -> None:
+        if self.ahead is None:
+            self._loop()
+            return
+        try:
+            self._loop()
+        finally:
+            self.ahead.stop()
+
+    def _loop(self) -> None:
         se = self.se
         number = int(se.context.get(_CHUNKS_KEY, 0))
         while True:
@@ -228,8 +249,13 @@ class _Run:
             for fn in self.before_chunk:
                 fn(chunk)
             try:
-                got, exhausted = self._read_chunk(chunk)
+                if self.ahead is None:
+                    got, exhausted = self._read_chunk(chunk)
+                else:
+                    got, exhausted = self._read_chunk(chunk, self.ahead.take())
                 empty = not got.items and not got.skips.records
+                if self.ahead is not None:
+                    self._read_next(exhausted or empty)
                 if not empty:
                     self._process_chunk(chunk, got)
             except BaseException as exc:
@@ -269,7 +295,16 @@ class _Run:
 
     # --- read -------------------------------------------------------------------------------
 
-    def _read_chunk(self, chunk: Chunk) -> tuple[_Gathered, bool]:
+    def _read_next(self, last: bool) -> None:
+        """Keep the reader's state at the end of this chunk (what commits with it), then
+        start reading the next chunk while this one is processed, written and committed."""
+        assert self.ahead is not None
+        if self.reader in self.streams:
+            self.reader_state = StreamState(self.reader, self.se.context)
+        if not last:
+            self.ahead.start()
+
+    def _read_chunk(self, chunk: Chunk, ahead: Prefetched | None = None) -> tuple[_Gathered, bool]:
         got = _Gathered(_Skips(self.skips_by_class))
         items = got.items
         append = items.append
@@ -277,6 +312,16 @@ class _Run:
         policy = self.step.completion
         if policy is not None:
             policy.start()
+        if ahead is not None:
+            # Read ahead (count-only completion): its items, then its error or end, handled
+            # here as if read now; the rest of the chunk, after a skipped error, read now.
+            items.extend(ahead.items)
+            if ahead.error is not None:
+                if not isinstance(ahead.error, Exception):
+                    raise ahead.error
+                self._read_failed(chunk, got, ahead.error)
+            elif ahead.ended:
+                return got, True
         while True:
             # The count-only path is the hot loop: keep it to a read, a test and an append.
             try:
@@ -488,7 +533,10 @@ class _Run:
                     # A file is written here, outside any transaction's fence.
                     self.control.check_lease(f"step {self.step.name!r} chunk {chunk.number}")
                 for stream in self.streams:
-                    stream.update(counts.context)
+                    if stream is self.reader and self.reader_state is not None:
+                        self.reader_state.apply(counts.context)
+                    else:
+                        stream.update(counts.context)
                 counts.context[_POSITION_KEY] = self.reads + got.records_read()
                 counts.context[_CHUNKS_KEY] = chunk.number
                 records = attempt.skips.records

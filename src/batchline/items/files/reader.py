@@ -35,6 +35,9 @@ STREAM_ERRORS: tuple[type[Exception], ...] = (
 class LineFileReader(Generic[T]):
     """Opens, positions and closes; subclasses parse records in ``read``."""
 
+    # read() touches only this reader's own file: a chunk step may read ahead in a thread.
+    read_ahead_safe = True
+
     def __init__(
         self,
         path: str,
