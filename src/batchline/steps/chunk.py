@@ -198,6 +198,8 @@ class _Run:
         self.tm = step.transaction_manager or runtime.transaction_manager
         self.shared = self.repo.shares_connection_with(self.tm)
         self.read = reader.read
+        # read_into(items, n): append up to n items, True at the end (file readers have it).
+        self.read_into: Callable[[list[Any], int], bool] | None = getattr(reader, "read_into", None)
         self.process = step.processor.process if step.processor is not None else None
         self.write = writer.write
         self.streams = streams
@@ -218,7 +220,7 @@ class _Run:
         self.reader = reader
         others = [step.processor, writer, *step.streams]
         ahead = step.completion is None and wanted(step.read_ahead, reader, writer, others)
-        self.ahead = ReadAhead(reader.read, step.chunk_size, step.name) if ahead else None
+        self.ahead = ReadAhead(reader, step.chunk_size, step.name) if ahead else None
         # The reader's state at the end of the chunk being written, taken before reading ahead.
         self.reader_state: StreamState | None = None
 
@@ -322,9 +324,14 @@ class _Run:
                 self._read_failed(chunk, got, ahead.error)
             elif ahead.ended:
                 return got, True
+        read_into = self.read_into
         while True:
             # The count-only path is the hot loop: keep it to a read, a test and an append.
             try:
+                if policy is None and read_into is not None:
+                    # The reader appends runs of records itself (file readers, in C loops).
+                    want = self.step.chunk_size - len(items)
+                    return got, want > 0 and read_into(items, want)
                 if policy is None:
                     for _ in range(self.step.chunk_size - len(items)):
                         item = read()

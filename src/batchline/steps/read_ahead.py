@@ -78,8 +78,9 @@ class StreamState:
 class ReadAhead:
     """One background thread reading the next chunk of one step execution."""
 
-    def __init__(self, read: Any, size: int, name: str) -> None:
-        self._read = read
+    def __init__(self, reader: Any, size: int, name: str) -> None:
+        self._read = reader.read
+        self._read_into = getattr(reader, "read_into", None)
         self._size = size
         self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"batchline-read-ahead-{name}")
         self._future: Future[Prefetched] | None = None
@@ -107,12 +108,18 @@ class ReadAhead:
         got = Prefetched()
         items = got.items
         append = items.append
-        read = self._read
+        read, read_into = self._read, self._read_into
         left = self._size
         pause = time.sleep
         try:
             while left > 0 and not self._cancelled:
                 pause(0)
+                if read_into is not None:
+                    if read_into(items, min(left, _SLICE)):
+                        got.ended = True
+                        return got
+                    left = self._size - len(items)
+                    continue
                 for _ in range(min(left, _SLICE)):
                     item = read()
                     if item is None:

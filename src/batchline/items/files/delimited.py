@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice, repeat
+from operator import is_
 from typing import Any, Literal, TypeVar
 
 from batchline.errors import ConfigurationError, ItemReadError
@@ -178,6 +180,28 @@ class DelimitedReader(LineFileReader[T]):
             if item is None:  # None would read as the end of the input
                 raise self._bad_record("the mapper returned None for this record", before)
             return item
+
+    def _bulk_allowed(self) -> bool:
+        return type(self).read is DelimitedReader.read
+
+    def _bulk(self, items: list[Any], n: int) -> bool | None:
+        """A run of records parsed and mapped in C loops; a run with a blank line, a record
+        of another width, a parse or mapping error is read again by ``read()``."""
+        if self._expect < 0:
+            return None
+        rows = list(islice(self._rows, n))
+        if rows:
+            if max(map(len, rows)) != self._expect or min(map(len, rows)) != self._expect:
+                return None
+            if self._map is as_list:
+                items.extend(rows)
+            else:
+                mapped = list(map(self._map, rows))
+                if any(map(is_, mapped, repeat(None))):
+                    return None
+                items.extend(mapped)
+            self.count += len(rows)
+        return len(rows) < n
 
     def _accept(self, values: list[str], before: int) -> bool:
         """A blank line or comment (False), or a record counted and checked (True); raises for

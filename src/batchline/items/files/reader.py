@@ -65,6 +65,9 @@ class LineFileReader(Generic[T]):
         self.stream_errors = STREAM_ERRORS
         self.ended = False
         self._broken = False
+        # Bulk reads (read_into): on for uncompressed input until they keep missing.
+        self.bulk = False
+        self._bulk_calls = self._bulk_misses = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -81,6 +84,9 @@ class LineFileReader(Generic[T]):
         self.stream_errors = (*STREAM_ERRORS, OSError) if bz2 else STREAM_ERRORS
         self.ended = self._broken = False
         self.pending = None
+        # A miss seeks back: cheap in a plain file, a decompression from the start otherwise.
+        self.bulk = self._input.kind is None and self._bulk_allowed()
+        self._bulk_calls = self._bulk_misses = 0
         try:
             head = stream.read(4)
         except self.stream_errors as exc:
@@ -121,6 +127,53 @@ class LineFileReader(Generic[T]):
             self._input.close()
         self._input = None
         self._lines = None
+
+    def read(self) -> T | None:
+        raise NotImplementedError
+
+    # --- bulk reads -------------------------------------------------------------------------
+
+    def read_into(self, items: list[Any], n: int) -> bool:
+        """Append up to ``n`` items to ``items``; True when the input ended before. An error
+        is raised as ``read()`` raises it, the items before it appended.
+
+        Subclasses read a run of records in C (``_bulk``) and fall back to ``read()`` per
+        record from where the run began whenever the run holds anything unusual."""
+        if self.bulk and self._lines is not None and self.pending is None and not self.ended:
+            lines = self._lines
+            self.sync_line()
+            mark = (lines.tell(), self.line, self.count)
+            start = len(items)
+            self._bulk_calls += 1
+            try:
+                ended = self._bulk(items, n)
+            except Exception:
+                ended = None
+            if ended is not None:
+                return ended
+            del items[start:]
+            lines.seek(mark[0])
+            self.line, self.count = mark[1], mark[2]
+            self.restart()
+            self._bulk_misses += 1
+            if self._bulk_misses >= 4 and self._bulk_misses * 4 >= self._bulk_calls:
+                self.bulk = False  # records out of the ordinary are common here
+        read = self.read
+        for _ in range(n):
+            item = read()
+            if item is None:
+                return True
+            items.append(item)
+        return False
+
+    def _bulk_allowed(self) -> bool:
+        """Whether ``_bulk`` may stand in for ``read()``: not when a subclass changed it."""
+        return False
+
+    def _bulk(self, items: list[Any], n: int) -> bool | None:
+        """Up to ``n`` ordinary records appended; True at the end of the input, None (and
+        anything appended is dropped, the position restored) when the run needs ``read()``."""
+        return None
 
     # --- for subclasses ---------------------------------------------------------------------
 
