@@ -10,8 +10,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
-from itertools import islice, repeat
-from operator import is_
+from itertools import islice
 from typing import Any, Literal, TypeVar
 
 from batchline.errors import ConfigurationError, ItemReadError
@@ -130,6 +129,8 @@ class DelimitedReader(LineFileReader[T]):
 
     def _bind(self) -> None:
         self._map = self.mapper.bind(self.names)
+        if self._map is not as_list:
+            self.bulk = False  # see _bulk
         self._width = len(self.names) if self.names is not None and self.strict_fields else 0
         self._set_checks()
 
@@ -185,21 +186,17 @@ class DelimitedReader(LineFileReader[T]):
         return type(self).read is DelimitedReader.read
 
     def _bulk(self, items: list[Any], n: int) -> bool | None:
-        """A run of records parsed and mapped in C loops; a run with a blank line, a record
-        of another width, a parse or mapping error is read again by ``read()``."""
+        """A run of records parsed in a C loop (lists: no mapper; a mapped record is read by
+        ``read()``, which lets each parsed list die at once and keeps the cyclic GC cheap);
+        a run with a blank line, a record of another width or a parse error is read again
+        by ``read()``."""
         if self._expect < 0:
             return None
         rows = list(islice(self._rows, n))
         if rows:
             if max(map(len, rows)) != self._expect or min(map(len, rows)) != self._expect:
                 return None
-            if self._map is as_list:
-                items.extend(rows)
-            else:
-                mapped = list(map(self._map, rows))
-                if any(map(is_, mapped, repeat(None))):
-                    return None
-                items.extend(mapped)
+            items.extend(rows)
             self.count += len(rows)
         return len(rows) < n
 

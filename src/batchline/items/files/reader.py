@@ -21,6 +21,9 @@ from batchline.model import SKIPPED_ITEM_MAX_CHARS, ExecutionContext
 
 T = TypeVar("T")
 
+# Records per bulk run (read_into).
+BULK_RUN = 256
+
 # What a compressed stream cut short or corrupt raises; reading stops there. A plain OSError
 # (a disk or network failure) is not one of them: it fails the step. bz2 reports bad data as a
 # plain OSError, so for .bz2 files it counts too.
@@ -137,20 +140,27 @@ class LineFileReader(Generic[T]):
         """Append up to ``n`` items to ``items``; True when the input ended before. An error
         is raised as ``read()`` raises it, the items before it appended.
 
-        Subclasses read a run of records in C (``_bulk``) and fall back to ``read()`` per
-        record from where the run began whenever the run holds anything unusual."""
-        if self.bulk and self._lines is not None and self.pending is None and not self.ended:
+        Subclasses read runs of records in C (``_bulk``) and fall back to ``read()`` per
+        record from where a run began whenever it holds anything unusual. Runs are short
+        (``BULK_RUN``): a run's parsed rows die young, which keeps the cyclic GC cheap."""
+        while n > 0 and self.bulk:
+            if self._lines is None or self.pending is not None or self.ended:
+                break
+            run = min(n, BULK_RUN)
             lines = self._lines
             self.sync_line()
             mark = (lines.tell(), self.line, self.count)
             start = len(items)
             self._bulk_calls += 1
             try:
-                ended = self._bulk(items, n)
+                ended = self._bulk(items, run)
             except Exception:
                 ended = None
             if ended is not None:
-                return ended
+                if ended:
+                    return True
+                n -= run
+                continue
             del items[start:]
             lines.seek(mark[0])
             self.line, self.count = mark[1], mark[2]
@@ -158,6 +168,12 @@ class LineFileReader(Generic[T]):
             self._bulk_misses += 1
             if self._bulk_misses >= 4 and self._bulk_misses * 4 >= self._bulk_calls:
                 self.bulk = False  # records out of the ordinary are common here
+            if self._read_each(items, run):  # this run by read(), then on
+                return True
+            n -= run
+        return self._read_each(items, n)
+
+    def _read_each(self, items: list[Any], n: int) -> bool:
         read = self.read
         for _ in range(n):
             item = read()
