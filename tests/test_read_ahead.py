@@ -282,3 +282,51 @@ class TestStreamState:
         later = ExecutionContext({"r.old": 1, "keep": 3, "r.offset": 5})
         state.apply(later)
         assert dict(later) == {"keep": 3, "r.offset": 10}
+
+
+class TestCopyWriterSays:
+    def test_typed_rows_stop_the_read_ahead_text_rows_keep_it(self, tmp_path: Path) -> None:
+        """PostgresCopyWriter adapting typed values row by row keeps the GIL busy: after
+        its first chunk the reads stay on the step's thread; rows of text read ahead."""
+        from batchline.items.postgres_copy import PostgresCopyWriter
+        from tests.backends import fresh_database
+
+        path = tmp_path / "in.csv"
+        path.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(1, ROWS + 1)))
+        seen = {}
+        with fresh_database("postgresql", tmp_path) as pg:
+            sa_engine = sa.create_engine(pg)
+            with sa_engine.begin() as conn:
+                conn.execute(sa.text("CREATE TABLE target (id integer, name text)"))
+            sa_engine.dispose()
+            for typed in (True, False):
+                spy = ThreadSpy()
+                threads: list[set[str]] = []
+
+                def row(values: dict[str, str], typed: bool = typed) -> tuple[Any, str]:
+                    return (int(values["id"]) if typed else values["id"], values["name"])
+
+                class Chunks:
+                    def __init__(self, spy: ThreadSpy, threads: list[set[str]]) -> None:
+                        self.spy, self.threads = spy, threads
+
+                    def after_chunk(self, chunk: Chunk) -> None:
+                        self.threads.append(set(self.spy.threads))
+                        self.spy.threads.clear()
+
+                builder = (
+                    step(
+                        path, PostgresCopyWriter("target", ["id", "name"]), read_ahead=None, spy=spy
+                    )
+                    .processor(row)
+                    .listener(Chunks(spy, threads))
+                )
+                with Engine(pg) as engine:
+                    execution = engine.start(JobBuilder(f"copy_{typed}").step(builder).build())
+                assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+                seen[typed] = threads
+        main = threading.main_thread().name
+        # chunk 2 was read ahead while chunk 1 was written; from chunk 3 on, typed rows
+        # are read on the step's thread, text rows ahead of it
+        assert all(t == {main} for t in seen[True][2:])
+        assert all(t and main not in t for t in seen[False][1:-1])

@@ -221,6 +221,9 @@ class _Run:
         others = [step.processor, writer, *step.streams]
         ahead = step.completion is None and wanted(step.read_ahead, reader, writer, others)
         self.ahead = ReadAhead(reader, step.chunk_size, step.name) if ahead else None
+        # Left to the writer (no setting): it may say after a chunk that it held the GIL.
+        self.ahead_asks = step.read_ahead is None
+        self.writer = writer
         # The reader's state at the end of the chunk being written, taken before reading ahead.
         self.reader_state: StreamState | None = None
 
@@ -303,8 +306,11 @@ class _Run:
         assert self.ahead is not None
         if self.reader in self.streams:
             self.reader_state = StreamState(self.reader, self.se.context)
-        if not last:
-            self.ahead.start()
+        if last:
+            return
+        if self.ahead_asks and not getattr(self.writer, "overlaps_reads", True):
+            return  # its last chunk kept the GIL: two busy threads would only take turns
+        self.ahead.start()
 
     def _read_chunk(self, chunk: Chunk, ahead: Prefetched | None = None) -> tuple[_Gathered, bool]:
         got = _Gathered(_Skips(self.skips_by_class))
