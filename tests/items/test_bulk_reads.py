@@ -140,3 +140,33 @@ def test_a_long_ordinary_file_is_read_in_bulk(tmp_path: Path) -> None:
         pass
     assert items == [[str(i), f"n{i}"] for i in range(5000)]
     assert reader.bulk and reader._bulk_misses == 0 and reader._bulk_calls > 30
+
+
+class NoneForFive:
+    """A mapper whose function returns None for the record with id 5."""
+
+    def bind(self, names: Any) -> Any:
+        return lambda values: None if values[0] == "5" else tuple(values)
+
+    def from_mapping(self, record: Any) -> Any:
+        raise NotImplementedError
+
+
+def test_mapped_runs_and_a_mapper_returning_none(tmp_path: Path) -> None:
+    """Mapped records are read in runs too; a run where the mapper returns None is read
+    again by read(), which raises for that record with its line, the others kept."""
+    path = tmp_path / "data.csv"
+    path.write_text("id,name\n" + "".join(f"{i},n{i}\n" for i in range(300)))
+    reader = DelimitedReader(str(path), mapper=NoneForFive())
+    reader.open(ExecutionContext())
+    items: list[Any] = []
+    errors = []
+    while True:
+        try:
+            if reader.read_into(items, 100):
+                break
+        except ItemReadError as exc:
+            errors.append((exc.line, str(exc)))
+    assert [item[0] for item in items] == [str(i) for i in range(300) if i != 5]
+    assert len(errors) == 1 and errors[0][0] == 7 and "returned None" in errors[0][1]
+    assert reader._bulk_calls > 5 and reader._bulk_misses == 1

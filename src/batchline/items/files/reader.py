@@ -159,7 +159,7 @@ class LineFileReader(Generic[T]):
             if ended is not None:
                 if ended:
                     return True
-                n -= run
+                n -= len(items) - start  # a run may be shorter than asked (see _bulk)
                 continue
             del items[start:]
             lines.seek(mark[0])
@@ -187,7 +187,8 @@ class LineFileReader(Generic[T]):
         return False
 
     def _bulk(self, items: list[Any], n: int) -> bool | None:
-        """Up to ``n`` ordinary records appended; True at the end of the input, None (and
+        """Up to ``n`` ordinary records appended (at least one unless at the end); True at
+        the end of the input, None (and
         anything appended is dropped, the position restored) when the run needs ``read()``."""
         return None
 
