@@ -17,6 +17,9 @@ narrow, so that the step behaves as without it:
 Only readers that say so (``read_ahead_safe = True``: they touch nothing but their own input)
 are read ahead automatically, and only for writers that say they wait on a database
 (``overlaps_reads = True``); ``read_ahead=True`` or ``False`` on the step decides otherwise.
+Left to itself the step asks again after each chunk: a writer that kept the GIL busy (typed rows
+through psycopg's ``write_row``) sets ``overlaps_reads`` False, and the next chunk is read on the
+step's thread, since two busy threads would only take turns.
 """
 
 from __future__ import annotations
