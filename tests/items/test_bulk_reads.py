@@ -81,10 +81,10 @@ def by_read_into(reader: Any, sizes: list[int]) -> tuple[list[Seen], list[tuple[
             return seen, marks
 
 
-def check(make: Any, text: str, sizes: list[int]) -> None:
+def check(make: Any, text: str, sizes: list[int], encoding: str = "utf-8") -> None:
     with TemporaryDirectory() as folder:
         path = Path(folder) / "data.csv"
-        path.write_bytes(("id,name,qty\n" + text).encode())
+        path.write_bytes(("id,name,qty\n" + text).encode(encoding))
         one = make(str(path))
         one.open(ExecutionContext())
         expected = by_read(one)
@@ -108,6 +108,19 @@ def test_delimited_read_into_equals_read(kinds: list[str], sizes: list[int]) -> 
     records over two lines give what read() gives."""
     text = "".join(LINES[k] for k in kinds)
     check(lambda p: DelimitedReader(p, mapper=ListMapper()), text, sizes)
+
+
+@settings(max_examples=60, deadline=None)
+@given(kinds=kinds, sizes=sizes)
+def test_delimited_utf16_read_into_equals_read(kinds: list[str], sizes: list[int]) -> None:
+    """The same in UTF-16, whose lines are read two bytes a unit (seek and tell included)."""
+    text = "".join(LINES[k] for k in kinds)
+    check(
+        lambda p: DelimitedReader(p, mapper=ListMapper(), encoding="utf-16"),
+        text,
+        sizes,
+        encoding="utf-16",
+    )
 
 
 @settings(max_examples=100, deadline=None)
