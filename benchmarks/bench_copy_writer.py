@@ -117,9 +117,17 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
             .reader(lambda se: DelimitedReader(str(path), mapper=ListMapper()))
             .writer(PostgresCopyWriter(TABLE, COLUMNS))
         )
+        parsed_serial = (
+            StepBuilder("load")
+            .chunk(COMMIT_INTERVAL)
+            .reader(lambda se: DelimitedReader(str(path), mapper=ListMapper()))
+            .writer(PostgresCopyWriter(TABLE, COLUMNS))
+            .read_ahead(False)
+        )
         jobs = {
             "records": JobBuilder("bench_copy_records").step(records).build(),
             "parsed": JobBuilder("bench_copy_parsed").step(parsed).build(),
+            "parsed, no read-ahead": JobBuilder("bench_copy_serial").step(parsed_serial).build(),
         }
 
         def job(name: str) -> None:
@@ -137,6 +145,7 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
         contenders = {
             "records": lambda: job("records"),
             "parsed": lambda: job("parsed"),
+            "parsed, no read-ahead": lambda: job("parsed, no read-ahead"),
             "copy": psql_copy,
             "floor": lambda: _chunked_copy(dsn, blocks),
             "executemany": lambda: _executemany(dsn, path),
@@ -163,6 +172,16 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
     }
     out = [
         Comparison(
+            "csv -> postgres COPY, parsed, read-ahead",
+            names["parsed"],
+            "the same job with read_ahead(False)",
+            best["parsed"],
+            best["parsed, no read-ahead"],
+            "(what reading ahead gives)",
+            float("inf"),
+            note=note,
+        ),
+        Comparison(
             "csv -> postgres COPY, the floor of chunks",
             "hand: the file's records in memory, COPY + commit per chunk",
             "psql \\copy",
@@ -171,7 +190,7 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
             "(what chunk commits alone cost)",
             float("inf"),
             note=note,
-        )
+        ),
     ]
     for label, name in names.items():
         out.append(

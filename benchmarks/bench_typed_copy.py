@@ -69,8 +69,9 @@ def run(quick: bool) -> list[Comparison]:
         admin.dispose()
 
 
-def typed_job() -> Any:
-    """The job as a user writes it (the file path is a job parameter)."""
+def typed_job(read_ahead: bool | None = None) -> Any:
+    """The job as a user writes it (the file path is a job parameter). It reads the next
+    chunk while one is written by default; ``read_ahead=False`` is the control."""
     step = (
         StepBuilder("load")
         .chunk(COMMIT_INTERVAL)
@@ -78,7 +79,10 @@ def typed_job() -> Any:
         .processor(validate)
         .writer(PostgresCopyWriter(TABLE, COLUMNS))
     )
-    return JobBuilder("bench_typed_copy").step(step).build()
+    if read_ahead is not None:
+        step = step.read_ahead(read_ahead)
+    name = "bench_typed_copy" if read_ahead is None else f"bench_typed_copy_{read_ahead}"
+    return JobBuilder(name).step(step).build()
 
 
 def hand_copy(dsn: str, path: Path) -> None:
@@ -110,16 +114,17 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute(DDL)  # type: ignore[arg-type]
     runs = itertools.count(1)
-    job = typed_job()
+    job, serial = typed_job(), typed_job(read_ahead=False)
     with Engine(url.render_as_string(hide_password=False)) as engine:
 
-        def batchline_job() -> None:
-            execution = engine.start(job, {"run": next(runs), "file": str(path)})
+        def batchline_job(which: Any = job) -> None:
+            execution = engine.start(which, {"run": next(runs), "file": str(path)})
             assert execution.status is BatchStatus.COMPLETED, execution.exit_status
 
         seconds = alternate(
             {
                 "job": batchline_job,
+                "no read-ahead": lambda: batchline_job(serial),
                 "hand": lambda: hand_copy(dsn, path),
                 "executemany": lambda: hand_executemany(dsn, path),
             },
@@ -129,9 +134,11 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
             fewer={"executemany": 2},
         )
     job_s, hand_s, many_s = (median(seconds[k]) for k in ("job", "hand", "executemany"))
+    serial_s = median(seconds["no read-ahead"])
     note = (
         f"{rows:,} typed rows (int, date, Decimal), commit every {COMMIT_INTERVAL:,}; runs: "
-        f"job {_runs(seconds['job'])}, hand {_runs(seconds['hand'])}, "
+        f"job {_runs(seconds['job'])}, job without read-ahead "
+        f"{_runs(seconds['no read-ahead'])}, hand {_runs(seconds['hand'])}, "
         f"executemany {_runs(seconds['executemany'])}"
     )
     candidate = "job: DelimitedReader(Trade) + validate + PostgresCopyWriter"
@@ -154,6 +161,16 @@ def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Compariso
             many_s,
             "ratio <= 0.33 (3x faster)",
             1 / 3,
+            note=note,
+        ),
+        Comparison(
+            "typed trades -> postgres COPY, read-ahead",
+            candidate,
+            "the same job with read_ahead(False)",
+            job_s,
+            serial_s,
+            "(what reading ahead gives)",
+            float("inf"),
             note=note,
         ),
     ]

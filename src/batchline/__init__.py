@@ -80,6 +80,7 @@ _EXPORTS: dict[str, str] = {
     "ListReader": "batchline.items.memory",
     "ListWriter": "batchline.items.memory",
     "MergeTask": "batchline.items.files.merge",
+    "MySqlLoadDataWriter": "batchline.items.mysql_load",
     "NoSuchExecution": "batchline.errors",
     "NoSuchJob": "batchline.errors",
     "NoTransactionManager": "batchline.transaction",
@@ -196,6 +197,7 @@ __all__ = [
     "ListReader",
     "ListWriter",
     "MergeTask",
+    "MySqlLoadDataWriter",
     "NoSuchExecution",
     "NoSuchJob",
     "NoTransactionManager",
@@ -306,6 +308,7 @@ if _typing.TYPE_CHECKING:
     from batchline.items.files.templates import render as render_path
     from batchline.items.files.transfer import TransferTask
     from batchline.items.memory import ListReader, ListWriter
+    from batchline.items.mysql_load import MySqlLoadDataWriter
     from batchline.items.parquet import ParquetReader, ParquetWriter
     from batchline.items.postgres_copy import PostgresCopyWriter
     from batchline.items.sql import SqlInsertWriter

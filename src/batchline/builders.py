@@ -59,6 +59,7 @@ class StepBuilder:
         self._options = StepOptions()
         self._streams: list[ItemStream] = []
         self._child: tuple[Job, ParametersSpec] | None = None
+        self._read_ahead: bool | None = None
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -82,6 +83,13 @@ class StepBuilder:
             raise ConfigurationError(f"step {self._name!r}: chunk size must be an int >= 1")
         self._chunk_size = size
         self._completion = None if seconds is None else CountOrTimeCompletion(size, seconds)
+        return self
+
+    def read_ahead(self, enabled: bool = True) -> Self:
+        """Read the next chunk in a thread while this one is written and committed (or never,
+        with False). By default a step does when its reader and writer say it pays: file
+        readers with the database writers. Restart positions stay exact."""
+        self._read_ahead = enabled
         return self
 
     def completion_policy(self, policy: CompletionPolicy) -> Self:
@@ -268,6 +276,7 @@ class StepBuilder:
             timeout=self._timeout,
             options=self._options,
             streams=self._streams,
+            read_ahead=self._read_ahead,
         )
 
 

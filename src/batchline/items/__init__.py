@@ -31,6 +31,7 @@ _EXPORTS: dict[str, str] = {
     "ListReader": "batchline.items.memory",
     "ListWriter": "batchline.items.memory",
     "MergeTask": "batchline.items.files.merge",
+    "MySqlLoadDataWriter": "batchline.items.mysql_load",
     "ParquetReader": "batchline.items.parquet",
     "ParquetWriter": "batchline.items.parquet",
     "PostgresCopyWriter": "batchline.items.postgres_copy",
@@ -65,6 +66,7 @@ __all__ = [
     "ListReader",
     "ListWriter",
     "MergeTask",
+    "MySqlLoadDataWriter",
     "ParquetReader",
     "ParquetWriter",
     "PostgresCopyWriter",
@@ -96,6 +98,7 @@ if _typing.TYPE_CHECKING:
     from batchline.items.files.templates import render
     from batchline.items.files.transfer import TransferTask
     from batchline.items.memory import ListReader, ListWriter
+    from batchline.items.mysql_load import MySqlLoadDataWriter
     from batchline.items.parquet import ParquetReader, ParquetWriter
     from batchline.items.postgres_copy import PostgresCopyWriter
     from batchline.items.sql import SqlInsertWriter

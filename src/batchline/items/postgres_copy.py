@@ -32,6 +32,11 @@ class PostgresCopyWriter:
     finds where records end. ``delimiter`` and ``encoding`` describe the file.
     """
 
+    # Waits on the database with the GIL released: a chunk step reads ahead meanwhile. Set
+    # after each chunk: rows adapted one by one by write_row (typed values) keep the GIL
+    # busy, and a thread reading ahead would only take turns with it.
+    overlaps_reads = True
+
     def __init__(
         self,
         table: str | sa.Table,
@@ -91,6 +96,7 @@ class PostgresCopyWriter:
         sequences = isinstance(items[0], list | tuple)  # rows already: no call per item
         rows: Sequence[Any] = items if sequences else list(map(get, items))
         block = _text_block(rows) if _all_text(rows[0]) else None
+        self.overlaps_reads = block is not None
         with driver.cursor() as cursor:
             writer = QueuedLibpqWriter(cursor) if self.threaded else None
             with cursor.copy(statement, writer=writer) as copy:

@@ -38,6 +38,7 @@ from batchline.logging import log
 from batchline.model import ExecutionContext, SkippedItem, StepContribution, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
+from batchline.steps.read_ahead import Prefetched, ReadAhead, StreamState, wanted
 from batchline.transaction import TransactionManager
 
 # Where in the step's context the cumulative count of reads (skipped ones included) lives: it
@@ -124,6 +125,7 @@ class ChunkStep:
         timeout: float | None = None,
         options: StepOptions | None = None,
         streams: Sequence[ItemStream] = (),
+        read_ahead: bool | None = None,
     ) -> None:
         if chunk_size < 1:
             raise ConfigurationError(f"step {name!r}: chunk size must be >= 1, got {chunk_size}")
@@ -138,6 +140,9 @@ class ChunkStep:
         self.timeout = timeout
         # Objects opened, updated and closed with the step besides its reader and writer.
         self.streams = list(streams)
+        # Read chunk N+1 while chunk N is written (steps/read_ahead.py); None: when the reader
+        # and writer say it pays.
+        self.read_ahead = read_ahead
         opts = options or StepOptions()
         self.allow_start_if_complete = opts.allow_start_if_complete
         self.start_limit = opts.start_limit
@@ -213,6 +218,8 @@ class _Run:
         self.tm = step.transaction_manager or runtime.transaction_manager
         self.shared = self.repo.shares_connection_with(self.tm)
         self.read = reader.read
+        # read_into(items, n): append up to n items, True at the end (file readers have it).
+        self.read_into: Callable[[list[Any], int], bool] | None = getattr(reader, "read_into", None)
         self.process = step.processor.process if step.processor is not None else None
         self.write = writer.write
         self.streams = streams
@@ -229,10 +236,29 @@ class _Run:
         self.on_chunk_error = callbacks(listeners, "on_chunk_error", reverse=True)
         self.on_retry = callbacks(listeners, "on_retry")
         self.observers = runtime.observers
+        # Read-ahead: only with the count-only completion (a custom policy decides per item).
+        self.reader = reader
+        others = [step.processor, writer, *step.streams]
+        ahead = step.completion is None and wanted(step.read_ahead, reader, writer, others)
+        self.ahead = ReadAhead(reader, step.chunk_size, step.name) if ahead else None
+        # Left to the writer (no setting): it may say after a chunk that it held the GIL.
+        self.ahead_asks = step.read_ahead is None
+        self.writer = writer
+        # The reader's state at the end of the chunk being written, taken before reading ahead.
+        self.reader_state: StreamState | None = None
 
     # --- the loop ---------------------------------------------------------------------------
 
     def loop(self) -> None:
+        if self.ahead is None:
+            self._loop()
+            return
+        try:
+            self._loop()
+        finally:
+            self.ahead.stop()
+
+    def _loop(self) -> None:
         se = self.se
         number = int(se.context.get(_CHUNKS_KEY, 0))
         while True:
@@ -248,8 +274,13 @@ class _Run:
             for fn in self.before_chunk:
                 fn(chunk)
             try:
-                got, exhausted = self._read_chunk(chunk)
+                if self.ahead is None:
+                    got, exhausted = self._read_chunk(chunk)
+                else:
+                    got, exhausted = self._read_chunk(chunk, self.ahead.take())
                 empty = not got.items and not got.skips.records
+                if self.ahead is not None:
+                    self._read_next(exhausted or empty)
                 if not empty:
                     self._process_chunk(chunk, got)
             except BaseException as exc:
@@ -289,7 +320,19 @@ class _Run:
 
     # --- read -------------------------------------------------------------------------------
 
-    def _read_chunk(self, chunk: Chunk) -> tuple[_Gathered, bool]:
+    def _read_next(self, last: bool) -> None:
+        """Keep the reader's state at the end of this chunk (what commits with it), then
+        start reading the next chunk while this one is processed, written and committed."""
+        assert self.ahead is not None
+        if self.reader in self.streams:
+            self.reader_state = StreamState(self.reader, self.se.context)
+        if last:
+            return
+        if self.ahead_asks and not getattr(self.writer, "overlaps_reads", True):
+            return  # its last chunk kept the GIL: two busy threads would only take turns
+        self.ahead.start()
+
+    def _read_chunk(self, chunk: Chunk, ahead: Prefetched | None = None) -> tuple[_Gathered, bool]:
         got = _Gathered(_Skips(self.skips_by_class))
         items = got.items
         append = items.append
@@ -297,9 +340,24 @@ class _Run:
         policy = self.step.completion
         if policy is not None:
             policy.start()
+        if ahead is not None:
+            # Read ahead (count-only completion): its items, then its error or end, handled
+            # here as if read now; the rest of the chunk, after a skipped error, read now.
+            items.extend(ahead.items)
+            if ahead.error is not None:
+                if not isinstance(ahead.error, Exception):
+                    raise ahead.error
+                self._read_failed(chunk, got, ahead.error)
+            elif ahead.ended:
+                return got, True
+        read_into = self.read_into
         while True:
             # The count-only path is the hot loop: keep it to a read, a test and an append.
             try:
+                if policy is None and read_into is not None:
+                    # The reader appends runs of records itself (file readers, in C loops).
+                    want = self.step.chunk_size - len(items)
+                    return got, want > 0 and read_into(items, want)
                 if policy is None:
                     for _ in range(self.step.chunk_size - len(items)):
                         item = read()
@@ -508,7 +566,10 @@ class _Run:
                     # A file is written here, outside any transaction's fence.
                     self.control.check_lease(f"step {self.step.name!r} chunk {chunk.number}")
                 for stream in self.streams:
-                    stream.update(counts.context)
+                    if stream is self.reader and self.reader_state is not None:
+                        self.reader_state.apply(counts.context)
+                    else:
+                        stream.update(counts.context)
                 counts.context[_POSITION_KEY] = self.reads + got.records_read()
                 counts.context[_CHUNKS_KEY] = chunk.number
                 records = attempt.skips.records

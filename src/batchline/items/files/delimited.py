@@ -10,6 +10,8 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Callable, Mapping, Sequence
+from itertools import islice, repeat
+from operator import is_
 from typing import Any, Literal, TypeVar
 
 from batchline.errors import ConfigurationError, ItemReadError
@@ -22,6 +24,7 @@ from batchline.items.files.writer import FileWriter, Footer
 T = TypeVar("T")
 Header = Literal["use", "skip", "validate", "none"]
 FIELD_SIZE_LIMIT = 128 * 1024  # the csv module's default, in characters
+MAPPED_RUN = 32  # records per bulk run when a mapper builds items (see _bulk)
 
 
 class DelimitedReader(LineFileReader[T]):
@@ -178,6 +181,32 @@ class DelimitedReader(LineFileReader[T]):
             if item is None:  # None would read as the end of the input
                 raise self._bad_record("the mapper returned None for this record", before)
             return item
+
+    def _bulk_allowed(self) -> bool:
+        return type(self).read is DelimitedReader.read
+
+    def _bulk(self, items: list[Any], n: int) -> bool | None:
+        """A run of records parsed (and mapped) in C loops; a run with a blank line, a record
+        of another width, a parse or mapping error or a mapper returning None is read again
+        by ``read()``. Mapped runs are short (``MAPPED_RUN``): each run's parsed lists die
+        before the cyclic GC would scan them, which costs more than the loop saves."""
+        if self._expect < 0:
+            return None
+        mapping = self._map is not as_list
+        want = min(n, MAPPED_RUN) if mapping else n
+        rows = list(islice(self._rows, want))
+        if rows:
+            if max(map(len, rows)) != self._expect or min(map(len, rows)) != self._expect:
+                return None
+            if mapping:
+                mapped = list(map(self._map, rows))
+                if any(map(is_, mapped, repeat(None))):
+                    return None
+                items.extend(mapped)
+            else:
+                items.extend(rows)
+            self.count += len(rows)
+        return len(rows) < want
 
     def _accept(self, values: list[str], before: int) -> bool:
         """A blank line or comment (False), or a record counted and checked (True); raises for

@@ -21,6 +21,9 @@ from batchline.model import SKIPPED_ITEM_MAX_CHARS, ExecutionContext
 
 T = TypeVar("T")
 
+# Records per bulk run (read_into).
+BULK_RUN = 256
+
 # What a compressed stream cut short or corrupt raises; reading stops there. A plain OSError
 # (a disk or network failure) is not one of them: it fails the step. bz2 reports bad data as a
 # plain OSError, so for .bz2 files it counts too.
@@ -34,6 +37,9 @@ STREAM_ERRORS: tuple[type[Exception], ...] = (
 
 class LineFileReader(Generic[T]):
     """Opens, positions and closes; subclasses parse records in ``read``."""
+
+    # read() touches only this reader's own file: a chunk step may read ahead in a thread.
+    read_ahead_safe = True
 
     def __init__(
         self,
@@ -62,6 +68,9 @@ class LineFileReader(Generic[T]):
         self.stream_errors = STREAM_ERRORS
         self.ended = False
         self._broken = False
+        # Bulk reads (read_into): on for uncompressed input until they keep missing.
+        self.bulk = False
+        self._bulk_calls = self._bulk_misses = 0
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.path!r})"
@@ -78,6 +87,9 @@ class LineFileReader(Generic[T]):
         self.stream_errors = (*STREAM_ERRORS, OSError) if bz2 else STREAM_ERRORS
         self.ended = self._broken = False
         self.pending = None
+        # A miss seeks back: cheap in a plain file, a decompression from the start otherwise.
+        self.bulk = self._input.kind is None and self._bulk_allowed()
+        self._bulk_calls = self._bulk_misses = 0
         try:
             head = stream.read(4)
         except self.stream_errors as exc:
@@ -118,6 +130,67 @@ class LineFileReader(Generic[T]):
             self._input.close()
         self._input = None
         self._lines = None
+
+    def read(self) -> T | None:
+        raise NotImplementedError
+
+    # --- bulk reads -------------------------------------------------------------------------
+
+    def read_into(self, items: list[Any], n: int) -> bool:
+        """Append up to ``n`` items to ``items``; True when the input ended before. An error
+        is raised as ``read()`` raises it, the items before it appended.
+
+        Subclasses read runs of records in C (``_bulk``) and fall back to ``read()`` per
+        record from where a run began whenever it holds anything unusual. Runs are short
+        (``BULK_RUN``): a run's parsed rows die young, which keeps the cyclic GC cheap."""
+        while n > 0 and self.bulk:
+            if self._lines is None or self.pending is not None or self.ended:
+                break
+            run = min(n, BULK_RUN)
+            lines = self._lines
+            self.sync_line()
+            mark = (lines.tell(), self.line, self.count)
+            start = len(items)
+            self._bulk_calls += 1
+            try:
+                ended = self._bulk(items, run)
+            except Exception:
+                ended = None
+            if ended is not None:
+                if ended:
+                    return True
+                n -= len(items) - start  # a run may be shorter than asked (see _bulk)
+                continue
+            del items[start:]
+            lines.seek(mark[0])
+            self.line, self.count = mark[1], mark[2]
+            self.restart()
+            self._bulk_misses += 1
+            if self._bulk_misses >= 4 and self._bulk_misses * 4 >= self._bulk_calls:
+                self.bulk = False  # records out of the ordinary are common here
+            if self._read_each(items, run):  # this run by read(), then on
+                return True
+            n -= run
+        return self._read_each(items, n)
+
+    def _read_each(self, items: list[Any], n: int) -> bool:
+        read = self.read
+        for _ in range(n):
+            item = read()
+            if item is None:
+                return True
+            items.append(item)
+        return False
+
+    def _bulk_allowed(self) -> bool:
+        """Whether ``_bulk`` may stand in for ``read()``: not when a subclass changed it."""
+        return False
+
+    def _bulk(self, items: list[Any], n: int) -> bool | None:
+        """Up to ``n`` ordinary records appended (at least one unless at the end); True at
+        the end of the input, None (and
+        anything appended is dropped, the position restored) when the run needs ``read()``."""
+        return None
 
     # --- for subclasses ---------------------------------------------------------------------
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Sequence
+from itertools import islice, repeat
+from typing import Any
 
 from batchline.errors import ConfigurationError
 from batchline.items.files.reader import LineFileReader
@@ -99,6 +101,23 @@ class CsvRecordReader(LineFileReader[bytes]):
                 continue  # a blank line
             self.count += 1
             return line
+
+    def _bulk_allowed(self) -> bool:
+        return type(self).read is CsvRecordReader.read
+
+    def _bulk(self, items: list[Any], n: int) -> bool | None:
+        """Whole lines in C; a run with a record spanning lines or a blank line is read
+        again by ``read()``."""
+        got = list(islice(iter(self._lines.readline, b""), n))
+        if got:
+            counts = map(bytes.count, got, repeat(self._quote))
+            if any(map((1).__and__, counts)) or b"\n" in got or b"\r\n" in got:
+                return None
+            items.extend(got)
+            self.line += len(got)
+            self.count += len(got)
+            self.raw = got[-1]
+        return len(got) < n
 
     def _record(self) -> bytes | None:
         """One record from the current position (the header)."""
