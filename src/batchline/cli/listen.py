@@ -70,7 +70,7 @@ def _transport_options(given: tuple[str, ...]) -> dict[str, Any]:
     "transport_options",
     multiple=True,
     metavar="NAME=VALUE",
-    help="A kombu transport option, e.g. visibility_timeout=60 on Redis (repeatable).",
+    help="A kombu transport option, e.g. confirm_publish=true (repeatable).",
 )
 def listen(
     job: str,
@@ -100,7 +100,7 @@ def listen(
     restarted like any other. A message that cannot start the job goes back to the queue
     with a failure count, then, after --max-failures, to the dead-letter queue with the
     reason in its x-batchline-error header. On Redis, a message a killed listener held
-    comes back after kombu's visibility_timeout (an hour unless -o sets it). Needs
+    goes back onto the queue once its --lease has run out. Needs
     batchline[celery] (kombu).
 
     Runs until SIGTERM/SIGINT: it finishes the message in hand, takes no more, and stops the

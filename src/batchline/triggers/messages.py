@@ -26,9 +26,10 @@ dead-letter exchange needed. A repository that cannot be reached is not the mess
 the message is held, unacknowledged, and tried again after a pause.
 
 The consumer takes one message at a time (``prefetch``) and none while ``concurrency`` jobs run
-here, reconnects when the broker goes away, and stops between messages. On Redis a message
-taken by a consumer that died is delivered again after kombu's ``visibility_timeout``
-(``transport_options``; an hour unless set).
+here, reconnects when the broker goes away, and stops between messages. On Redis it takes each
+message by an atomic move to a processing list of its own (``redis_queue.py``; kombu's BRPOP
+loses a message to a kill at the wrong moment): a message taken by a consumer that died goes
+back onto the queue once that consumer's lease (the engine's ``lease``) has run out.
 """
 
 from __future__ import annotations
@@ -169,6 +170,8 @@ class MessageTrigger:
         queue(channel).declare()
         dead(channel).declare()  # a publish to a queue that does not exist is lost
         producer = Producer(channel)
+        if self.url.split(":", 1)[0] in ("redis", "rediss"):
+            return self._consume_redis(producer, stopped)
 
         def on_message(message: Any) -> None:
             self._receive(message, producer, stopped)
@@ -186,6 +189,26 @@ class MessageTrigger:
                     connection.drain_events(timeout=1.0)
                 except TimeoutError:
                     connection.heartbeat_check()
+
+    def _consume_redis(self, producer: Any, stopped: Callable[[], bool]) -> None:
+        """Redis: taken by an atomic move, not kombu's BRPOP (``redis_queue.py``), so that a
+        kill never loses a message; producers and republishing stay kombu's."""
+        from batchline.triggers.redis_queue import RedisQueue
+
+        taking = RedisQueue(self.url, self.queue, self.engine.lease)
+        try:
+            taking.sweep()
+            log.info("%r: consuming from %s", self, self.url.split("@")[-1])
+            while not stopped():
+                if len(self.running()) >= self.concurrency:
+                    wait([h.future for h in self.running()], 1.0, FIRST_COMPLETED)
+                    taking.beat()
+                    continue
+                message = taking.take(min(1.0, self.engine.lease / 3))
+                if message is not None:
+                    self._receive(message, producer, stopped)
+        finally:
+            taking.close()
 
     # --- one message ------------------------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""The message trigger's Redis consumer: messages kombu published, taken by an atomic move, and
+a dead consumer's message put back on the queue once its lease has run out."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.backends import require_broker
+
+pytest.importorskip("redis")
+pytest.importorskip("kombu")
+
+from batchline.triggers.redis_queue import RedisQueue
+
+
+@pytest.fixture
+def queue() -> Iterator[tuple[str, str]]:
+    url = require_broker("redis")
+    name = f"batchline-test-rq-{uuid.uuid4().hex[:8]}"
+    yield url, name
+    import redis
+
+    client = redis.Redis.from_url(url)
+    for key in client.scan_iter(match=f"{name}*"):
+        client.delete(key)
+    client.close()
+
+
+def publish(url: str, name: str, body: bytes, message_id: str) -> None:
+    from kombu import Connection, Producer, Queue
+
+    with Connection(url) as conn:
+        channel = conn.channel()
+        Queue(name, durable=True)(channel).declare()
+        Producer(channel).publish(
+            body,
+            routing_key=name,
+            message_id=message_id,
+            headers={"x-batchline-failures": 2},
+            content_type="application/json",
+            content_encoding="utf-8",
+        )
+
+
+def test_a_kombu_message_is_read_as_published(queue: tuple[str, str]) -> None:
+    url, name = queue
+    publish(url, name, b'{"n": 1, "text": "\\u00e9t\\u00e9"}', "m-1")
+    taking = RedisQueue(url, name, lease=5)
+    try:
+        message = taking.take(1.0)
+        assert message is not None
+        assert message.body == b'{"n": 1, "text": "\\u00e9t\\u00e9"}'
+        assert message.properties["message_id"] == "m-1"
+        assert message.headers["x-batchline-failures"] == 2
+        assert taking.client.llen(taking.processing) == 1  # held until acknowledged
+        message.ack()
+        assert taking.client.llen(taking.processing) == 0
+        assert taking.client.llen(name) == 0
+    finally:
+        taking.close()
+
+
+def test_a_dead_consumers_message_goes_back_after_its_lease(queue: tuple[str, str]) -> None:
+    """A consumer takes a message and dies before acknowledging it (its process gone: no
+    close, its liveness key left to expire): another consumer's sweep puts it back, only once
+    the lease has run out, and takes it."""
+    url, name = queue
+    publish(url, name, b'{"n": 2}', "m-2")
+    dead = RedisQueue(url, name, lease=1.0)
+    assert dead.take(1.0) is not None  # then nothing: as if SIGKILLed
+    other = RedisQueue(url, name, lease=1.0)
+    try:
+        assert other.sweep() == 0  # the dead one's lease still runs
+        assert other.take(0.1) is None
+        time.sleep(1.2)  # past the dead consumer's lease (not a timing assertion)
+        assert other.sweep() == 1
+        again = other.take(1.0)
+        assert again is not None and again.properties["message_id"] == "m-2"
+        again.ack()
+        assert other.client.llen(dead.processing) == 0
+    finally:
+        other.close()
+        dead.client.close()
+
+
+def test_close_puts_back_what_it_holds(queue: tuple[str, str]) -> None:
+    url, name = queue
+    publish(url, name, b'{"n": 3}', "m-3")
+    first = RedisQueue(url, name, lease=30)
+    assert first.take(1.0) is not None
+    first.close()  # stopping with a message unacknowledged (the repository was away)
+    second = RedisQueue(url, name, lease=30)
+    try:
+        message = second.take(1.0)
+        assert message is not None and message.properties["message_id"] == "m-3"
+    finally:
+        second.close()
