@@ -32,7 +32,6 @@ from batchline.errors import (
     LaunchRefused,
     NoSuchExecution,
     ParameterError,
-    RepositoryError,
 )
 from batchline.model import JobExecution, StepExecution
 from batchline.status import BatchStatus
@@ -65,6 +64,8 @@ def exit_code_for(status: BatchStatus) -> int:
 
 def exit_code_for_error(err: BaseException) -> int:
     """The exit code of an error that ends a command before (or instead of) a final status."""
+    from batchline.repository.database import is_unreachable  # SQLAlchemy: only on an error
+
     if is_unreachable(err):
         return EXIT_UNREACHABLE
     if isinstance(err, ConfigurationError | ParameterError | NoSuchExecution):
@@ -72,22 +73,6 @@ def exit_code_for_error(err: BaseException) -> int:
     if isinstance(err, LaunchRefused | JobExecutionNotRunning):
         return EXIT_REFUSED
     return EXIT_FAILED
-
-
-def is_unreachable(err: BaseException) -> bool:
-    """Whether an error (or what it wraps) is the database refusing a connection."""
-    from sqlalchemy import exc
-
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, exc.OperationalError | exc.InterfaceError):
-            return True
-        if isinstance(current, RepositoryError) and "cannot reach" in str(current):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
 
 
 def one_line(err: BaseException) -> str:

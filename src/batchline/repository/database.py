@@ -227,3 +227,18 @@ def retrying(fn: Callable[[], T], *, attempts: int = 5) -> T:
                 raise
             time.sleep(0.05 * 2**attempt)
     raise AssertionError("unreachable")
+
+
+def is_unreachable(err: BaseException) -> bool:
+    """Whether an error (or what it wraps) is the database not answering: a refused or lost
+    connection, a timeout, not the request's own fault."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, exc.OperationalError | exc.InterfaceError):
+            return True
+        if isinstance(current, RepositoryError) and "cannot reach" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False

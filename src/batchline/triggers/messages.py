@@ -45,6 +45,7 @@ from batchline.errors import ConfigurationError, JobInstanceAlreadyExists, Param
 from batchline.job import Job
 from batchline.model import JobExecution
 from batchline.parameters import JobParameter, JobParameters, ParamValue, parse_parameter
+from batchline.repository.database import is_unreachable
 from batchline.triggers.message_body import MessageRefused, identity, parameters_of
 
 log = logging.getLogger("batchline.messages")
@@ -221,7 +222,7 @@ class MessageTrigger:
             except (MessageRefused, ParameterError) as err:
                 return self._fail(message, producer, body, str(err))
             except Exception as err:
-                if not _repository_away(err):
+                if not is_unreachable(err):
                     log.error("%r: message failed unexpectedly", self, exc_info=True)
                     return self._fail(message, producer, body, f"{type(err).__name__}: {err}")
                 log.warning("%r: job repository unavailable (%s); again in %gs", self, err, pause)
@@ -300,17 +301,3 @@ def _count(value: object) -> int:
         return max(int(str(value)), 0) if value is not None else 0
     except ValueError:
         return 0
-
-
-def _repository_away(err: BaseException) -> bool:
-    """Whether an error (or its cause) is the database not answering, not the message."""
-    from sqlalchemy import exc
-
-    seen: set[int] = set()
-    current: BaseException | None = err
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, exc.OperationalError | exc.InterfaceError):
-            return True
-        current = current.__cause__ or current.__context__
-    return False
