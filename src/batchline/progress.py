@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sized
 from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from batchline.items.base import Chunk
+from batchline.items.base import Chunk, reader_size
 from batchline.job import Job
 from batchline.logging import get_logger
 from batchline.model import StepExecution
@@ -38,17 +37,7 @@ log = get_logger("batchline.progress")
 
 def estimated_size(step: Any) -> int | None:
     """What a step's reader says its input holds, or None when it cannot tell."""
-    reader = getattr(step, "reader", None)
-    method = getattr(reader, "estimated_size", None)
-    try:
-        if callable(method):
-            size = method()
-            return int(size) if size is not None else None
-        if isinstance(reader, Sized) and not isinstance(reader, str | bytes):
-            return len(reader)
-    except Exception:  # a size is a nicety: never let it fail the step
-        return None
-    return None
+    return reader_size(getattr(step, "reader", None))
 
 
 @dataclass

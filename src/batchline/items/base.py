@@ -9,7 +9,7 @@ commit, ``close()`` releases it.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence, Sized
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar, runtime_checkable
 
@@ -123,6 +123,21 @@ class CallableWriter(Generic[T]):
             self._fn(items, chunk)
         else:
             self._fn(items)
+
+
+def reader_size(reader: Any) -> int | None:
+    """What a reader (or a reader spec such as a list) says its input holds: its
+    ``estimated_size()``, or its length; None when it cannot tell or telling fails."""
+    method = getattr(reader, "estimated_size", None)
+    try:
+        if callable(method):
+            size = method()
+            return int(size) if size is not None else None
+        if isinstance(reader, Sized) and not isinstance(reader, str | bytes):
+            return len(reader)
+    except Exception:  # a size is a nicety: it never fails the step
+        return None
+    return None
 
 
 def arity(fn: Callable[..., Any]) -> int:

@@ -30,6 +30,7 @@ from batchline.items.base import (
     ItemWriter,
     ReaderSpec,
     WriterSpec,
+    reader_size,
     resolve_reader,
     resolve_writer,
 )
@@ -185,16 +186,9 @@ EXPECTED_KEY = "batchline.expected"
 
 
 def _note_expected(reader: Any, context: ExecutionContext) -> None:
-    """The reader's ``estimated_size()``, once per execution, into the step's context."""
-    method = getattr(reader, "estimated_size", None)
-    if not callable(method):
-        return
-    try:
-        size = method()
-    except Exception:  # an estimate is a nicety: it never fails the step
-        log.debug("estimated_size() of %r failed", reader, exc_info=True)
-        return
-    if isinstance(size, int) and not isinstance(size, bool) and size >= 0:
+    """The reader's size (``reader_size``), once per execution, into the step's context."""
+    size = reader_size(reader)
+    if size is not None and size >= 0:
         context[EXPECTED_KEY] = size
 
 
