@@ -7,6 +7,7 @@ Workers are real ``batchline worker`` processes; each test uses a queue of its o
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from batchline import BatchStatus, ConfigurationError, Engine
+from batchline.model import utcnow
 from batchline.remote import CeleryLauncher
 from batchline.testing import eventually
 from tests.backends import fresh_database, require_broker
@@ -207,13 +209,20 @@ def test_a_killed_manager_stops_its_workers_and_a_restart_completes(
     with Engine(url, lease=5.0, heartbeat_interval=0.5) as engine:
         [execution] = engine.list_executions("celery_copy")
 
-        def workers_stopped() -> bool:  # unclaimed ones stay STARTING: nobody takes them
-            steps = [s for s in engine.step_executions(execution.id) if ":" in s.step_name]
-            return bool(steps) and not any(s.status is BatchStatus.STARTED for s in steps)
+        def manager_gone() -> bool:
+            # A worker may still claim a queued partition while the dead manager's last beat is
+            # younger than its lease; a second past it, no new claim can start.
+            beat = engine.repository.heartbeat_of(execution.id)
+            return beat is not None and utcnow() - beat > dt.timedelta(seconds=6)
 
-        eventually(workers_stopped, timeout=60, message="the workers kept running")
-        partitions = [s for s in engine.step_executions(execution.id) if ":" in s.step_name]
-        statuses = {s.status for s in partitions}
+        eventually(manager_gone, timeout=60, message="the manager's heartbeat never went stale")
+
+        def workers_stopped() -> set[BatchStatus]:  # unclaimed ones stay STARTING
+            steps = [s for s in engine.step_executions(execution.id) if ":" in s.step_name]
+            statuses = {s.status for s in steps}
+            return statuses if steps and BatchStatus.STARTED not in statuses else set()
+
+        statuses = eventually(workers_stopped, timeout=60, message="the workers kept running")
         assert statuses & {BatchStatus.STOPPED, BatchStatus.STARTING}, statuses
         assert len(partition_jobs.copied(url)) < partition_jobs.ROWS
         job = _job("celery_job", workers.env)

@@ -98,15 +98,17 @@ class TestScrape:
         try:
             assert proc.stdout is not None and proc.stdin is not None
             url = f"http://127.0.0.1:{int(proc.stdout.readline())}/metrics"
-            eventually(
-                lambda: value(get(url)[0], "batchline_job_active", job_name="prom_held") == 1,
-                timeout=60,
-                message="the job never showed as active",
-            )
-            assert (
-                value(get(url)[0], "batchline_step_active", job_name="prom_held", step_name="hold")
-                == 1
-            )
+
+            # The job is active a moment before its step is: wait for both in one scrape.
+            def both_active() -> bool:
+                text = get(url)[0]
+                return (
+                    value(text, "batchline_job_active", job_name="prom_held") == 1
+                    and value(text, "batchline_step_active", job_name="prom_held", step_name="hold")
+                    == 1
+                )
+
+            eventually(both_active, timeout=60, message="the job and its step never showed active")
             gate.touch()
             assert proc.stdout.readline().strip() == "COMPLETED"
             text, content_type = get(url)
