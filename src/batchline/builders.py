@@ -60,6 +60,7 @@ class StepBuilder:
         self._streams: list[ItemStream] = []
         self._child: tuple[Job, ParametersSpec] | None = None
         self._read_ahead: bool | None = None
+        self._gc_freeze = True
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -90,6 +91,14 @@ class StepBuilder:
         with False). By default a step does when its reader and writer say it pays: file
         readers with the database writers. Restart positions stay exact."""
         self._read_ahead = enabled
+        return self
+
+    def gc_freeze(self, enabled: bool = True) -> Self:
+        """Keep the cyclic garbage collector off the objects that lived before the step while it
+        runs (``gc.freeze()``, undone at its end; on by default). A chunk's thousands of items
+        otherwise make CPython walk the whole process every few chunks. False leaves the GC
+        alone; so does a step that finds objects frozen already."""
+        self._gc_freeze = enabled
         return self
 
     def completion_policy(self, policy: CompletionPolicy) -> Self:
@@ -277,6 +286,7 @@ class StepBuilder:
             options=self._options,
             streams=self._streams,
             read_ahead=self._read_ahead,
+            gc_freeze=self._gc_freeze,
         )
 
 

@@ -39,6 +39,7 @@ from batchline.logging import log
 from batchline.model import ExecutionContext, SkippedItem, StepContribution, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
+from batchline.steps.gc_freeze import frozen_gc
 from batchline.steps.read_ahead import Prefetched, ReadAhead, StreamState, wanted
 from batchline.transaction import TransactionManager
 
@@ -127,6 +128,7 @@ class ChunkStep:
         options: StepOptions | None = None,
         streams: Sequence[ItemStream] = (),
         read_ahead: bool | None = None,
+        gc_freeze: bool = True,
     ) -> None:
         if chunk_size < 1:
             raise ConfigurationError(f"step {name!r}: chunk size must be >= 1, got {chunk_size}")
@@ -144,6 +146,8 @@ class ChunkStep:
         # Read chunk N+1 while chunk N is written (steps/read_ahead.py); None: when the reader
         # and writer say it pays.
         self.read_ahead = read_ahead
+        # Keep the cyclic GC off what lived before the step (steps/gc_freeze.py).
+        self.gc_freeze = gc_freeze
         opts = options or StepOptions()
         self.allow_start_if_complete = opts.allow_start_if_complete
         self.start_limit = opts.start_limit
@@ -163,7 +167,8 @@ class ChunkStep:
                 stream.open(se.context)
                 opened.append(stream)
             _note_expected(reader, se.context)
-            _Run(self, se, runtime, reader, writer, streams).loop()
+            with frozen_gc(self.gc_freeze):
+                _Run(self, se, runtime, reader, writer, streams).loop()
             if se.status is BatchStatus.STARTED:
                 self._complete(se, runtime, streams)
         finally:
