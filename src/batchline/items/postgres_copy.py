@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
+from batchline.items import copy_rows
 from batchline.items.base import Chunk
 from batchline.items.rows import tuple_getter
 
@@ -33,8 +34,8 @@ class PostgresCopyWriter:
     """
 
     # Waits on the database with the GIL released: a chunk step reads ahead meanwhile. Set
-    # after each chunk: rows adapted one by one by write_row (typed values) keep the GIL
-    # busy, and a thread reading ahead would only take turns with it.
+    # after each chunk: typed rows, adapted value by value by psycopg's formatter, keep the
+    # GIL busy, and a thread reading ahead would only take turns with it.
     overlaps_reads = True
 
     def __init__(
@@ -94,8 +95,10 @@ class PostgresCopyWriter:
             return
         get = tuple_getter(items[0], self.columns)
         sequences = isinstance(items[0], list | tuple)  # rows already: no call per item
-        rows: Sequence[Any] = items if sequences else list(map(get, items))
-        block = _text_block(rows) if _all_text(rows[0]) else None
+        first = items[0] if sequences else get(items[0])
+        block = None
+        if _all_text(first):
+            block = _text_block(items if sequences else list(map(get, items)))
         self.overlaps_reads = block is not None
         with driver.cursor() as cursor:
             writer = QueuedLibpqWriter(cursor) if self.threaded else None
@@ -103,9 +106,16 @@ class PostgresCopyWriter:
                 if block is not None:
                     for start in range(0, len(block), _SLICE):
                         copy.write(block[start : start + _SLICE])
-                else:
-                    # psycopg formats each row in C; the loop itself runs in C too.
+                    return
+                rows = items if sequences else map(get, items)
+                fmt = copy_rows.formatter()
+                if fmt is None:
                     deque(map(copy.write_row, rows), maxlen=0)
+                    return
+                # psycopg's own row formatter, a block of rows per C loop (items/copy_rows.py).
+                tx = copy_rows.transformer(cursor)
+                for data in copy_rows.blocks(rows, fmt, tx):
+                    copy.write(data)
 
 
 _SLICE = 1 << 20
