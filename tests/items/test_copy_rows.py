@@ -12,7 +12,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
@@ -20,7 +19,9 @@ from batchline.items import copy_rows
 from batchline.items.postgres_copy import PostgresCopyWriter
 from batchline.testing.contract import check_writer
 from batchline.transaction import SqlTransactionManager
-from tests.backends import fresh_database
+from tests.backends import fresh_database, import_extra
+
+psycopg = import_extra("psycopg", "postgres")
 
 COLUMNS = ["id", "label", "amount", "day", "at", "flag", "ratio", "raw"]
 DDL = """CREATE TABLE awkward (id bigint, label text, amount numeric, day date,
