@@ -30,7 +30,7 @@ def queue() -> Iterator[tuple[str, str]]:
     client.close()
 
 
-def publish(url: str, name: str, body: bytes, message_id: str) -> None:
+def publish(url: str, name: str, body: bytes, message_id: str, priority: int | None = None) -> None:
     from kombu import Connection, Producer, Queue
 
     with Connection(url) as conn:
@@ -43,7 +43,27 @@ def publish(url: str, name: str, body: bytes, message_id: str) -> None:
             headers={"x-batchline-failures": 2},
             content_type="application/json",
             content_encoding="utf-8",
+            priority=priority,
         )
+
+
+def test_messages_published_with_a_priority_are_taken_highest_first(
+    queue: tuple[str, str],
+) -> None:
+    """kombu keeps a list per priority step; every one is read, step 0 (the highest) first."""
+    url, name = queue
+    for i, priority in enumerate([9, 4, None, 0, 6]):
+        publish(url, name, b"{}", f"m-{i}-{priority}", priority)
+    taking = RedisQueue(url, name, lease=5)
+    try:
+        taken = []
+        while (message := taking.take(0.2)) is not None:
+            taken.append(message.properties["message_id"])
+            message.ack()
+        assert taken == ["m-2-None", "m-3-0", "m-1-4", "m-4-6", "m-0-9"]
+        assert not [k for k in taking.client.scan_iter(match=f"{name}*") if b"alive" not in k]
+    finally:
+        taking.close()
 
 
 def test_a_kombu_message_is_read_as_published(queue: tuple[str, str]) -> None:

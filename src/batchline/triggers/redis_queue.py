@@ -8,7 +8,9 @@ there when it is acknowledged. Each consumer keeps a liveness key that expires a
 seconds; a processing list whose consumer's key has expired is moved back onto the queue, by
 any consumer of it, at start and then every few seconds. A consumer frozen past its lease
 therefore has its message delivered again: harmless, since a message's identity names its job
-instance. Producers are unchanged: kombu's envelope (JSON) on the list named after the queue.
+instance. Producers are unchanged: kombu's envelope (JSON) on the list named after the queue,
+or on kombu's list for the message's priority step, read highest priority first (what is put
+back goes onto the plain queue).
 """
 
 from __future__ import annotations
@@ -48,14 +50,19 @@ class RedisMessage:
 
 
 class RedisQueue:
-    """One consumer of ``queue`` on the Redis server at ``url`` (kombu's list, priority 0)."""
+    """One consumer of ``queue`` on the Redis server at ``url`` (kombu's lists: one per
+    priority step, taken highest priority first, as kombu's own consumers do)."""
 
     def __init__(self, url: str, queue: str, lease: float) -> None:
         import redis
+        from kombu.transport.redis import PRIORITY_STEPS, Channel
 
         # redis-py's annotations take str where bytes work and int where seconds are floats.
         self.client: Any = redis.Redis.from_url(url)
         self.queue = queue
+        # A message published with a priority waits on a list of its own (kombu's naming);
+        # step 0, the plain queue, is the highest.
+        self.lists = [f"{queue}{Channel.sep}{step}" if step else queue for step in PRIORITY_STEPS]
         self.lease = lease
         self.processing = f"{queue}{_PROCESSING}{uuid.uuid4().hex}"
         self._alive = f"{self.processing}.alive"
@@ -64,7 +71,11 @@ class RedisQueue:
     def take(self, timeout: float) -> RedisMessage | None:
         """The next message, moved to this consumer's processing list; None after ``timeout``."""
         self.beat()
-        raw = self.client.blmove(self.queue, self.processing, timeout, "RIGHT", "LEFT")
+        raw = self._first_waiting()
+        if raw is None:
+            # Wait on the plain queue; one published with a priority meanwhile is found by the
+            # next call (the trigger calls again at least every second).
+            raw = self.client.blmove(self.queue, self.processing, timeout, "RIGHT", "LEFT")
         if raw is None:
             return None
         body = raw if isinstance(raw, bytes) else str(raw).encode()
@@ -75,6 +86,14 @@ class RedisQueue:
             log.error("message on %s is not a kombu message (%s): dropped", self.queue, err)
             self._done(body)
             return None
+
+    def _first_waiting(self) -> Any:
+        """A message moved from the first list holding one, highest priority first; or None."""
+        for name in self.lists:
+            raw = self.client.lmove(name, self.processing, "RIGHT", "LEFT")
+            if raw is not None:
+                return raw
+        return None
 
     def _done(self, raw: bytes) -> None:
         self.client.lrem(self.processing, 1, raw)
