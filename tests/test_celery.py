@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from batchline import BatchStatus, ConfigurationError, Engine
+from batchline import BatchStatus, ConfigurationError, Engine, SqlJobRepository
 from batchline.model import utcnow
 from batchline.remote import CeleryLauncher
 from batchline.testing import eventually
@@ -107,15 +107,19 @@ def test_partitions_run_on_workers_exactly_once(setup: tuple[str, Workers]) -> N
     the partitions ran in the workers' processes, not the manager's."""
     url, workers = setup
     workers.start()
-    with Engine(url) as engine:
+    # Sampled at every chunk: the workers keep the manager's interval (not their default 5 s).
+    with Engine(SqlJobRepository(url, sample_interval=0.0)) as engine:
         job = _job("celery_job", workers.env)
         execution = engine.start(job, {"db": url})  # type: ignore[arg-type]
         assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
-        pids = {
-            s.context.get("pid") for s in engine.step_executions(execution.id) if ":" in s.step_name
-        }
+        parts = [s for s in engine.step_executions(execution.id) if ":" in s.step_name]
+        samples = engine.progress_samples(execution.id)
     assert partition_jobs.copied(url) == partition_jobs.expected()
+    pids = {s.context.get("pid") for s in parts}
     assert os.getpid() not in pids and len(pids) >= 1
+    for part in parts:
+        taken = [s.read_count for s in samples if s.step_execution_id == part.id]
+        assert len(taken) >= 2 and taken[-1] == part.read_count, (part.step_name, taken)
 
 
 def test_a_task_delivered_twice_runs_once(setup: tuple[str, Workers]) -> None:
@@ -255,7 +259,8 @@ def test_a_queued_job_waits_then_runs_once_on_a_worker(setup: tuple[str, Workers
     """start_async(on=launcher), sent twice: STARTING while no worker runs; once one starts,
     the job runs there (not here) exactly once and the handle sees it COMPLETED."""
     url, workers = setup
-    with Engine(url) as engine:
+    # No samples: the worker's repository keeps the launching engine's interval.
+    with Engine(SqlJobRepository(url, sample_interval=None)) as engine:
         launcher = TwiceLauncher(workers.broker, queue=workers.queue, lease=4, heartbeat_interval=1)
         handle = engine.start_async(celery_jobs.whole_job, {"run": 1}, on=launcher)
         assert engine.get_execution(handle.execution_id).status is BatchStatus.STARTING
@@ -266,6 +271,7 @@ def test_a_queued_job_waits_then_runs_once_on_a_worker(setup: tuple[str, Workers
         steps = {s.step_name: s for s in done.step_executions}
         assert steps["count"].read_count == 50
         assert [e.id for e in engine.list_executions("celery_whole")] == [handle.execution_id]
+        assert engine.progress_samples(handle.execution_id) == []
     eventually(
         lambda: (
             "claimed" in workers.log.read_text(errors="replace")
@@ -310,3 +316,15 @@ def test_sqlite_is_refused_for_remote_workers(sqlite_url: str) -> None:
     assert execution.status is BatchStatus.FAILED
     assert "not SQLite" in execution.exit_status.description
     assert ConfigurationError.__name__ in execution.exit_status.description
+
+
+@pytest.mark.parametrize(
+    ("carried", "taken"),
+    [(None, None), (0, 0.0), (2.5, 2.5), (-1, 5.0), ("1", 5.0), (True, 5.0), (float("nan"), 5.0)],
+)
+def test_a_sample_interval_from_a_message_is_checked(carried: Any, taken: float | None) -> None:
+    """The broker is not trusted: a sample interval that is not seconds >= 0 (or None) gives
+    the default instead of reaching the repository."""
+    from batchline.remote.worker import _interval
+
+    assert _interval(carried) == taken

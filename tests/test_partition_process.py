@@ -117,3 +117,34 @@ def test_job_module_is_importable_by_reference() -> None:
     from batchline.loader import load_jobs
 
     assert load_jobs("tests.jobs.partition_jobs:PROCESS_JOB") == [partition_jobs.PROCESS_JOB]
+
+
+@pytest.mark.parametrize("interval", [None, 0.0])
+def test_worker_processes_sample_at_the_managers_interval(
+    sqlite_url: str, interval: float | None
+) -> None:
+    """The workers' repositories keep the manager's sample interval: none at all with None,
+    one per chunk with 0 (they sampled every 5 s whatever the manager said)."""
+    from batchline import SqlJobRepository
+
+    with Engine(sqlite_url):
+        pass
+    create_tables(sqlite_url)
+    repository = SqlJobRepository(sqlite_url, sample_interval=interval)
+    with Engine(repository, heartbeat_interval=0.5) as engine:
+        engine.register(PROCESS_JOB)
+        execution = engine.start(PROCESS_JOB.name, {"db": sqlite_url})
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        parts = partitions(engine.step_executions(execution.id))
+        samples = engine.progress_samples(execution.id)
+    sampled = {
+        name: [s for s in samples if s.step_execution_id == se.id] for name, se in parts.items()
+    }
+    if interval is None:
+        assert samples == [] and sampled == {name: [] for name in parts}
+    else:
+        # A sample per chunk commit, and the last holds the partition's final count.
+        assert all(len(found) >= 2 for found in sampled.values()), sampled
+        assert {name: found[-1].read_count for name, found in sampled.items()} == {
+            name: se.read_count for name, se in parts.items()
+        }

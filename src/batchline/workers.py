@@ -36,6 +36,7 @@ from batchline.model import StepExecution
 from batchline.observers import WorkerSpec, from_specs
 from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
+from batchline.repository.samples import DEFAULT_SAMPLE_INTERVAL
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
 from batchline.steps.control import AbortSignal, RunControl
@@ -56,6 +57,8 @@ class PartitionTask:
     rerun_completed: bool = False
     # How the worker builds the manager's observers (a trace context among their arguments).
     observers: tuple[WorkerSpec, ...] = ()
+    # The manager's repository's progress-sample interval, kept by the worker's repository.
+    sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL
 
 
 class ProcessPartitionHandler:
@@ -142,6 +145,7 @@ class ProcessPartitionHandler:
                         dict(p.context),
                         request.rerun_completed,
                         specs,
+                        runtime.repository.sample_interval(),
                     ),
                 ): p.name
                 for p in request.partitions
@@ -310,7 +314,9 @@ def _run_partition_task(task: PartitionTask, abort: _WorkerSignal | None) -> str
             f"job {task.job_name!r} from {task.job_ref!r} has no partitioned step "
             f"{task.step_name!r}"
         )
-    repository = SqlJobRepository(task.repository_url, upgrade=False)
+    repository = SqlJobRepository(
+        task.repository_url, upgrade=False, sample_interval=task.sample_interval
+    )
     try:
         execution = repository.get_job_execution(task.job_execution_id)
         control = RunControl(repository, execution.id, execution.job_name)

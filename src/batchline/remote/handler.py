@@ -67,6 +67,8 @@ class CeleryPartitionHandler:
         self.poll_interval = poll_interval
         self._app: Any = None
         self._manager_lease: float | None = None
+        # The manager's progress-sample interval, which its partitions keep on the workers.
+        self._sample_interval: float | None = None
         # Each running execution's observer specs, by job execution id (one handler object
         # serves every execution of its job).
         self._observers: dict[int, list[list[Any]]] = {}
@@ -93,6 +95,7 @@ class CeleryPartitionHandler:
         # Workers judge the manager by the job's heartbeat, against the manager's own lease.
         lease = runtime.control.lease
         self._manager_lease = lease.seconds if lease is not None else None
+        self._sample_interval = runtime.repository.sample_interval()
         # What workers build their observers from (a trace context among the arguments).
         specs = runtime.observers.worker_specs(manager) if runtime.observers else ()
         self._observers[request.job_execution_id] = [[ref, dict(kw)] for ref, kw in specs]
@@ -195,6 +198,7 @@ class CeleryPartitionHandler:
                 request.rerun_completed,
                 self._manager_lease,
                 self._observers.get(request.job_execution_id, []),
+                self._sample_interval,
             ],
             queue=self.queue,
             retry_policy=PUBLISH_RETRY,

@@ -61,7 +61,13 @@ class CeleryLauncher:
             self._app = make_app(self.broker, queue=self.queue)
         self._app.send_task(
             JOB_TASK,
-            args=[execution.id, url, self.lease, self.heartbeat_interval],
+            args=[
+                execution.id,
+                url,
+                self.lease,
+                self.heartbeat_interval,
+                repository.sample_interval(),
+            ],
             queue=self.queue,
             retry_policy=PUBLISH_RETRY,
         )

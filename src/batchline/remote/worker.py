@@ -22,6 +22,7 @@ from batchline.flow import find_step
 from batchline.logging import log
 from batchline.model import utcnow
 from batchline.observers import Observers, WorkerSpec, from_specs
+from batchline.repository.samples import DEFAULT_SAMPLE_INTERVAL
 from batchline.repository.sql import SqlJobRepository
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
@@ -40,13 +41,17 @@ def run_partition(
     rerun_completed: bool,
     manager_lease: float | None = None,
     observers: list[list[Any]] | None = None,
+    sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL,
 ) -> str:
-    """The body of the ``batchline.run_partition`` task; returns what happened, for logs."""
+    """The body of the ``batchline.run_partition`` task; returns what happened, for logs.
+    Arguments a message from an older manager lacks take their defaults."""
     registry = task.app.batchline_registry
     step = find_step(registry.get(job_name).steps, step_name)
     if not isinstance(step, PartitionStep):
         raise ConfigurationError(f"job {job_name!r} has no partitioned step {step_name!r}")
-    repository = SqlJobRepository(repository_url, upgrade=False)
+    repository = SqlJobRepository(
+        repository_url, upgrade=False, sample_interval=_interval(sample_interval)
+    )
     try:
         execution = repository.get_job_execution(job_execution_id)
         se = repository.get_step_execution(step_execution_id)
@@ -159,12 +164,20 @@ def _stale(repository: SqlJobRepository, job_execution_id: int, lease: float | N
 
 
 def run_job(
-    task: Any, execution_id: int, repository_url: str, lease: float, heartbeat_interval: float
+    task: Any,
+    execution_id: int,
+    repository_url: str,
+    lease: float,
+    heartbeat_interval: float,
+    sample_interval: float | None = DEFAULT_SAMPLE_INTERVAL,
 ) -> str:
-    """The body of the ``batchline.run_job`` task: claim a queued execution and run it here."""
+    """The body of the ``batchline.run_job`` task: claim a queued execution and run it here
+    (with the launching engine's sample interval)."""
     from batchline.engine import Engine
 
-    repository = SqlJobRepository(repository_url, upgrade=False)
+    repository = SqlJobRepository(
+        repository_url, upgrade=False, sample_interval=_interval(sample_interval)
+    )
     with Engine(
         repository,
         registry=task.app.batchline_registry,
@@ -180,3 +193,14 @@ def run_job(
         log.info("job execution %d is not waiting: claimed elsewhere", execution_id)
         return "skipped: not waiting"
     return done.status.value
+
+
+def _interval(value: Any) -> float | None:
+    """A sample interval from a message: seconds >= 0, or None (no samples); anything else the
+    broker carried is not trusted and gives the default."""
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < 1e9:
+        return float(value)
+    log.warning("sample interval %r in a message refused: using the default", value)
+    return DEFAULT_SAMPLE_INTERVAL

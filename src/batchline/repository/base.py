@@ -42,6 +42,10 @@ class JobRepository(Protocol):
         """The URL another process reaches this repository with (process partitions, workers),
         or None when it cannot be reached from elsewhere."""
 
+    def sample_interval(self) -> float | None:
+        """Seconds between two progress samples of a running step (None: none), which other
+        processes running this repository's steps (partitions, queued jobs) keep too."""
+
     def transaction_manager(self) -> TransactionManager:
         """A transaction manager whose transactions reach the repository's database, so chunk
         progress commits with a chunk's data (the engine's default)."""

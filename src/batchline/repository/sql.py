@@ -172,6 +172,9 @@ class SqlJobRepository(SqlQueries):
             return None  # in memory: no other process sees it
         return str(self.engine.url.render_as_string(hide_password=False))
 
+    def sample_interval(self) -> float | None:
+        return self._sampler.interval
+
     def transaction_manager(self) -> SqlTransactionManager:
         return SqlTransactionManager(self.engine)
 
