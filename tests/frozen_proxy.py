@@ -99,7 +99,7 @@ class FrozenProxy:
                         return
                     if not self.frozen.is_set():
                         peers[sock].sendall(data)
-            except OSError:
+            except (OSError, ValueError):  # cut from another thread: a closed socket's fd is -1
                 return
 
 
