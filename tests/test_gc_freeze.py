@@ -1,6 +1,7 @@
-"""A chunk step keeps the cyclic GC off what lived before it (steps/gc_freeze.py): frozen while
-it runs, handed back at its end whatever the outcome, never touching a freeze it did not make,
-and nothing older than the step kept past it."""
+"""A long chunk step keeps the cyclic GC off what lived before it (steps/gc_freeze.py): frozen
+from the chunk boundary where it has read enough items, handed back at its end whatever the
+outcome, never touching a freeze it did not make, nothing older than the step kept past it,
+and a small step leaves the GC alone."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from typing import Any
 import pytest
 
 from batchline import BatchStatus, Engine, JobBuilder, StepBuilder
+from batchline.errors import ConfigurationError
 from batchline.items.memory import ListWriter
+from batchline.steps.gc_freeze import FREEZE_AFTER
 
 
 @pytest.fixture(autouse=True)
@@ -27,36 +30,74 @@ class Cycle:
         self.me = self
 
 
-def _job(seen: list[int], *, freeze: bool | None = None, fail_at: int = 0) -> Any:
+def _job(seen: list[int], *, after: int | None = 0, fail_at: int = 0, items: int = 50) -> Any:
+    """A chunk step of ``items`` items, chunks of 10, recording the freeze count per item;
+    ``after``: its gc_freeze threshold (None: gc_freeze(False))."""
+
     def process(item: int) -> int:
         seen.append(gc.get_freeze_count())
         if item == fail_at:
             raise RuntimeError(f"item {item} refused")
         return item
 
-    step = StepBuilder("copy").chunk(10).reader(list(range(1, 51))).processor(process)
+    step = StepBuilder("copy").chunk(10).reader(list(range(1, items + 1))).processor(process)
     step = step.writer(ListWriter("out"))
-    if freeze is not None:
-        step = step.gc_freeze(freeze)
-    return JobBuilder(f"gc_freeze_{freeze}_{fail_at}").step(step).build()
+    if after is None:
+        step = step.gc_freeze(False)
+    elif after != FREEZE_AFTER:
+        step = step.gc_freeze(after=after)
+    return JobBuilder(f"gc_freeze_{after}_{fail_at}_{items}").step(step).build()
 
 
 def test_objects_older_than_the_step_are_frozen_while_it_runs(sqlite_url: str) -> None:
-    before = len(gc.get_objects())
+    with Engine(sqlite_url) as engine:
+        gc.collect()
+        before = len(gc.get_objects())
+        tracked: list[int] = []
+
+        class Count:
+            def before_chunk(self, chunk: Any) -> None:
+                tracked.append(len(gc.get_objects()))  # what collections still walk
+
+        seen: list[int] = []
+        job = _job(seen)
+        job.steps[0].listeners.append(Count())
+        assert engine.start(job, {}).status is BatchStatus.COMPLETED
+        assert len(seen) == 50 and min(seen) > 0
+        # Frozen, the process's objects are out of the collector's lists (get_objects walks
+        # the same lists); after the step they are back.
+        assert max(tracked) < before / 2, (before, tracked)
+        assert gc.get_freeze_count() == 0
+        assert len(gc.get_objects()) > before / 2
+
+
+def test_the_freeze_waits_for_the_threshold(sqlite_url: str) -> None:
     seen: list[int] = []
     with Engine(sqlite_url) as engine:
-        assert engine.start(_job(seen), {}).status is BatchStatus.COMPLETED
-        # More than the objects that lived before the step (the engine's among them) were out
-        # of the collector's reach while every item was processed; none are after.
-        assert len(seen) == 50 and min(seen) >= before
-        assert gc.get_freeze_count() == 0
+        assert engine.start(_job(seen, after=20), {}).status is BatchStatus.COMPLETED
+    # Frozen at the boundary after 20 items: from the third chunk on.
+    assert seen[:20] == [0] * 20 and min(seen[20:]) > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_small_step_leaves_the_collector_alone_by_default(sqlite_url: str) -> None:
+    seen: list[int] = []
+    with Engine(sqlite_url) as engine:
+        job = _job(seen, after=FREEZE_AFTER)
+        assert engine.start(job, {}).status is BatchStatus.COMPLETED
+    assert seen == [0] * 50
 
 
 def test_gc_freeze_false_leaves_the_collector_alone(sqlite_url: str) -> None:
     seen: list[int] = []
     with Engine(sqlite_url) as engine:
-        assert engine.start(_job(seen, freeze=False), {}).status is BatchStatus.COMPLETED
+        assert engine.start(_job(seen, after=None), {}).status is BatchStatus.COMPLETED
     assert seen == [0] * 50
+
+
+def test_a_bad_threshold_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="gc_freeze after must be an int >= 0"):
+        StepBuilder("copy").gc_freeze(after=-1)
 
 
 def test_a_failed_step_unfreezes_too(sqlite_url: str) -> None:
@@ -82,7 +123,7 @@ def test_cycles_from_before_the_step_are_collected_after_it(sqlite_url: str) -> 
     gc.collect()
     cycle = Cycle()
     gone = weakref.ref(cycle)
-    seen: list[int] = []
+    seen: list[bool] = []
 
     class Unlink:
         def before_chunk(self, chunk: Any) -> None:

@@ -32,6 +32,7 @@ from batchline.model import StepExecution
 from batchline.parameters import JobParameters
 from batchline.steps.base import Step, StepOptions
 from batchline.steps.chunk import ChunkStep
+from batchline.steps.gc_freeze import FREEZE_AFTER
 from batchline.steps.job_step import JobStep, ParametersSpec
 from batchline.steps.partition import OnFailure, PartitionerSpec, PartitionHandler, PartitionStep
 from batchline.steps.partition_threads import ThreadPartitionHandler
@@ -60,7 +61,7 @@ class StepBuilder:
         self._streams: list[ItemStream] = []
         self._child: tuple[Job, ParametersSpec] | None = None
         self._read_ahead: bool | None = None
-        self._gc_freeze = True
+        self._gc_freeze: int | None = FREEZE_AFTER
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -93,12 +94,15 @@ class StepBuilder:
         self._read_ahead = enabled
         return self
 
-    def gc_freeze(self, enabled: bool = True) -> Self:
-        """Keep the cyclic garbage collector off the objects that lived before the step while it
-        runs (``gc.freeze()``, undone at its end; on by default). A chunk's thousands of items
-        otherwise make CPython walk the whole process every few chunks. False leaves the GC
-        alone; so does a step that finds objects frozen already."""
-        self._gc_freeze = enabled
+    def gc_freeze(self, enabled: bool = True, *, after: int = FREEZE_AFTER) -> Self:
+        """Once the step has read ``after`` items, keep the cyclic garbage collector off the
+        objects that lived before (``gc.freeze()`` at a chunk boundary, undone at the step's
+        end; on by default). A chunk's thousands of items otherwise make CPython walk the whole
+        process every few chunks. False leaves the GC alone; so does a step that finds objects
+        frozen already."""
+        if not isinstance(after, int) or after < 0:
+            raise ConfigurationError(f"step {self._name!r}: gc_freeze after must be an int >= 0")
+        self._gc_freeze = after if enabled else None
         return self
 
     def completion_policy(self, policy: CompletionPolicy) -> Self:

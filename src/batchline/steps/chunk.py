@@ -39,7 +39,7 @@ from batchline.logging import log
 from batchline.model import ExecutionContext, SkippedItem, StepContribution, StepExecution
 from batchline.status import BatchStatus
 from batchline.steps.base import StepOptions, StepRuntime, step_failure
-from batchline.steps.gc_freeze import frozen_gc
+from batchline.steps.gc_freeze import FREEZE_AFTER, GcFreeze
 from batchline.steps.read_ahead import Prefetched, ReadAhead, StreamState, wanted
 from batchline.transaction import TransactionManager
 
@@ -128,7 +128,7 @@ class ChunkStep:
         options: StepOptions | None = None,
         streams: Sequence[ItemStream] = (),
         read_ahead: bool | None = None,
-        gc_freeze: bool = True,
+        gc_freeze: int | None = FREEZE_AFTER,
     ) -> None:
         if chunk_size < 1:
             raise ConfigurationError(f"step {name!r}: chunk size must be >= 1, got {chunk_size}")
@@ -146,7 +146,8 @@ class ChunkStep:
         # Read chunk N+1 while chunk N is written (steps/read_ahead.py); None: when the reader
         # and writer say it pays.
         self.read_ahead = read_ahead
-        # Keep the cyclic GC off what lived before the step (steps/gc_freeze.py).
+        # Items read before the cyclic GC is kept off older objects (steps/gc_freeze.py);
+        # None: never.
         self.gc_freeze = gc_freeze
         opts = options or StepOptions()
         self.allow_start_if_complete = opts.allow_start_if_complete
@@ -167,8 +168,7 @@ class ChunkStep:
                 stream.open(se.context)
                 opened.append(stream)
             _note_expected(reader, se.context)
-            with frozen_gc(self.gc_freeze):
-                _Run(self, se, runtime, reader, writer, streams).loop()
+            _Run(self, se, runtime, reader, writer, streams).loop()
             if se.status is BatchStatus.STARTED:
                 self._complete(se, runtime, streams)
         finally:
@@ -245,17 +245,18 @@ class _Run:
         self.writer = writer
         # The reader's state at the end of the chunk being written, taken before reading ahead.
         self.reader_state: StreamState | None = None
+        self.freeze = GcFreeze(step.gc_freeze)
+        self.reads_at_start = self.reads
 
     # --- the loop ---------------------------------------------------------------------------
 
     def loop(self) -> None:
-        if self.ahead is None:
-            self._loop()
-            return
         try:
             self._loop()
         finally:
-            self.ahead.stop()
+            if self.ahead is not None:
+                self.ahead.stop()
+            self.freeze.release()
 
     def _loop(self) -> None:
         se = self.se
@@ -266,6 +267,7 @@ class _Run:
                 log.info("step %s stops before chunk %d: %s", self.step.name, number + 1, reason)
                 se.set_status(BatchStatus.STOPPING)
                 return
+            self.freeze.at_boundary(self.reads - self.reads_at_start)
             number += 1
             chunk = Chunk(number, None, se)
             if self.observers is not None:
