@@ -14,7 +14,7 @@ import typing as _typing
 
 from batchline import _lazy
 
-__version__ = "0.1.0"
+__version__ = "0.3.0.dev0"
 
 _EXPORTS: dict[str, str] = {
     "Aggregator": "batchline.steps.partition",
