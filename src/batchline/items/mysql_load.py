@@ -106,10 +106,9 @@ class MySqlLoadDataWriter:
         if duplicate is not None:
             # LOCAL turns a duplicate key into a warning; the INSERT paths raise it as an
             # IntegrityError, and so does this writer, so one .skip() fits every writer.
-            import pymysql
-
+            dbapi = chunk.connection.dialect.loaded_dbapi
             raise sa.exc.IntegrityError(
-                statement, None, pymysql.err.IntegrityError(_DUPLICATE_KEY, duplicate[2])
+                statement, None, dbapi.IntegrityError(_DUPLICATE_KEY, duplicate[2])
             )
         if warnings:
             first = "; ".join(f"{w[0]} {w[1]}: {w[2]}" for w in warnings)
