@@ -59,7 +59,7 @@ class StepBuilder:
         self._partitioned: Callable[[StepOptions], Step] | None = None
         self._options = StepOptions()
         self._streams: list[ItemStream] = []
-        self._child: tuple[Job, ParametersSpec] | None = None
+        self._child: tuple[Job, ParametersSpec, bool] | None = None
         self._read_ahead: bool | None = None
         self._gc_freeze: int | None = FREEZE_AFTER
 
@@ -73,10 +73,15 @@ class StepBuilder:
 
     handler = task
 
-    def job(self, job: Job, *, parameters: ParametersSpec = None) -> Self:
+    def job(
+        self, job: Job, *, parameters: ParametersSpec = None, allow_completed_child: bool = False
+    ) -> Self:
         """A job step: run ``job`` (its own instance) as this step's work, with the parent's
-        parameters or those ``parameters(step_execution)`` returns; a restart resumes it."""
-        self._child = (job, parameters)
+        parameters or those ``parameters(step_execution)`` returns, computed once and kept in
+        the step's context; a restart resumes the same child. A child instance that completed
+        before fails the step (JobInstanceAlreadyComplete, as Spring's JobStep) unless
+        ``allow_completed_child``, which completes the step without running anything."""
+        self._child = (job, parameters, allow_completed_child)
         return self
 
     def chunk(self, size: int, *, seconds: float | None = None) -> Self:
@@ -256,7 +261,10 @@ class StepBuilder:
                     f"step {self._name!r} runs job {self._child[0].name!r}: it takes no task, "
                     "reader or writer"
                 )
-            return JobStep(self._name, self._child[0], self._child[1], self._options)
+            child, parameters, allow_completed = self._child
+            return JobStep(
+                self._name, child, parameters, self._options, allow_completed_child=allow_completed
+            )
         if self._task is not None:
             if self._streams:
                 raise ConfigurationError(
