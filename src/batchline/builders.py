@@ -123,7 +123,12 @@ class StepBuilder:
         exclude: ExcTypes | type[BaseException] = (),
         backoff: Backoff | None = None,
     ) -> Self:
-        """Retry the processor per item and the writer per chunk on these exception classes."""
+        """Retry the processor per item and the writer per chunk on these exception classes.
+
+        ``limit`` counts retries after the first attempt: ``limit=3`` tries an item (or a
+        chunk's write) up to 4 times. Spring Batch's ``retryLimit(3)`` counts attempts (3 in
+        all): a port from Spring passes ``limit=retryLimit - 1``.
+        """
         if limit < 1:
             raise ConfigurationError(f"step {self._name!r}: retry limit must be >= 1")
         self._faults.retryable = Classifier(on, exclude)
@@ -403,7 +408,13 @@ class Transitions:
         self._pattern = pattern
 
     def to(self, node: Step | StepBuilder | Decider | str) -> JobBuilder:
-        """Go on to a step or decider (an object, or the name of one declared anywhere)."""
+        """Go on to a step or decider (an object, or the name of one declared anywhere).
+
+        Returns the job builder still on the *source* step: a following ``.on(...)`` adds
+        another transition from the same step, as ``.on("A").to(x).on("B").to(y)`` does. In
+        Spring Batch a chained ``.on`` after ``.to(x)`` belongs to ``x``; here write
+        ``.from_(x).on(...)`` for that.
+        """
         target = node if isinstance(node, str) else self._job._flow.add(self._job._node(node))
         self._job._flow.transition(self._pattern, "to", target)
         return self._job
