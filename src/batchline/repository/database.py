@@ -159,6 +159,13 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise RepositoryError(
             f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
         ) from None
+    except (exc.DatabaseError, sqlite3.DatabaseError) as err:
+        orig = getattr(err, "orig", err)
+        if isinstance(orig, sqlite3.DatabaseError) and "not a database" in str(orig):
+            raise ConfigurationError(
+                f"{describe(engine)} is not an SQLite database (file is not a database)"
+            ) from None
+        raise
     except CommandError as err:  # an unknown revision, mostly
         raise ConfigurationError(
             f"cannot migrate {describe(engine)} to revision {revision!r}: {_first_line(err)}"
