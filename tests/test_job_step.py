@@ -181,7 +181,7 @@ class TestJobStep:
     def test_own_child_completed_before_the_parent_recorded_it(self, engine: Engine) -> None:
         """A child this step launched, completed while the parent's step then failed, counts
         as done on the parent's restart: the step completes, the child is not run again."""
-        child, runs = Child(), Counter[str]()
+        child = Child()
         child.fail_on = None
         broken = {"on": True}
 

@@ -122,7 +122,7 @@ class TestFiniteNumbers:
     @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
     def test_non_finite_float_refused(self, value: float) -> None:
         """NaN and +-Infinity are refused (they are not JSON), identifying or not."""
-        with pytest.raises(ParameterError, match="'x': .* is not a finite number"):
+        with pytest.raises(ParameterError, match=r"'x': .* is not a finite number"):
             JobParameters({"x": value})
         with pytest.raises(ParameterError, match="not a finite number"):
             JobParameters(non_identifying={"x": value})

@@ -310,7 +310,7 @@ class TestRestartValidates:
             .build(),
             replace=True,
         )
-        with pytest.raises(ParameterError, match="missing required parameter.*region"):
+        with pytest.raises(ParameterError, match=r"missing required parameter.*region"):
             engine.restart(first.id)
         with pytest.raises(ParameterError, match="region"):
             engine.restart(job_name="revalidated")
