@@ -120,6 +120,7 @@ class TestOneLineErrors:
             (("executions", "--limit", HUGE), EXIT_USAGE, HUGE),
             (("purge", "--older-than", "999999999d", "-y"), EXIT_USAGE, "--older-than"),
             (("db", "upgrade", "--revision", "nope"), EXIT_USAGE, "'nope'"),
+            (("db", "upgrade", "--revision", ""), EXIT_USAGE, "empty revision"),
             (("watch", COUNT, "nope://x/y", "--once"), EXIT_USAGE, "nope"),
             (("listen", COUNT, "nope://x/y", "--queue", "q"), EXIT_USAGE, "No such transport"),
             (("listen", COUNT, "redis://", "--queue", "q", "-o", "x"), EXIT_USAGE, "NAME=VALUE"),

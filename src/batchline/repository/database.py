@@ -142,6 +142,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic.config import Config
     from alembic.util import CommandError
 
+    if not revision.strip():  # Alembic asserts on an empty one: a traceback, not a message
+        raise ConfigurationError("an empty revision names no migration; use 'head' or an id")
     config = Config()
     config.set_main_option("script_location", "batchline.repository:migrations")
     try:
