@@ -173,7 +173,7 @@ class JobScheduler:
             executors={"default": FireTimeExecutor(4)},
             job_defaults={
                 "coalesce": coalesce,
-                # APScheduler takes whole seconds only.
+                # APScheduler truncates to whole seconds, and refuses 0.
                 "misfire_grace_time": None
                 if misfire_grace_time is None
                 else math.ceil(misfire_grace_time),
