@@ -158,11 +158,14 @@ class TestJobStep:
         child.fail_on = None
         engine.register(child.job())
         assert engine.start("child", {"day": 1}).status is BatchStatus.COMPLETED
-        execution = engine.start(parent_job(child, runs), {"day": 1})
+        execution = engine.start(engine.register(parent_job(child, runs)), {"day": 1})
         assert execution.status is BatchStatus.FAILED
         assert "JobInstanceAlreadyComplete" in execution.exit_status.description
         assert "allow_completed_child=True" in execution.exit_status.description
         assert engine.get_execution(execution.id).step("run-child").status is BatchStatus.FAILED
+        again = engine.restart(execution.id)
+        assert again.status is BatchStatus.FAILED  # the restart refuses it too
+        assert "JobInstanceAlreadyComplete" in again.exit_status.description
         assert len(engine.list_executions("child")) == 1
         assert child.writer.items == ITEMS
 

@@ -75,10 +75,14 @@ class JobStep:
         return made if isinstance(made, JobParameters) else JobParameters(made)
 
     @staticmethod
-    def _keep(se: StepExecution, runtime: StepRuntime, params: JobParameters) -> None:
-        """Commit the child's parameters in the step's context before the child exists."""
+    def _keep(se: StepExecution, runtime: StepRuntime, params: JobParameters | None) -> None:
+        """Commit the child's parameters in the step's context before the child exists (None:
+        forget them, the child not being this step's)."""
         context = ExecutionContext(dict(se.context))
-        context[PARAMETERS_KEY] = params.to_json()
+        if params is None:
+            context.pop(PARAMETERS_KEY, None)
+        else:
+            context[PARAMETERS_KEY] = params.to_json()
         progress = StepContribution(context)
         runtime.repository.save_chunk_progress(se, progress)
         progress.apply(se)
@@ -103,6 +107,9 @@ class JobStep:
                 log.info("%s: child job %s had already completed", where, self.job.name)
                 return
             if not self.allow_completed_child:
+                # Not this step's child: a restart must refuse it again, not take it as one
+                # it launched itself.
+                self._keep(se, runtime, None)
                 raise JobInstanceAlreadyComplete(
                     f"{where}: {exc}; build the step with .job(..., allow_completed_child=True) "
                     "to accept a child that completed before"
