@@ -225,14 +225,16 @@ class TestSqlWriter:
         assert table_rows(bind) == expected
 
 
-def duplicate_job(name: str, writer: Any, items: list[Any]) -> Any:
-    """A job writing ``items`` (the 4th a duplicate key) that skips IntegrityError."""
+def duplicate_job(
+    name: str, writer: Any, items: list[Any], skip: type[Exception] = sa.exc.IntegrityError
+) -> Any:
+    """A job writing ``items`` (the 4th a duplicate key) that skips ``skip``."""
     step = (
         StepBuilder("load")
         .chunk(10)
         .reader(lambda se: iter(items))
         .writer(writer)
-        .skip(sa.exc.IntegrityError, limit=5)
+        .skip(skip, limit=5)
     )
     return JobBuilder(name).step(step).build()
 
@@ -251,6 +253,18 @@ class TestSameExceptionsEverywhere:
         assert execution.status is BatchStatus.COMPLETED, execution.exit_status
         assert execution.step("load").write_skip_count == 1
         assert table_rows(bind) == sorted(tuple(r.values()) for r in PEOPLE[:6])
+
+    def test_the_driver_class_can_be_named_too(self, engine: Engine) -> None:
+        """.skip(<the driver's IntegrityError>) matches the SQLAlchemy error wrapping it, on
+        every backend and write path."""
+        bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+        meta.create_all(bind)
+        driver_error = bind.dialect.loaded_dbapi.IntegrityError
+        rows = [*PEOPLE[:3], PEOPLE[0], *PEOPLE[3:6]]
+        job = duplicate_job("dups", SqlInsertWriter(people), rows, skip=driver_error)
+        execution = engine.start(job)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        assert execution.step("load").write_skip_count == 1
 
     def test_raw_driver_error_is_translated(self, bind: sa.Engine) -> None:
         """A driver error in a direct path surfaces as SQLAlchemy's class, the driver's
