@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import io
 import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +30,7 @@ from tests.backends import POSTGRES, fresh_database
 from tests.frozen_proxy import proxy_to
 from tests.jobs import cli_jobs
 from tests.jobs.cliops_jobs import CUT_FLAG, NASTY, NASTY_SHOWN
-from tests.test_cli_process import Output, cli_env, spawn
+from tests.test_cli_process import ROOT, Output, cli_env, spawn
 
 COUNT = "tests.jobs.cli_jobs:count_job"
 JOBS = "tests.jobs.cliops_jobs"
@@ -117,6 +120,7 @@ class TestOneLineErrors:
             (("executions", "--limit", HUGE), EXIT_USAGE, HUGE),
             (("purge", "--older-than", "999999999d", "-y"), EXIT_USAGE, "--older-than"),
             (("db", "upgrade", "--revision", "nope"), EXIT_USAGE, "'nope'"),
+            (("db", "upgrade", "--revision", ""), EXIT_USAGE, "empty revision"),
             (("watch", COUNT, "nope://x/y", "--once"), EXIT_USAGE, "nope"),
             (("listen", COUNT, "nope://x/y", "--queue", "q"), EXIT_USAGE, "No such transport"),
             (("listen", COUNT, "redis://", "--queue", "q", "-o", "x"), EXIT_USAGE, "NAME=VALUE"),
@@ -139,6 +143,76 @@ class TestOneLineErrors:
         """An unknown scheme is a usage error; a SQLite file that cannot be made, unreachable."""
         result = CliRunner().invoke(main, ["-r", url, "executions"])
         assert_one_line_error(result, code, fragment)
+
+
+class TestBadInputRefusedAtStart:
+    @pytest.mark.parametrize(
+        ("args", "fragment"),
+        [
+            (("watch", COUNT, "/nonexistent/inbox", "--once"), "no such folder"),
+            (("watch", COUNT, ".", "--interval", "0", "--once"), "'--interval'"),
+            (("watch", COUNT, ".", "--interval", "nan", "--once"), "'nan'"),
+            (("watch", COUNT, ".", "--parameter", "a b", "--once"), "'a b'"),
+            (("start", COUNT, "--queue", "q"), "--queue goes with --queue-to"),
+            (("start", COUNT, "a:=1"), "no type after ':'"),
+            (("start", COUNT, "x:float=nan"), "not a finite number"),
+            (("start", COUNT, "x:float=-inf"), "not a finite number"),
+            (("--lease", "nan", "executions"), "'--lease'"),
+            (("--heartbeat-interval", "inf", "executions"), "'--heartbeat-interval'"),
+            (("--statement-timeout", "nan", "executions"), "'--statement-timeout'"),
+            (("stop", "1", "--wait", "--timeout", "nan"), "'--timeout'"),
+        ],
+    )
+    def test_one_line_exit_2(self, cli: Invoke, args: tuple[str, ...], fragment: str) -> None:
+        """Values that used to be accepted (and then ran locally, polled in a spin, or
+        stored NaN) are refused before anything runs: one line, exit 2."""
+        assert_one_line_error(cli(*args), EXIT_USAGE, fragment)
+        assert cli("executions").stdout.count("COMPLETED") == 0
+
+    @pytest.mark.parametrize(
+        ("options", "fragment"),
+        [
+            (("--parameter", "a b"), "'a b'"),
+            (("--timezone", "Mars/Olympus"), "Mars/Olympus"),
+            (("--misfire-grace-time", "-5"), "'--misfire-grace-time'"),
+            (("--misfire-grace-time", "nan"), "'--misfire-grace-time'"),
+        ],
+    )
+    def test_schedule_refuses_at_start(
+        self, sqlite_url: str, options: tuple[str, ...], fragment: str
+    ) -> None:
+        """schedule refuses a bad parameter name, time zone or grace time when it starts
+        (one line, exit 2), instead of a traceback or a failure at every occurrence."""
+        result = subprocess.run(
+            [sys.executable, "-m", "batchline", "schedule", COUNT, "* * * * *", *options],
+            cwd=ROOT,
+            env=cli_env(sqlite_url),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == EXIT_USAGE, result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("batchline: error: "), result.stderr
+        assert fragment in lines[0]
+
+    def test_not_a_database(self, tmp_path: Path) -> None:
+        """-r sqlite:/// of a file that is not a database: one line naming it, exit 2."""
+        path = tmp_path / "notes.db"
+        path.write_text("these are my notes, not a database\n" * 100)
+        result = CliRunner().invoke(main, ["-r", f"sqlite:///{path}", "executions"])
+        assert_one_line_error(result, EXIT_USAGE, "is not an SQLite database")
+        assert path.read_text().startswith("these are my notes")
+
+    def test_serve_on_a_busy_port(self, sqlite_url: str) -> None:
+        """serve on a port already taken: one line naming the address, exit 2."""
+        pytest.importorskip("uvicorn")
+        with socket.socket() as taken:
+            taken.bind(("127.0.0.1", 0))
+            taken.listen()
+            port = taken.getsockname()[1]
+            result = CliRunner().invoke(main, ["-r", sqlite_url, "serve", "--port", str(port)])
+        assert_one_line_error(result, EXIT_USAGE, f"cannot listen on 127.0.0.1:{port}")
 
 
 @pytest.mark.slow

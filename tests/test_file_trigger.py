@@ -11,12 +11,21 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
 from click.testing import CliRunner
 
-from batchline import BatchStatus, Engine, JobBuilder, LaunchRefused, StepBuilder
+from batchline import (
+    BatchStatus,
+    ConfigurationError,
+    Engine,
+    JobBuilder,
+    LaunchRefused,
+    ParameterError,
+    StepBuilder,
+)
 from batchline.cli import main
 from batchline.testing import eventually
 from batchline.triggers import FolderWatcher
@@ -54,6 +63,25 @@ def files_run(engine: Engine) -> list[str]:
 
 
 class TestWatcher:
+    @pytest.mark.parametrize(
+        ("options", "fragment"),
+        [
+            ({"parameter": "a b"}, "invalid parameter name 'a b'"),
+            ({"interval": 0}, "poll interval must be a positive number"),
+            ({"interval": float("nan")}, "poll interval must be a positive number"),
+        ],
+    )
+    def test_settings_checked_when_built(
+        self, sqlite_url: str, inbox: str, options: dict[str, Any], fragment: str
+    ) -> None:
+        """A bad parameter name or poll interval is refused when the watcher is built,
+        not at each file."""
+        with (
+            Engine(sqlite_url) as engine,
+            pytest.raises((ConfigurationError, ParameterError), match=fragment),
+        ):
+            FolderWatcher(engine, file_job, inbox, **options)
+
     def test_a_file_launches_once_with_its_url(self, sqlite_url: str, inbox: str) -> None:
         """A new file starts one execution with its URL; later polls start nothing more."""
         with Engine(sqlite_url) as engine:

@@ -13,6 +13,7 @@ from batchline import (
     Engine,
     Job,
     JobBuilder,
+    JobParameters,
     ListWriter,
     StepBuilder,
     StepExecution,
@@ -149,6 +150,81 @@ class TestJobStep:
         assert first.status is BatchStatus.STOPPED
         assert engine.list_executions("child")[0].status is BatchStatus.STOPPED
         assert engine.get_execution(first.id).step("run-child").status is BatchStatus.STOPPED
+
+    def test_a_child_completed_before_fails_the_step(self, engine: Engine) -> None:
+        """A child instance that completed before the parent's step launched it fails the
+        step with JobInstanceAlreadyComplete (Spring's JobStep), running nothing."""
+        child, runs = Child(), Counter[str]()
+        child.fail_on = None
+        engine.register(child.job())
+        assert engine.start("child", {"day": 1}).status is BatchStatus.COMPLETED
+        execution = engine.start(engine.register(parent_job(child, runs)), {"day": 1})
+        assert execution.status is BatchStatus.FAILED
+        assert "JobInstanceAlreadyComplete" in execution.exit_status.description
+        assert "allow_completed_child=True" in execution.exit_status.description
+        assert engine.get_execution(execution.id).step("run-child").status is BatchStatus.FAILED
+        again = engine.restart(execution.id)
+        assert again.status is BatchStatus.FAILED  # the restart refuses it too
+        assert "JobInstanceAlreadyComplete" in again.exit_status.description
+        assert len(engine.list_executions("child")) == 1
+        assert child.writer.items == ITEMS
+
+    def test_allow_completed_child_completes_the_step(self, sqlite_engine: Engine) -> None:
+        """With allow_completed_child=True a completed child instance completes the step,
+        nothing run again."""
+        child, runs = Child(), Counter[str]()
+        child.fail_on = None
+        sqlite_engine.register(child.job())
+        assert sqlite_engine.start("child", {"day": 1}).status is BatchStatus.COMPLETED
+        job = parent_job(child, runs, allow_completed_child=True)
+        assert sqlite_engine.start(job, {"day": 1}).status is BatchStatus.COMPLETED
+        assert len(sqlite_engine.list_executions("child")) == 1
+        assert child.writer.items == ITEMS
+
+    def test_own_child_completed_before_the_parent_recorded_it(self, engine: Engine) -> None:
+        """A child this step launched, completed while the parent's step then failed, counts
+        as done on the parent's restart: the step completes, the child is not run again."""
+        child = Child()
+        child.fail_on = None
+        broken = {"on": True}
+
+        class Breaks:
+            def after_step(self, se: StepExecution) -> None:
+                if broken["on"]:
+                    raise RuntimeError("parent died after its child")
+
+        step = StepBuilder("run-child").job(child.job()).listener(Breaks())
+        job = engine.register(JobBuilder("parent").step(step).build())
+        first = engine.start(job, {"day": 1})
+        assert first.status is BatchStatus.FAILED
+        broken["on"] = False
+        assert engine.restart(first.id).status is BatchStatus.COMPLETED
+        assert len(engine.list_executions("child")) == 1
+        assert child.writer.items == ITEMS
+
+    def test_child_parameters_computed_once(self, engine: Engine) -> None:
+        """The child's parameters are computed once and kept in the step's context: the
+        parent's restart restarts the same child instance with the same values, even when
+        the parameters function would now give others."""
+        child, runs = Child(), Counter[str]()
+        calls = Counter[str]()
+
+        def params(se: StepExecution) -> JobParameters:
+            calls["made"] += 1
+            return JobParameters(
+                {"day": se.parameters["day"]}, non_identifying={"try": calls["made"]}
+            )
+
+        engine.register(parent_job(child, runs, parameters=params))
+        first = engine.start("parent", {"day": 1})
+        assert first.status is BatchStatus.FAILED
+        assert engine.restart(first.id).status is BatchStatus.COMPLETED
+        children = engine.list_executions("child")
+        assert [c.status for c in children] == [BatchStatus.COMPLETED, BatchStatus.FAILED]
+        assert children[0].instance.id == children[1].instance.id
+        assert [dict(c.parameters) for c in children] == [{"day": 1, "try": 1}] * 2
+        assert calls["made"] == 1
+        assert child.writer.items == ITEMS
 
     def test_job_step_takes_no_task(self) -> None:
         """A job step with a task is refused, naming both."""

@@ -43,6 +43,9 @@ class TestParametersOf:
             (b'{"n": 1, "n:int": "2"}', "given twice"),
             (b'{"bad name": 1}', "invalid parameter name"),
             (b'{"x": "a\\u0000b"}', "NUL"),
+            (b'{"x:float": "nan"}', "not a finite number"),
+            (b'{"x:float": "Infinity"}', "not a finite number"),
+            (b'{"x:": "1"}', "no type after ':'"),
         ],
     )
     def test_refused(self, body: bytes, fragment: str) -> None:

@@ -300,3 +300,30 @@ def test_a_message_delivered_twice_starts_one_instance(setup: Setup) -> None:
 
 def ids(engine: Engine) -> list[str]:
     return [str(e.parameters["message_id"]) for e in executions(engine)]
+
+
+def test_unstorable_parameters_are_dead_lettered(setup: Setup) -> None:
+    """A NaN or infinite typed value and a body over the parameters' size limit are refused
+    before anything is written, and dead-lettered with the reason; the good messages run."""
+    good = [(f"good-{n}", body(n)) for n in range(3)]
+    poison = [
+        ("nan", json.dumps({"n": 1, "rate:float": "nan"}).encode()),
+        ("inf", json.dumps({"n": 1, "rate:float": "-Infinity"}).encode()),
+        ("huge", json.dumps({"n": 1, "note": "x" * 100_000}).encode()),
+    ]
+    publish(setup, good[:1] + poison + good[1:])
+    with Engine(setup.repository) as engine, Listener(setup) as listener:
+        listener.start()
+        eventually(
+            lambda: waiting(setup, setup.dead) == len(poison) and instances(engine) == len(good),
+            timeout=60,
+            interval=0.2,
+            message=lambda: f"{instances(engine)} instances\n{listener.log_tail()}",
+        )
+        assert listener.stop() == 0
+        letters = {m.properties["message_id"]: m for m in take_all(setup, setup.dead)}
+        assert "not a finite number" in letters["nan"].headers[ERROR_HEADER]
+        assert "not a finite number" in letters["inf"].headers[ERROR_HEADER]
+        assert "at most 32,768 are allowed" in letters["huge"].headers[ERROR_HEADER]
+        found = executions(engine)
+        assert sorted(str(e.parameters["message_id"]) for e in found) == sorted(i for i, _ in good)

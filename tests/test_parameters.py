@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from batchline import ExecutionContext, JobParameter, JobParameters, ParameterError
+from batchline import (
+    BatchStatus,
+    Engine,
+    ExecutionContext,
+    JobBuilder,
+    JobParameter,
+    JobParameters,
+    ParameterError,
+    StepBuilder,
+)
 from batchline.errors import ConfigurationError
+from batchline.parameters import MAX_PARAMETERS, MAX_PARAMETERS_BYTES
+from batchline.repository.filters import ExecutionQuery
 
 names = st.from_regex(r"[a-z_][a-z0-9_.]{0,12}", fullmatch=True)
 values = st.one_of(
@@ -104,3 +116,71 @@ class TestExecutionContext:
         assert not context.dirty
         context["a"] = 2
         assert context.dirty
+
+
+class TestFiniteNumbers:
+    @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf])
+    def test_non_finite_float_refused(self, value: float) -> None:
+        """NaN and +-Infinity are refused (they are not JSON), identifying or not."""
+        with pytest.raises(ParameterError, match=r"'x': .* is not a finite number"):
+            JobParameters({"x": value})
+        with pytest.raises(ParameterError, match="not a finite number"):
+            JobParameters(non_identifying={"x": value})
+
+    @pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-Infinity", "1e999"])
+    def test_non_finite_text_refused(self, text: str) -> None:
+        """A command-line float that reads as NaN or Infinity is refused, naming it."""
+        with pytest.raises(ParameterError, match=f"'x': '{text}' is not a finite number"):
+            JobParameters.parse([f"x:float={text}"])
+
+    def test_empty_type_refused(self) -> None:
+        """'a:=1' names no type: refused, not read as the string parameter a=1."""
+        with pytest.raises(ParameterError, match="'a': no type after ':'"):
+            JobParameters.parse(["a:=1"])
+
+
+class TestLimits:
+    def test_count_limit(self) -> None:
+        """More than MAX_PARAMETERS parameters are refused with the bound."""
+        many = JobParameters({f"p{i}": i for i in range(MAX_PARAMETERS + 1)})
+        with pytest.raises(ParameterError, match=f"at most {MAX_PARAMETERS} are allowed"):
+            many.stored()
+        JobParameters({f"p{i}": i for i in range(MAX_PARAMETERS)}).stored()
+
+    def test_size_limit(self) -> None:
+        """Parameters whose stored JSON passes MAX_PARAMETERS_BYTES are refused naming the
+        largest; escapes count as the bytes they take."""
+        with pytest.raises(ParameterError, match=r"at most 32,768 are allowed \(largest: 'big'\)"):
+            JobParameters({"big": "x" * MAX_PARAMETERS_BYTES, "small": 1}).stored()
+        with pytest.raises(ParameterError, match="largest: 'wide'"):
+            JobParameters({"wide": "é" * (MAX_PARAMETERS_BYTES // 5)}).stored()
+        assert len(JobParameters({"ok": "x" * 32_000}).stored()) <= MAX_PARAMETERS_BYTES
+
+
+class TestLaunchRefusesBadParameters:
+    def test_oversized_parameters_write_nothing(self, engine: Engine) -> None:
+        """On every backend, a launch over the size limit is refused before anything is
+        written (no instance, no execution), and a filtered query still works."""
+        job = engine.register(
+            JobBuilder("sized").step(StepBuilder("s").task(lambda se: None)).build()
+        )
+        with pytest.raises(ParameterError, match="at most 32,768"):
+            engine.start(job, {"body": "x" * (70 * 1024)})
+        with pytest.raises(ParameterError, match="at most 100"):
+            engine.start(job, {f"p{i}": i for i in range(101)})
+        assert engine.list_executions("sized") == []
+        assert engine.start(job, {"body": "x" * 30_000}).status is BatchStatus.COMPLETED
+
+    def test_non_finite_refused_and_queries_keep_working(self, engine: Engine) -> None:
+        """A NaN parameter is refused on every backend, and parameter-filtered queries of
+        other jobs keep answering."""
+        job = engine.register(
+            JobBuilder("finite").step(StepBuilder("s").task(lambda se: None)).build()
+        )
+        with pytest.raises(ParameterError, match="not a finite number"):
+            engine.start(job, {"rate": math.nan})
+        with pytest.raises(ParameterError, match="not a finite number"):
+            engine.start(job, JobParameters.parse(["rate:float=inf"]))
+        done = engine.start(job, {"rate": 0.5})
+        found = engine.find_executions(ExecutionQuery.of(parameters={"rate": 0.5}))
+        assert [e.id for e in found.items] == [done.id]

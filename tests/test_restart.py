@@ -27,6 +27,7 @@ from batchline import (
     JobParameters,
     JobRestartRefused,
     NoSuchExecution,
+    ParameterError,
     SqlInsertWriter,
     StepBuilder,
     StepExecution,
@@ -286,3 +287,31 @@ class TestJobContextOnRestart:
         assert second.status is BatchStatus.COMPLETED
         assert seen == ["abc-42", "abc-42"]
         assert engine.get_execution(second.id).context["token"] == "abc-42"
+
+
+class TestRestartValidates:
+    def test_restart_refuses_parameters_the_job_no_longer_accepts(self, engine: Engine) -> None:
+        """A job re-registered with a new required parameter refuses the restart of an
+        execution launched without it, as start does, and records nothing."""
+        failing = {"on": True}
+
+        def task(se: StepExecution) -> None:
+            if failing["on"]:
+                raise RuntimeError("down")
+
+        old = JobBuilder("revalidated").step(StepBuilder("only").task(task)).build()
+        first = engine.start(old, {"day": "1"})
+        assert first.status is BatchStatus.FAILED
+        failing["on"] = False
+        engine.register(
+            JobBuilder("revalidated")
+            .step(StepBuilder("only").task(task))
+            .require("region")
+            .build(),
+            replace=True,
+        )
+        with pytest.raises(ParameterError, match=r"missing required parameter.*region"):
+            engine.restart(first.id)
+        with pytest.raises(ParameterError, match="region"):
+            engine.restart(job_name="revalidated")
+        assert [e.id for e in engine.list_executions("revalidated")] == [first.id]

@@ -12,12 +12,20 @@ from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
 from click.testing import CliRunner
 
-from batchline import BatchStatus, ConfigurationError, Engine, JobBuilder, StepBuilder
+from batchline import (
+    BatchStatus,
+    ConfigurationError,
+    Engine,
+    JobBuilder,
+    ParameterError,
+    StepBuilder,
+)
 from batchline.cli import main
 from batchline.job import Job
 from batchline.testing import eventually
@@ -65,6 +73,36 @@ class TestCronExpressions:
         )
         assert result.exit_code == 2
         assert result.stderr.count("\n") == 1 and "cron expression" in result.stderr
+
+    @pytest.mark.parametrize(
+        ("options", "fragment"),
+        [
+            ({"parameter": "a b"}, "invalid parameter name 'a b'"),
+            ({"timezone": "Mars/Olympus"}, "unknown time zone 'Mars/Olympus'"),
+            ({"misfire_grace_time": -5}, "misfire_grace_time must be a positive number"),
+            ({"misfire_grace_time": float("nan")}, "misfire_grace_time must be a positive"),
+        ],
+    )
+    def test_settings_checked_when_built(
+        self, sqlite_engine: Engine, options: dict[str, Any], fragment: str
+    ) -> None:
+        """A parameter name no parameter may have, an unknown time zone or a grace time that
+        is not a positive number: refused when the scheduler is built, not at each
+        occurrence."""
+        with pytest.raises((ConfigurationError, ParameterError), match=fragment):
+            JobScheduler(sqlite_engine, **options)
+
+    def test_fractional_grace_time_runs(self, sqlite_engine: Engine) -> None:
+        """A grace time under a second is taken (APScheduler truncates to whole seconds, and
+        refuses 0)."""
+        job = JobBuilder("graceful").step(StepBuilder("s").task(lambda se: None)).build()
+        scheduler = JobScheduler(sqlite_engine, misfire_grace_time=0.5)
+        scheduler.add(job, "* * * * * *")
+        scheduler.start()
+        try:
+            eventually(lambda: bool(sqlite_engine.list_executions("graceful")), timeout=30)
+        finally:
+            scheduler.shutdown()
 
 
 class TestReplicas:

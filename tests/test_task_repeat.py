@@ -15,6 +15,7 @@ from batchline import (
     StepBuilder,
     StepExecution,
 )
+from batchline.items.base import _takes_step
 
 tables = sa.MetaData()
 batches = sa.Table("repeat_batches", tables, sa.Column("n", sa.Integer, primary_key=True))
@@ -98,3 +99,23 @@ class TestWhoGetsAChunk:
         step = StepBuilder("t").task(lambda *args: got.append(len(args)))
         assert sqlite_engine.start(JobBuilder("j").step(step).build()).status.value == "COMPLETED"
         assert got == [1]
+
+    def test_a_parameter_with_a_default_is_never_filled(self, sqlite_engine: Engine) -> None:
+        """`lambda se, n=n: ...` keeps its own n: the task gets no chunk for it."""
+        got: list[object] = []
+        steps = [StepBuilder(f"t{n}").task(lambda se, n=n: got.append(n)) for n in range(3)]
+        job = JobBuilder("defaults")
+        for step in steps:
+            job = job.step(step)
+        assert sqlite_engine.start(job.build()).status.value == "COMPLETED"
+        assert got == [0, 1, 2]
+
+    def test_a_writer_parameter_with_a_default_is_never_filled(self, sqlite_engine: Engine) -> None:
+        """A writer function `lambda items, out=out: ...` keeps its own out (no chunk), and a
+        factory `lambda step, n=n: ...` is still a factory."""
+        out: list[int] = []
+        write = lambda items, out=out: out.extend(items)  # noqa: E731
+        step = StepBuilder("w").chunk(2).reader([1, 2, 3]).writer(write)
+        assert sqlite_engine.start(JobBuilder("w").step(step).build()).status.value == "COMPLETED"
+        assert out == [1, 2, 3]
+        assert _takes_step(lambda step, n=1: None)

@@ -12,6 +12,8 @@ import httpx
 import pytest
 
 from batchline.testing import eventually
+from tests.backends import MYSQL, POSTGRES, fresh_database
+from tests.frozen_proxy import proxy_to
 from tests.jobs.web_jobs import MARKUP
 from tests.web_server import Server, batchline, create_token, requires_web, serving
 
@@ -308,6 +310,102 @@ class TestOperations:
         jobs = {j["name"]: j for j in server.client(tokens["read"]).get("/api/jobs").json()}
         assert jobs["web_failing"]["registered"] and jobs["web_failing"]["last"] is None
         assert jobs["web_count"]["counts"]["COMPLETED"] >= 1
+
+
+class TestBadInput:
+    @pytest.mark.parametrize(
+        ("query", "fragment"),
+        [
+            ({"since": "0001-01-01T00:00:00+14:00"}, "outside the years 1 to 9999"),
+            ({"until": "9999-12-31T23:59:59-14:00"}, "outside the years 1 to 9999"),
+            ({"param": [f"p{i}=1" for i in range(1000)]}, "at most 32"),
+            ({"param": "x:float=nan"}, "not a finite number"),
+            ({"param": "a:=1"}, "no type after ':'"),
+        ],
+    )
+    def test_filters_out_of_range_are_400(
+        self, server: Server, tokens: dict[str, str], query: dict[str, Any], fragment: str
+    ) -> None:
+        """Calendar edges that leave the years 1-9999 in UTC, 1,000 parameter filters, NaN:
+        400 problem+json saying what and the bound, never 500 or 503."""
+        response = server.client(tokens["read"]).get("/api/executions", params=query)
+        assert response.status_code == 400, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+        assert fragment in response.json()["detail"]
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"force": "yes"},
+            {"force": 1},
+            {"force": "true"},
+            {"execution_id": "1"},
+            {"forse": True},
+        ],
+    )
+    def test_recover_takes_booleans_as_booleans(
+        self, server: Server, tokens: dict[str, str], body: dict[str, Any]
+    ) -> None:
+        """POST /api/recover refuses a string or number for force (and a misspelt field):
+        422, nothing recovered."""
+        response = server.client(tokens["operate"]).post("/api/recover", json=body)
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"] == "application/problem+json"
+
+    def test_start_refuses_strings_for_booleans(
+        self, server: Server, tokens: dict[str, str]
+    ) -> None:
+        """A start parameter's identifying flag is a boolean, not "no"."""
+        response = server.client(tokens["operate"]).post(
+            "/api/jobs/web_count/start",
+            json={"parameters": {"count": {"value": "3", "type": "int", "identifying": "no"}}},
+        )
+        assert response.status_code == 422, response.text
+
+    @pytest.mark.parametrize(
+        ("parameters", "fragment"),
+        [
+            ({"rate": {"value": "nan", "type": "float"}}, "not a finite number"),
+            ({"rate": {"value": "-Infinity", "type": "float"}}, "not a finite number"),
+            ({f"p{i}": {"value": "x" * 1000} for i in range(40)}, "at most 32,768"),
+        ],
+    )
+    def test_start_refuses_unstorable_parameters(
+        self, server: Server, tokens: dict[str, str], parameters: dict[str, Any], fragment: str
+    ) -> None:
+        """NaN, Infinity and parameters past the size limit: 400, nothing launched."""
+        client = server.client(tokens["operate"])
+        before = client.get("/api/executions", params={"job": "web_count"}).json()["items"]
+        response = client.post("/api/jobs/web_count/start", json={"parameters": parameters})
+        assert response.status_code == 400, response.text
+        assert fragment in response.json()["detail"]
+        after = client.get("/api/executions", params={"job": "web_count"}).json()["items"]
+        assert [e["id"] for e in after] == [e["id"] for e in before]
+
+
+@pytest.mark.parametrize("backend", ["postgresql", "mariadb"])
+@pytest.mark.parametrize("outage", ["freeze", "cut"])
+def test_repository_outage_is_503(
+    backend: str, outage: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the repository is cut or silent past the timeouts, the API answers 503
+    problem+json with Retry-After, never a 500 with a traceback."""
+    monkeypatch.setenv("BATCHLINE_CONNECT_TIMEOUT", "2")
+    monkeypatch.setenv("BATCHLINE_STATEMENT_TIMEOUT", "2")
+    server_url = POSTGRES if backend == "postgresql" else MYSQL
+    with fresh_database(backend, tmp_path) as url:
+        token = create_token(url, "reader", "read")
+        with proxy_to(server_url) as proxy, serving(proxy.url(url)) as server:
+            client = server.client(token)
+            assert client.get("/api/executions").status_code == 200
+            getattr(proxy, outage)()
+            for path in ("/api/executions", "/api/jobs", "/api/executions/1"):
+                response = client.get(path)
+                assert response.status_code == 503, response.text
+                assert response.headers["content-type"] == "application/problem+json"
+                assert response.headers["retry-after"] == "5"
+                assert "did not answer" in response.json()["detail"]
+                assert "Traceback" not in response.text
 
 
 class TestServe:

@@ -59,7 +59,7 @@ class StepBuilder:
         self._partitioned: Callable[[StepOptions], Step] | None = None
         self._options = StepOptions()
         self._streams: list[ItemStream] = []
-        self._child: tuple[Job, ParametersSpec] | None = None
+        self._child: tuple[Job, ParametersSpec, bool] | None = None
         self._read_ahead: bool | None = None
         self._gc_freeze: int | None = FREEZE_AFTER
 
@@ -73,10 +73,15 @@ class StepBuilder:
 
     handler = task
 
-    def job(self, job: Job, *, parameters: ParametersSpec = None) -> Self:
+    def job(
+        self, job: Job, *, parameters: ParametersSpec = None, allow_completed_child: bool = False
+    ) -> Self:
         """A job step: run ``job`` (its own instance) as this step's work, with the parent's
-        parameters or those ``parameters(step_execution)`` returns; a restart resumes it."""
-        self._child = (job, parameters)
+        parameters or those ``parameters(step_execution)`` returns, computed once and kept in
+        the step's context; a restart resumes the same child. A child instance that completed
+        before fails the step (JobInstanceAlreadyComplete, as Spring's JobStep) unless
+        ``allow_completed_child``, which completes the step without running anything."""
+        self._child = (job, parameters, allow_completed_child)
         return self
 
     def chunk(self, size: int, *, seconds: float | None = None) -> Self:
@@ -118,7 +123,12 @@ class StepBuilder:
         exclude: ExcTypes | type[BaseException] = (),
         backoff: Backoff | None = None,
     ) -> Self:
-        """Retry the processor per item and the writer per chunk on these exception classes."""
+        """Retry the processor per item and the writer per chunk on these exception classes.
+
+        ``limit`` counts retries after the first attempt: ``limit=3`` tries an item (or a
+        chunk's write) up to 4 times. Spring Batch's ``retryLimit(3)`` counts attempts (3 in
+        all): a port from Spring passes ``limit=retryLimit - 1``.
+        """
         if limit < 1:
             raise ConfigurationError(f"step {self._name!r}: retry limit must be >= 1")
         self._faults.retryable = Classifier(on, exclude)
@@ -256,7 +266,10 @@ class StepBuilder:
                     f"step {self._name!r} runs job {self._child[0].name!r}: it takes no task, "
                     "reader or writer"
                 )
-            return JobStep(self._name, self._child[0], self._child[1], self._options)
+            child, parameters, allow_completed = self._child
+            return JobStep(
+                self._name, child, parameters, self._options, allow_completed_child=allow_completed
+            )
         if self._task is not None:
             if self._streams:
                 raise ConfigurationError(
@@ -395,7 +408,13 @@ class Transitions:
         self._pattern = pattern
 
     def to(self, node: Step | StepBuilder | Decider | str) -> JobBuilder:
-        """Go on to a step or decider (an object, or the name of one declared anywhere)."""
+        """Go on to a step or decider (an object, or the name of one declared anywhere).
+
+        Returns the job builder still on the *source* step: a following ``.on(...)`` adds
+        another transition from the same step, as ``.on("A").to(x).on("B").to(y)`` does. In
+        Spring Batch a chained ``.on`` after ``.to(x)`` belongs to ``x``; here write
+        ``.from_(x).on(...)`` for that.
+        """
         target = node if isinstance(node, str) else self._job._flow.add(self._job._node(node))
         self._job._flow.transition(self._pattern, "to", target)
         return self._job

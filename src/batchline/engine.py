@@ -323,6 +323,9 @@ class Engine(Explorer):
             raise JobRestartRefused(
                 f"job execution {old.id} is UNKNOWN; abandon it or recover it before a restart"
             )
+        # Every launch is validated, restarts included (Spring): the job may have been
+        # registered since with a new required parameter or validator.
+        job.validate(old.parameters)
         if old.status.is_running:
             self._recover_if_dead(old)
         return job, self.repository.create_job_execution(

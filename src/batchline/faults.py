@@ -24,7 +24,13 @@ ExcTypes = Iterable[type[BaseException]]
 
 
 class Classifier:
-    """Maps an exception to True/False by the nearest listed class in its MRO."""
+    """Maps an exception to True/False by the nearest listed class in its MRO.
+
+    A database error raised as SQLAlchemy's (``sqlalchemy.exc.IntegrityError``, as every SQL
+    writer raises them on every backend) that no listed class matches is classified by the
+    driver's error it wraps (``.orig``: ``psycopg.errors.DataError``...), so either class can
+    be named in ``.skip``/``.retry``/``.no_rollback``.
+    """
 
     def __init__(
         self,
@@ -45,9 +51,17 @@ class Classifier:
         cls = type(error)
         hit = self._cache.get(cls)
         if hit is None:
-            hit = next((self._rules[k] for k in cls.__mro__ if k in self._rules), False)
+            found = self._nearest(cls)
+            if found is None and cls.__module__.startswith("sqlalchemy."):
+                orig = getattr(error, "orig", None)
+                if isinstance(orig, BaseException):
+                    return bool(self._nearest(type(orig)))  # not cached: per driver class
+            hit = bool(found)
             self._cache[cls] = hit
         return hit
+
+    def _nearest(self, cls: type[BaseException]) -> bool | None:
+        return next((self._rules[k] for k in cls.__mro__ if k in self._rules), None)
 
 
 def _listed(classes: ExcTypes | type[BaseException]) -> ExcTypes:

@@ -2,7 +2,9 @@
 
 Identifying parameters decide the instance: the same identifying values (whatever their order or
 the non-identifying ones) give the same key. Values are str, int, float, bool, date or datetime and
-round-trip through JSON with their type, never through pickle.
+round-trip through JSON with their type, never through pickle. A float must be finite (NaN and
+Infinity are not JSON), and the parameters of one launch are bounded (``MAX_PARAMETERS``,
+``MAX_PARAMETERS_BYTES`` of stored JSON), the same on every backend.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -23,6 +26,11 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
 _TYPES = ("str", "int", "float", "bool", "date", "datetime")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
+
+# One launch's parameters, checked before anything is written. The bytes are those of the JSON
+# the repository stores (ASCII: escapes counted), well under MariaDB's 64 KiB TEXT column.
+MAX_PARAMETERS = 100
+MAX_PARAMETERS_BYTES = 32 * 1024
 
 
 def _type_of(value: object) -> str:
@@ -51,7 +59,10 @@ def _convert(name: str, type_name: str, text: str) -> ParamValue:
         if type_name == "int":
             return int(text)
         if type_name == "float":
-            return float(text)
+            number = float(text)
+            if not math.isfinite(number):  # NaN and Infinity are not JSON
+                raise ValueError
+            return number
         if type_name == "bool":
             low = text.strip().lower()
             if low in _TRUE:
@@ -66,7 +77,7 @@ def _convert(name: str, type_name: str, text: str) -> ParamValue:
     except ValueError:
         expected = {
             "int": "an integer",
-            "float": "a number",
+            "float": "a finite number",
             "bool": "true or false",
             "date": "a date YYYY-MM-DD",
             "datetime": "a datetime YYYY-MM-DDTHH:MM[:SS][+HH:MM]",
@@ -124,6 +135,7 @@ class JobParameters(Mapping[str, ParamValue]):
                 _type_of(param.value)
             except ParameterError as exc:
                 raise ParameterError(f"parameter {name!r}: {exc}") from None
+            _check_finite(name, param.value)
         self._params = dict(sorted(params.items()))
 
     def __getitem__(self, name: str) -> ParamValue:
@@ -178,9 +190,28 @@ class JobParameters(Mapping[str, ParamValue]):
     def to_json(self) -> dict[str, Any]:
         return {k: p.to_json() for k, p in self._params.items()}
 
+    def stored(self) -> str:
+        """The JSON the repository stores; ParameterError past the documented limits."""
+        if len(self._params) > MAX_PARAMETERS:
+            raise ParameterError(
+                f"{len(self._params)} job parameters: at most {MAX_PARAMETERS} are allowed"
+            )
+        text = json.dumps(self.to_json(), sort_keys=True, allow_nan=False)
+        if len(text) > MAX_PARAMETERS_BYTES:
+            largest = max(self._params, key=lambda k: len(json.dumps(self._params[k].to_json())))
+            raise ParameterError(
+                f"job parameters take {len(text):,} bytes as JSON: at most "
+                f"{MAX_PARAMETERS_BYTES:,} are allowed (largest: {largest!r})"
+            )
+        return text
+
     @classmethod
     def from_json(cls, data: Mapping[str, Mapping[str, Any]]) -> JobParameters:
-        return cls({k: JobParameter.from_json(k, v) for k, v in data.items()})
+        params = cls()
+        # Read back as stored: a row written before non-finite floats were refused stays
+        # readable (and can be abandoned), so no check here.
+        params._params = dict(sorted((k, JobParameter.from_json(k, v)) for k, v in data.items()))
+        return params
 
     def merged(self, other: JobParameters) -> JobParameters:
         return JobParameters({**self._params, **other._params})
@@ -199,6 +230,14 @@ class JobParameters(Mapping[str, ParamValue]):
         return cls(params)
 
 
+def _check_finite(name: str, value: ParamValue) -> None:
+    # NaN and Infinity are no JSON: stored, they broke every parameter-filtered query.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ParameterError(
+            f"parameter {name!r}: {value} is not a finite number (NaN and Infinity are not JSON)"
+        )
+
+
 def _check_name(name: str) -> str:
     if not isinstance(name, str) or not _NAME.match(name):
         raise ParameterError(
@@ -213,8 +252,12 @@ def parse_parameter(text: str, *, identifying: bool = True) -> tuple[str, JobPar
     head, sep, raw = text.partition("=")
     if not sep:
         raise ParameterError(f"parameter {text!r}: expected name[:type]=value")
-    name, _, type_name = head.partition(":")
+    name, colon, type_name = head.partition(":")
     _check_name(name)
+    if colon and not type_name:
+        raise ParameterError(
+            f"parameter {name!r}: no type after ':'; use one of {', '.join(_TYPES)}"
+        )
     type_name = type_name or "str"
     if type_name not in _TYPES:
         raise ParameterError(

@@ -222,6 +222,35 @@ class TestLoadDataWriter:
         assert LoadDataError.__name__ in execution.exit_status.description
         assert [r[0] for r in stored(url)] == list(range(10))
 
+    def test_duplicate_key_is_sqlalchemy_integrity_error(self, url: str) -> None:
+        """LOCAL makes a duplicate key a warning: the writer raises it as
+        sqlalchemy.exc.IntegrityError, as the INSERT writers do, so .skip(IntegrityError)
+        skips the row and the rest is loaded."""
+        keyed = sa.Table(
+            "keyed",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+            sa.Column("s", sa.String(20)),
+        )
+        bind = sa.create_engine(url)
+        keyed.create(bind)
+        rows = [(i, f"r{i}") for i in (1, 2, 3, 2, 4, 5)]
+        step = (
+            StepBuilder("load")
+            .chunk(10)
+            .reader(ListReader(rows))
+            .writer(MySqlLoadDataWriter("keyed", ["id", "s"]))
+            .skip(sa.exc.IntegrityError, limit=3)
+        )
+        with Engine(url) as engine:
+            execution = engine.start(JobBuilder("dups").step(step).build())
+        with bind.connect() as conn:
+            found = [tuple(r) for r in conn.execute(sa.select(keyed).order_by(keyed.c.id))]
+        bind.dispose()
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        assert execution.step("load").write_skip_count == 1
+        assert found == [(i, f"r{i}") for i in (1, 2, 3, 4, 5)]
+
     def test_a_connection_without_local_infile_is_refused(self, url: str) -> None:
         """Without ?local_infile=1 the writer says what to add."""
         plain = sa.make_url(url).difference_update_query(["local_infile"])

@@ -225,6 +225,57 @@ class TestSqlWriter:
         assert table_rows(bind) == expected
 
 
+def duplicate_job(
+    name: str, writer: Any, items: list[Any], skip: type[Exception] = sa.exc.IntegrityError
+) -> Any:
+    """A job writing ``items`` (the 4th a duplicate key) that skips ``skip``."""
+    step = (
+        StepBuilder("load")
+        .chunk(10)
+        .reader(lambda se: iter(items))
+        .writer(writer)
+        .skip(skip, limit=5)
+    )
+    return JobBuilder(name).step(step).build()
+
+
+class TestSameExceptionsEverywhere:
+    @pytest.mark.parametrize("items", ["dicts", "dataclasses"])
+    def test_duplicate_key_is_sqlalchemy_integrity_error(self, engine: Engine, items: str) -> None:
+        """On every backend and write path (the statement, the driver's executemany,
+        MariaDB's rendered INSERT), a duplicate key raises sqlalchemy.exc.IntegrityError,
+        so .skip(IntegrityError) skips it and the rest is written."""
+        bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+        meta.create_all(bind)
+        rows = [*PEOPLE[:3], PEOPLE[0], *PEOPLE[3:6]]
+        given = rows if items == "dicts" else [Person(**r) for r in rows]
+        execution = engine.start(duplicate_job("dups", SqlInsertWriter(people), given))
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        assert execution.step("load").write_skip_count == 1
+        assert table_rows(bind) == sorted(tuple(r.values()) for r in PEOPLE[:6])
+
+    def test_the_driver_class_can_be_named_too(self, engine: Engine) -> None:
+        """.skip(<the driver's IntegrityError>) matches the SQLAlchemy error wrapping it, on
+        every backend and write path."""
+        bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+        meta.create_all(bind)
+        driver_error = bind.dialect.loaded_dbapi.IntegrityError
+        rows = [*PEOPLE[:3], PEOPLE[0], *PEOPLE[3:6]]
+        job = duplicate_job("dups", SqlInsertWriter(people), rows, skip=driver_error)
+        execution = engine.start(job)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        assert execution.step("load").write_skip_count == 1
+
+    def test_raw_driver_error_is_translated(self, bind: sa.Engine) -> None:
+        """A driver error in a direct path surfaces as SQLAlchemy's class, the driver's
+        own exception kept as .orig."""
+        fill(bind, PEOPLE[:1])
+        with pytest.raises(sa.exc.IntegrityError) as raised, bind.begin() as conn:
+            SqlWriter(people).write(PEOPLE[:1], Chunk(1, conn, StepExecution(1, 1, "s")))
+        assert raised.value.orig is not None
+        assert type(raised.value.orig).__module__.split(".")[0] in ("sqlite3", "pymysql", "psycopg")
+
+
 class TestPostgresCopyWriter:
     @pytest.fixture
     def pg(self, tmp_path: Path) -> Iterator[sa.Engine]:
@@ -259,6 +310,18 @@ class TestPostgresCopyWriter:
                 ("eu", 2, "new\nline \\ backslash", None, None),
             ],
         )
+
+    def test_duplicate_key_is_sqlalchemy_integrity_error(self, tmp_path: Path) -> None:
+        """A COPY hitting a duplicate key raises sqlalchemy.exc.IntegrityError (not psycopg's),
+        so .skip(IntegrityError) skips the row and the rest is copied."""
+        with fresh_database("postgresql", tmp_path) as url, Engine(url) as engine:
+            bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+            meta.create_all(bind)
+            rows = [*PEOPLE[:3], PEOPLE[0], *PEOPLE[3:6]]
+            execution = engine.start(duplicate_job("dups", PostgresCopyWriter(people), rows))
+            assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+            assert execution.step("load").write_skip_count == 1
+            assert table_rows(bind) == sorted(tuple(r.values()) for r in PEOPLE[:6])
 
     def test_refuses_other_databases(self, tmp_path: Path) -> None:
         """On SQLite the COPY writer fails with a message naming what it needs."""

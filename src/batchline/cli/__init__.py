@@ -20,6 +20,7 @@ from batchline.cli.schedule import schedule
 from batchline.cli.serve import serve
 from batchline.cli.state import State, configure_logging
 from batchline.cli.tokens import token
+from batchline.cli.types import SECONDS_OR_ZERO, Seconds
 from batchline.cli.watch import watch
 from batchline.cli.worker import worker
 from batchline.errors import BatchlineError
@@ -105,7 +106,7 @@ class _Group(click.Group):
 )
 @click.option(
     "--heartbeat-interval",
-    type=click.FloatRange(min=0.01),
+    type=Seconds(0.01, inclusive=True),
     default=10.0,
     show_default=True,
     envvar="BATCHLINE_HEARTBEAT_INTERVAL",
@@ -114,7 +115,7 @@ class _Group(click.Group):
 )
 @click.option(
     "--lease",
-    type=click.FloatRange(min=0.01),
+    type=Seconds(0.01, inclusive=True),
     default=60.0,
     show_default=True,
     envvar="BATCHLINE_LEASE",
@@ -123,7 +124,7 @@ class _Group(click.Group):
 )
 @click.option(
     "--connect-timeout",
-    type=click.FloatRange(min=0),
+    type=SECONDS_OR_ZERO,
     default=10.0,
     show_default=True,
     envvar="BATCHLINE_CONNECT_TIMEOUT",
@@ -132,7 +133,7 @@ class _Group(click.Group):
 )
 @click.option(
     "--statement-timeout",
-    type=click.FloatRange(min=0),
+    type=SECONDS_OR_ZERO,
     default=60.0,
     show_default=True,
     envvar="BATCHLINE_STATEMENT_TIMEOUT",
@@ -142,7 +143,7 @@ class _Group(click.Group):
 )
 @click.option(
     "--sample-interval",
-    type=click.FloatRange(min=0),
+    type=SECONDS_OR_ZERO,
     default=5.0,
     show_default=True,
     envvar="BATCHLINE_SAMPLE_INTERVAL",

@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 
 import click
+from click.core import ParameterSource
 from rich.table import Table
 
 from batchline.cli import output
 from batchline.cli.running import run_in_foreground
 from batchline.cli.state import state
+from batchline.cli.types import SECONDS
 from batchline.errors import NoSuchJob
 from batchline.parameters import JobParameters
 
@@ -75,6 +77,9 @@ def start(
     """
     if carry and not next_instance:
         raise click.UsageError("--carry goes with --next")
+    ctx = click.get_current_context()
+    if broker is None and ctx.get_parameter_source("queue") is not ParameterSource.DEFAULT:
+        raise click.UsageError("--queue goes with --queue-to BROKER_URL")
     if next_instance and broker is not None:
         raise click.UsageError("--next and --queue-to do not go together yet")
     st = state()
@@ -130,7 +135,7 @@ def restart(target: str, job_ref: str | None) -> None:
 @click.command()
 @click.argument("execution_id", type=EXECUTION_ID)
 @click.option("--wait/--no-wait", default=False, help="Wait until the execution has ended.")
-@click.option("--timeout", type=float, default=600.0, show_default=True, help="With --wait.")
+@click.option("--timeout", type=SECONDS, default=600.0, show_default=True, help="With --wait.")
 def stop(execution_id: int, wait: bool, timeout: float) -> None:
     """Ask a running execution to stop at its next chunk boundary."""
     engine = state().engine()

@@ -7,6 +7,7 @@ import click
 from batchline.cli.jobs import non_identifying_option, parse_parameters
 from batchline.cli.running import log, serve_until_signal
 from batchline.cli.state import state
+from batchline.cli.types import SECONDS
 
 
 @click.command()
@@ -16,7 +17,7 @@ from batchline.cli.state import state
 @non_identifying_option
 @click.option(
     "--misfire-grace-time",
-    type=float,
+    type=SECONDS,
     default=300.0,
     show_default=True,
     help="Seconds an occurrence may be late and still run; later ones are skipped.",

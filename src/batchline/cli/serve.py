@@ -7,6 +7,7 @@ the jobs ``--jobs`` loaded. FastAPI and uvicorn are imported only here, when ser
 from __future__ import annotations
 
 import ipaddress
+import socket
 
 import click
 
@@ -64,7 +65,19 @@ def serve(host: str, port: int, schedule_file: str | None) -> None:
         from batchline.triggers.schedule_file import scheduler_from_file
 
         scheduler = scheduler_from_file(engine, schedule_file)
+    listening = listen(host, port)  # before anything starts: a busy port is one line, exit 2
     app = create_app(engine, tokens, scheduler)
     click.echo(f"batchline serving on http://{host}:{port}/", err=True)
     # SIGTERM or Ctrl-C: the app's shutdown stops the jobs started from the web first.
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[listening])
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The server's socket, bound here: uvicorn reports a bind failure as log lines and an
+    exit code of its own."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        return socket.create_server((host, port), family=family)
+    except OSError as err:
+        raise ConfigurationError(f"cannot listen on {host}:{port}: {err.strerror or err}") from None

@@ -8,6 +8,7 @@ from batchline.cli import output
 from batchline.cli.jobs import non_identifying_option, parse_parameters
 from batchline.cli.running import log, serve_until_signal
 from batchline.cli.state import state
+from batchline.cli.types import SECONDS
 from batchline.errors import ConfigurationError
 from batchline.status import BatchStatus
 
@@ -22,7 +23,7 @@ from batchline.status import BatchStatus
     "--parameter", default="file", show_default=True, help="Parameter that gets the file URL."
 )
 @click.option(
-    "--interval", type=float, default=5.0, show_default=True, help="Seconds between polls."
+    "--interval", type=SECONDS, default=5.0, show_default=True, help="Seconds between polls."
 )
 @click.option(
     "--wait-stable/--no-wait-stable",
@@ -65,6 +66,10 @@ def watch(
         )
     except (ValueError, ImportError) as err:  # fsspec: unknown protocol, or its package missing
         raise ConfigurationError(f"cannot watch {url!r}: {err}") from None
+    if not watcher.fs.isdir(watcher.root):
+        if once:
+            raise ConfigurationError(f"cannot watch {url!r}: no such folder")
+        log.warning("%s: no folder %s yet; polling until it appears", resolved.name, url)
     if once:
         statuses = [handle.wait().status for handle in watcher.poll()]
         click.echo(f"{len(statuses)} execution(s) launched")

@@ -18,7 +18,11 @@ from batchline.cli.state import state
 )
 @click.option("--queue", default="batchline", show_default=True, help="Queue to consume.")
 @click.option(
-    "--concurrency", "-c", type=int, default=None, help="Worker processes (default: CPUs)."
+    "--concurrency",
+    "-c",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: CPUs).",
 )
 @click.option("--pool", default="prefork", show_default=True, help="Celery pool: prefork or solo.")
 @click.option(

@@ -141,14 +141,19 @@ def reader_size(reader: Any) -> int | None:
 
 
 def arity(fn: Callable[..., Any]) -> int:
-    """How many positional arguments ``fn`` takes (2 when it takes *args)."""
+    """How many positional arguments ``fn`` needs (2 when it takes *args). A parameter with a
+    default is never filled by the framework: ``lambda items, out=out: ...`` binds ``out``."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
         return 1
     if any(p.kind is p.VAR_POSITIONAL for p in params):
         return 2
-    return sum(1 for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    return sum(1 for p in params if _positional(p) and p.default is p.empty)
+
+
+def _positional(param: inspect.Parameter) -> bool:
+    return param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD)
 
 
 ReaderSpec = Any  # ItemReader | Iterable | Callable[[StepExecution], ItemReader | Iterable]
@@ -224,13 +229,11 @@ def _takes_step(fn: Any) -> bool:
     if isinstance(fn, ItemWriter) and not isinstance(fn, type):
         return False
     try:
-        params = list(inspect.signature(fn).parameters.values())
+        # A parameter with a default is the caller's own (``lambda step, n=n: ...``).
+        params = [p for p in inspect.signature(fn).parameters.values() if p.default is p.empty]
     except (TypeError, ValueError):
         return False
-    if len(params) != 1 or params[0].kind not in (
-        params[0].POSITIONAL_ONLY,
-        params[0].POSITIONAL_OR_KEYWORD,
-    ):
+    if len(params) != 1 or not _positional(params[0]):
         return False
     annotation = params[0].annotation
     named = getattr(annotation, "__name__", annotation)

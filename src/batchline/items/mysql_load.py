@@ -29,9 +29,13 @@ import sqlalchemy as sa
 
 from batchline.errors import BatchlineError, ConfigurationError
 from batchline.items.base import Chunk
+from batchline.items.driver_errors import as_sqlalchemy
 from batchline.items.rows import tuple_getter
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
+
+
+_DUPLICATE_KEY = 1062  # ER_DUP_ENTRY
 
 
 class LoadDataError(BatchlineError):
@@ -92,12 +96,20 @@ class MySqlLoadDataWriter:
         try:
             with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
                 out.write(text)
-            with driver.cursor() as cursor:
+            with as_sqlalchemy(chunk.connection, statement), driver.cursor() as cursor:
                 loaded = cursor.execute(statement, (path,))
                 cursor.execute("SHOW WARNINGS LIMIT 3")
                 warnings = cursor.fetchall()
         finally:
             os.unlink(path)
+        duplicate = next((w for w in warnings if w[1] == _DUPLICATE_KEY), None)
+        if duplicate is not None:
+            # LOCAL turns a duplicate key into a warning; the INSERT paths raise it as an
+            # IntegrityError, and so does this writer, so one .skip() fits every writer.
+            dbapi = chunk.connection.dialect.loaded_dbapi
+            raise sa.exc.IntegrityError(
+                statement, None, dbapi.IntegrityError(_DUPLICATE_KEY, duplicate[2])
+            )
         if warnings:
             first = "; ".join(f"{w[0]} {w[1]}: {w[2]}" for w in warnings)
             raise LoadDataError(f"{self!r}: the server warned while loading the chunk: {first}")

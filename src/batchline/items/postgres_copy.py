@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from batchline.errors import ConfigurationError
 from batchline.items import copy_rows
 from batchline.items.base import Chunk
+from batchline.items.driver_errors import as_sqlalchemy
 from batchline.items.rows import tuple_getter
 
 
@@ -70,7 +71,6 @@ class PostgresCopyWriter:
             return
         driver = _psycopg_connection(chunk.connection, self.table)
         from psycopg import sql
-        from psycopg.copy import QueuedLibpqWriter
 
         target = sql.Identifier(*([self.schema] if self.schema else []), self.table)
         columns = (
@@ -87,6 +87,12 @@ class PostgresCopyWriter:
                 else sql.SQL(""),
             )
         statement = sql.SQL("COPY {}{} FROM STDIN{}").format(target, columns, options)
+        with as_sqlalchemy(chunk.connection, f"COPY {self.table} FROM STDIN"):
+            self._copy(driver, statement, items)
+
+    def _copy(self, driver: Any, statement: Any, items: Sequence[Any]) -> None:
+        from psycopg.copy import QueuedLibpqWriter
+
         if self.csv_records:
             with driver.cursor() as cursor, cursor.copy(statement) as copy:
                 data: Any = b"".join(items) if isinstance(items[0], bytes) else "".join(items)

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
 from batchline.items.base import Chunk
+from batchline.items.driver_errors import as_sqlalchemy
 from batchline.items.rows import as_dict, tuple_getter
 
 Mode = Literal["insert", "upsert"]
@@ -100,7 +101,7 @@ class SqlWriter:
         rows = list(map(plan.get, items))
         if plan.render is None:
             plan.render = mysql_values.row_renderer(rows[0], driver.escape)
-        with driver.cursor() as cursor:
+        with as_sqlalchemy(conn, plan.prefix), driver.cursor() as cursor:
             for text in mysql_values.statements(plan.prefix, rows, plan.render, self.batch_size):
                 cursor.execute(text)  # no arguments: PyMySQL sends the text as it is
         return True

@@ -142,6 +142,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
     from alembic.config import Config
     from alembic.util import CommandError
 
+    if not revision.strip():  # Alembic asserts on an empty one: a traceback, not a message
+        raise ConfigurationError("an empty revision names no migration; use 'head' or an id")
     config = Config()
     config.set_main_option("script_location", "batchline.repository:migrations")
     try:
@@ -159,6 +161,13 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise RepositoryError(
             f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
         ) from None
+    except (exc.DatabaseError, sqlite3.DatabaseError) as err:
+        orig = getattr(err, "orig", err)
+        if isinstance(orig, sqlite3.DatabaseError) and "not a database" in str(orig):
+            raise ConfigurationError(
+                f"{describe(engine)} is not an SQLite database (file is not a database)"
+            ) from None
+        raise
     except CommandError as err:  # an unknown revision, mostly
         raise ConfigurationError(
             f"cannot migrate {describe(engine)} to revision {revision!r}: {_first_line(err)}"

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
-from batchline.errors import ConfigurationError
+from batchline.errors import ConfigurationError, ParameterError
 from batchline.model import JobExecution
 from batchline.parameters import ParamValue
 from batchline.status import BatchStatus
@@ -21,6 +21,9 @@ from batchline.status import BatchStatus
 T = TypeVar("T")
 
 MAX_PAGE = 1000
+# Parameter filters of one query: each is a JSON path test, and a few hundred pass SQLite's
+# expression depth (a 503 for what is the request's own fault).
+MAX_PARAMETER_FILTERS = 32
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,12 @@ class ExecutionQuery:
     created_to: dt.datetime | None = None
     parameters: tuple[tuple[str, ParamValue], ...] = ()
     instance_id: int | None = None
+
+    def __post_init__(self) -> None:
+        if len(self.parameters) > MAX_PARAMETER_FILTERS:
+            raise ParameterError(
+                f"{len(self.parameters)} parameter filters: at most {MAX_PARAMETER_FILTERS}"
+            )
 
     @classmethod
     def of(

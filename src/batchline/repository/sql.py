@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import os
 import socket
 import time
@@ -217,6 +216,7 @@ class SqlJobRepository(SqlQueries):
         new_instance_only: bool = False,
     ) -> JobExecution:
         key = parameters.key
+        stored = parameters.stored()  # the size limits, before anything is written
 
         def launch(conn: Connection) -> JobExecution:
             instance_row = self._instance_row(conn, job_name, key)
@@ -251,7 +251,7 @@ class SqlJobRepository(SqlQueries):
                         status=BatchStatus.STARTING.value,
                         exit_code="UNKNOWN",
                         exit_message="",
-                        parameters=json.dumps(parameters.to_json(), sort_keys=True),
+                        parameters=stored,
                         context=context,
                         create_time=now,
                         last_updated=now,

@@ -102,11 +102,12 @@ def _continues(result: Any) -> bool:
 
 
 def _named_positionals(task: Callable[..., Any]) -> int:
-    """Positional parameters the task names: ``*args`` (print, a wrapper) does not ask for a
-    chunk, and so for a transaction held across the call."""
+    """Positional parameters the task needs: ``*args`` (print, a wrapper) does not ask for a
+    chunk, and so for a transaction held across the call, nor does a parameter with a default
+    (``lambda se, n=n: ...`` binds ``n`` itself)."""
     try:
         params = inspect.signature(task).parameters.values()
     except (TypeError, ValueError):
         return 1
     kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
-    return sum(1 for p in params if p.kind in kinds)
+    return sum(1 for p in params if p.kind in kinds and p.default is p.empty)

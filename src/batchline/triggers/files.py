@@ -20,6 +20,7 @@ move complete files into the folder atomically, turn it off.
 from __future__ import annotations
 
 import logging
+import math
 import posixpath
 import threading
 from collections.abc import Mapping
@@ -29,12 +30,13 @@ import fsspec
 
 from batchline.engine import Engine, JobHandle
 from batchline.errors import (
+    ConfigurationError,
     JobExecutionAlreadyRunning,
     JobInstanceAlreadyComplete,
     JobInstanceAlreadyExists,
 )
 from batchline.job import Job
-from batchline.parameters import JobParameter, JobParameters, ParamValue
+from batchline.parameters import JobParameter, JobParameters, ParamValue, parse_parameter
 
 log = logging.getLogger("batchline.files")
 
@@ -55,6 +57,9 @@ class FolderWatcher:
         require_stable: bool = True,
         storage_options: Mapping[str, Any] | None = None,
     ) -> None:
+        if not (math.isfinite(interval) and interval > 0):
+            raise ConfigurationError(f"poll interval must be a positive number, not {interval!r}")
+        parse_parameter(f"{parameter}=")  # refuses a name no parameter may have, at start
         self.engine = engine
         self.job = engine.register(job) if isinstance(job, Job) else engine.registry.get(job)
         self.fs, self.root = fsspec.core.url_to_fs(url, **dict(storage_options or {}))

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from apscheduler.executors.base import run_job
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.util import astimezone
 
 from batchline.engine import Engine, JobHandle
 from batchline.errors import (
@@ -50,7 +52,7 @@ from batchline.errors import (
     JobInstanceAlreadyExists,
 )
 from batchline.job import Job
-from batchline.parameters import JobParameter, JobParameters, ParamValue
+from batchline.parameters import JobParameter, JobParameters, ParamValue, parse_parameter
 
 log = logging.getLogger("batchline.schedule")
 
@@ -146,6 +148,19 @@ class JobScheduler:
         timezone: Any = "UTC",
         parameter: str = DEFAULT_PARAMETER,
     ) -> None:
+        # Checked here, not at the first occurrence: a bad value would fail every one of them.
+        if misfire_grace_time is not None and not (
+            math.isfinite(misfire_grace_time) and misfire_grace_time > 0
+        ):
+            raise ConfigurationError(
+                f"misfire_grace_time must be a positive number of seconds (None: however "
+                f"late), not {misfire_grace_time!r}"
+            )
+        try:
+            astimezone(timezone)
+        except Exception as err:  # zoneinfo's KeyError, APScheduler's TypeError/ValueError
+            raise ConfigurationError(f"unknown time zone {timezone!r}: {err}") from None
+        parse_parameter(f"{parameter}=")  # refuses a name no parameter may have
         self.engine = engine
         self.misfire_grace_time = misfire_grace_time
         self.catch_up = catch_up
@@ -158,7 +173,10 @@ class JobScheduler:
             executors={"default": FireTimeExecutor(4)},
             job_defaults={
                 "coalesce": coalesce,
-                "misfire_grace_time": misfire_grace_time,
+                # APScheduler truncates to whole seconds, and refuses 0.
+                "misfire_grace_time": None
+                if misfire_grace_time is None
+                else math.ceil(misfire_grace_time),
                 "max_instances": 4,
             },
             timezone=timezone,

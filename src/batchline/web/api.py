@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from batchline.engine import Engine
 from batchline.errors import NoSuchJob
@@ -31,17 +31,28 @@ Name = Annotated[str, Path(min_length=1, max_length=100)]
 STATUSES = [s.value for s in BatchStatus]
 
 
+# Request bodies are taken as typed: "yes" is no boolean and "5" no id (pydantic's lax mode
+# would read {"force": "yes"} as force=True), and a misspelt field is refused, not ignored.
+STRICT = ConfigDict(strict=True, extra="forbid")
+
+
 class StartParameter(BaseModel):
+    model_config = STRICT
+
     value: str = Field(max_length=1000, description="the value as text, as on the CLI")
     type: str = Field("str", description="str, int, float, bool, date or datetime")
     identifying: bool = True
 
 
 class StartRequest(BaseModel):
+    model_config = STRICT
+
     parameters: dict[str, StartParameter] = Field(default_factory=dict)
 
 
 class RecoverRequest(BaseModel):
+    model_config = STRICT
+
     execution_id: int | None = Field(None, ge=1, le=MAX_ID)
     force: bool = False
 

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import importlib
 import importlib.util
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import RedirectResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException
 
 from batchline.engine import Engine
@@ -26,6 +28,7 @@ from batchline.web.launched import Launched
 if TYPE_CHECKING:
     from batchline.triggers.schedule import JobScheduler
 
+log = logging.getLogger("batchline.web")
 HERE = Path(__file__).parent
 SHUTDOWN_WAIT = 60.0  # seconds a launched execution may take to reach its chunk boundary
 METRICS_MODULE = "batchline.observability.prometheus"
@@ -115,7 +118,22 @@ def _errors(app: FastAPI, guard: Guard) -> None:
         assert isinstance(err, RequestValidationError)
         return pages.error_page(request, 422, "Invalid input", problems.first_error(err))
 
+    async def on_database(request: Request, err: Exception) -> Response:
+        status, title, detail = problems.database_status(err)
+        if status == 500:
+            log.error("%s %s: %s", request.method, request.url.path, detail, exc_info=err)
+        if _is_api(request):
+            return await problems.database_error(request, err)
+        page = pages.error_page(request, status, title, detail)
+        if status == 503:
+            page.headers["Retry-After"] = problems.RETRY_AFTER
+        return page
+
     app.add_exception_handler(BatchlineError, on_batchline)
+    # The repository down, cut, or silent past the timeouts: a request's own 503, never a
+    # traceback (SQLAlchemy's errors and its pool's timeout; none of them is batchline's).
+    app.add_exception_handler(sa_exc.DBAPIError, on_database)
+    app.add_exception_handler(sa_exc.TimeoutError, on_database)
     app.add_exception_handler(HTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
 

@@ -23,11 +23,16 @@ def clean(text: str, what: str, limit: int = 1000) -> str:
     return text
 
 
-def utc(moment: dt.datetime | None) -> dt.datetime | None:
+def utc(moment: dt.datetime | None, what: str = "time") -> dt.datetime | None:
     """The repository keeps naive UTC times: an aware time is converted, a naive one is UTC."""
     if moment is None or moment.tzinfo is None:
         return moment
-    return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    try:
+        return moment.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is in year 0 in UTC
+        raise ParameterError(
+            f"{what} {moment.isoformat()} is outside the years 1 to 9999 in UTC"
+        ) from None
 
 
 def execution_query(
@@ -44,8 +49,8 @@ def execution_query(
     return ExecutionQuery.of(
         job_name=clean(job, "job name", 100) if job else None,
         statuses=[clean(s, "status", 20) for s in statuses],
-        created_from=utc(since),
-        created_to=utc(until),
+        created_from=utc(since, "since"),
+        created_to=utc(until, "until"),
         parameters=values,
     )
 

@@ -25,6 +25,7 @@ from batchline.errors import (
 )
 
 MEDIA_TYPE = "application/problem+json"
+RETRY_AFTER = "5"  # seconds a client waits before asking a repository that did not answer
 
 
 class Problem(BaseModel):
@@ -61,7 +62,28 @@ def one_line(err: BaseException) -> str:
 async def batchline_error(request: Request, err: Exception) -> JSONResponse:
     assert isinstance(err, BatchlineError)
     status, title = status_of(err)
-    return problem(status, title, one_line(err))
+    headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    return problem(status, title, one_line(err), headers)
+
+
+def database_status(err: BaseException) -> tuple[int, str, str]:
+    """A database error that reached a request: 503 when the repository did not answer (down,
+    cut, or silent past the timeouts), else 500; with the line the CLI would print."""
+    from sqlalchemy import exc
+
+    from batchline.repository.database import is_unreachable
+
+    orig = getattr(err, "orig", None)
+    line = one_line(orig if isinstance(orig, BaseException) else err)
+    if isinstance(err, exc.TimeoutError) or is_unreachable(err):
+        return 503, "Service Unavailable", f"the job repository did not answer: {line}"
+    return 500, "Internal Server Error", f"the job repository failed: {line}"
+
+
+async def database_error(request: Request, err: Exception) -> JSONResponse:
+    status, title, detail = database_status(err)
+    headers = {"Retry-After": RETRY_AFTER} if status == 503 else None
+    return problem(status, title, detail, headers)
 
 
 async def http_error(request: Request, err: Exception) -> JSONResponse:
