@@ -5,7 +5,8 @@ A value is launched first with ``new_instance_only`` (as the triggers do): the i
 key decides a race between two backfills, and the loser learns the instance exists. It then
 reads how the instance stands: completed (skipped), running elsewhere (watched until it ends),
 failed or stopped (restarted only when asked), or running with a dead process behind it
-(recovered, then restarted: it was interrupted, not failed). Every launch goes through
+(recovered, then restarted: it was interrupted, not failed; so is one found FAILED by a
+recovery, since a runner killed between the two leaves it so). Every launch goes through
 ``create_job_execution``, whose unique constraints admit one running execution per instance,
 so two runners over overlapping ranges never run an instance twice.
 
@@ -210,7 +211,7 @@ class BackfillRunner:
                 if not self._recovered(state.execution_id, status):
                     progress.running[index] = _Running(state.execution_id, mine=False)
                     return
-            elif not self._restarts(status):
+            elif not (state.interrupted or self._restarts(status)):
                 progress.outcomes[index] = status  # completed, abandoned, unknown: left alone
                 return
         try:

@@ -31,6 +31,7 @@ STOPPED, COMPLETED, FAILED = "STOPPED", "COMPLETED", "FAILED"
 ACTIVE = (RUNNING, STOPPING)
 INTERRUPTED = "INTERRUPTED"  # shown, never stored: RUNNING with a heartbeat past its lease
 KEYS_PER_QUERY = 500  # instance keys in one IN list
+RECOVERED = "recovered"  # how Engine.recover's exit messages begin
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,13 @@ class InstanceState:
     start_time: dt.datetime | None
     end_time: dt.datetime | None
     heartbeat: dt.datetime | None
+    exit_message: str = ""
+
+    @property
+    def interrupted(self) -> bool:
+        """FAILED because its process died (``Engine.recover``), not by its job's own fault:
+        a backfill killed between recovering an execution and restarting it finds it so."""
+        return self.status is BatchStatus.FAILED and self.exit_message.startswith(RECOVERED)
 
 
 class BackfillStore:
@@ -240,6 +248,7 @@ class BackfillStore:
                         e.c.start_time,
                         e.c.end_time,
                         e.c.heartbeat,
+                        e.c.exit_message,
                     )
                     .select_from(
                         job_instance.outerjoin(e, e.c.id == job_instance.c.last_execution_id)
@@ -253,6 +262,7 @@ class BackfillStore:
                         r.start_time,
                         r.end_time,
                         r.heartbeat,
+                        r.exit_message or "",
                     )
         return found
 
