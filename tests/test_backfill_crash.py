@@ -89,7 +89,9 @@ def test_killed_backfill_resumes_to_each_instance_completed_once(
     try:
         for number in range(KILLS):
             args = first if number == 0 else ["--resume", "1"]
-            codes.append(run_cli(server_url, args, rng.uniform(0.05, 0.6), tmp_path / f"{number}.log"))
+            codes.append(
+                run_cli(server_url, args, rng.uniform(0.05, 0.6), tmp_path / f"{number}.log")
+            )
             if codes[-1] != -signal.SIGKILL:
                 break
         if codes[-1] == -signal.SIGKILL:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from batchline import Chunk, Job, JobBuilder, ListReader, SqlInsertWriter, StepBuilder
+from batchline import Job, JobBuilder, ListReader, SqlInsertWriter, StepBuilder
 from batchline.model import StepExecution
 
 JOB_NAME = "daily_load"
@@ -44,21 +43,25 @@ def rows_for(step: StepExecution) -> ListReader[dict[str, Any]]:
     return ListReader([{"day": str(day), "n": n, "region": region} for n in range(ROWS)])
 
 
-class SlowWriter:
-    def __init__(self) -> None:
-        self._insert = SqlInsertWriter(out)
-        self._pause = float(os.environ.get(PAUSE_ENV, "0"))
-
-    def write(self, items: Sequence[Mapping[str, Any]], chunk: Chunk) -> None:
-        if self._pause:
-            time.sleep(self._pause * len(items))
-        self._insert.write(items, chunk)
+def slow(item: dict[str, Any]) -> dict[str, Any]:
+    """The pause outside the chunk's transaction: on SQLite a sleeping writer would hold the
+    write lock and starve every other execution's heartbeat."""
+    pause = float(os.environ.get(PAUSE_ENV, "0"))
+    if pause:
+        time.sleep(pause)
+    return item
 
 
 def build() -> Job:
     return (
         JobBuilder(JOB_NAME)
-        .step(StepBuilder("load").chunk(CHUNK).reader(rows_for).writer(SlowWriter()))
+        .step(
+            StepBuilder("load")
+            .chunk(CHUNK)
+            .reader(rows_for)
+            .processor(slow)
+            .writer(SqlInsertWriter(out))
+        )
         .build()
     )
 

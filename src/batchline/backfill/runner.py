@@ -23,6 +23,7 @@ import os
 import socket
 import threading
 import time
+import uuid
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -59,7 +60,8 @@ CLAIM_TRIES = 3  # leases waited out before a resume gives up on a live rival
 
 
 def owner_name() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"[:200]
+    """This runner: two runners in one process are two owners."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:200]
 
 
 @dataclass

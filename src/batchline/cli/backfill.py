@@ -44,22 +44,43 @@ _LABEL = {
 
 @click.command(epilog=output.EXIT_CODES_HELP)
 @click.argument("job", required=False)
-@click.option("--range", "range_spec", metavar="NAME:TYPE=FIRST..LAST", help="The values: "
-              "dates (by day, week or month), datetimes (by a duration) or integers.")  # fmt: skip
+@click.option(
+    "--range",
+    "range_spec",
+    metavar="NAME:TYPE=FIRST..LAST",
+    help="The values: dates (by day, week or month), datetimes (by a duration) or integers.",
+)
 @click.option("--step", metavar="STEP", help="1d, 2w, 1month; 90s, 15min, 6h; or an integer.")
 @click.option("--values", "values_spec", metavar="NAME[:TYPE]=A,B,C", help="A list instead.")
-@click.option("--param", "params", multiple=True, metavar="NAME[:TYPE]=VALUE",
-              help="Another identifying parameter, the same for every instance.")  # fmt: skip
+@click.option(
+    "--param",
+    "params",
+    multiple=True,
+    metavar="NAME[:TYPE]=VALUE",
+    help="Another identifying parameter, the same for every instance.",
+)
 @non_identifying_option
 @click.option("--concurrency", type=click.IntRange(1, 256), default=4, show_default=True)
-@click.option("--queue-to", "broker", metavar="BROKER_URL",
-              help="Run on `batchline worker` processes of this Celery broker.")  # fmt: skip
+@click.option(
+    "--queue-to",
+    "broker",
+    metavar="BROKER_URL",
+    help="Run on `batchline worker` processes of this Celery broker.",
+)
 @click.option("--queue", default="batchline", show_default=True, help="With --queue-to.")
-@click.option("--restart-failed", is_flag=True,
-              help="Restart values whose instance failed or stopped (else left as they are).")  # fmt: skip
+@click.option(
+    "--restart-failed",
+    is_flag=True,
+    help="Restart values whose instance failed or stopped (else left as they are).",
+)
 @click.option("--dry-run", is_flag=True, help="Print what would run, run nothing.")
-@click.option("--resume", "resume_id", type=EXECUTION_ID, metavar="ID",
-              help="Run what backfill ID has not finished (killed, stopped or failed).")  # fmt: skip
+@click.option(
+    "--resume",
+    "resume_id",
+    type=EXECUTION_ID,
+    metavar="ID",
+    help="Run what backfill ID has not finished (killed, stopped or failed).",
+)
 def backfill(
     job: str | None,
     range_spec: str | None,
@@ -138,9 +159,12 @@ def _follow(st: State, handle: BackfillHandle) -> None:
     stopper = GracefulStop()
     sent = False
     last = ""
-    with stopper.installed(), Live(
-        console=st.console, auto_refresh=False, transient=False
-    ) if st.progress else _NoLive() as live:
+    with (
+        stopper.installed(),
+        Live(console=st.console, auto_refresh=False, transient=False)
+        if st.progress
+        else _NoLive() as live,
+    ):
         while True:
             try:
                 final = handle.wait(timeout=REFRESH)
@@ -211,4 +235,3 @@ def _cell(value: str, status: str, execution_id: int | None) -> Text:
     text.append(output.printable(value))
     text.append(f" {status.lower()}" + (f" #{execution_id}" if execution_id else ""), style=style)
     return text
-
