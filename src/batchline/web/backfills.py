@@ -23,6 +23,7 @@ from batchline.backfill.store import ACTIVE, INTERRUPTED, STOPPED, BackfillRecor
 from batchline.engine import Engine
 from batchline.errors import NoSuchJob
 from batchline.logging import log
+from batchline.parameters import JobParameters
 from batchline.repository.tokens import OPERATE, READ
 from batchline.web import api, forms, models
 from batchline.web.auth import Caller, Guard
@@ -122,10 +123,13 @@ class Backfills:
         self.engine = engine
         self.handles: list[BackfillHandle] = []
 
-    def start(self, request: BackfillRequest, caller: Caller) -> BackfillHandle:
+    def start(
+        self, request: BackfillRequest, caller: Caller, given: JobParameters | None = None
+    ) -> BackfillHandle:
+        """Start it here; ``given``: parameters parsed from a page's box, else the request's."""
         if request.job not in self.engine.registry:
             raise NoSuchJob(f"no job named {request.job!r} is loaded (serve with --jobs MODULE)")
-        params = forms.parameters_from_json(
+        params = given or forms.parameters_from_json(
             {k: (p.value, p.type, p.identifying) for k, p in request.parameters.items()}
         )
         handle = self.engine.backfill(
@@ -281,6 +285,7 @@ def pages(guard: Guard, backfills: Backfills, render: Callable[..., Response]) -
         csrf_token: Annotated[str, Form()] = "",
         range: Annotated[str, Form(max_length=1000)] = "",
         step: Annotated[str, Form(max_length=32)] = "",
+        parameters: Annotated[str, Form(max_length=10_000)] = "",
         concurrency: Annotated[int, Form(ge=1, le=MAX_CONCURRENCY)] = 4,
         restart_failed: Annotated[bool, Form()] = False,
     ) -> Response:
@@ -293,6 +298,7 @@ def pages(guard: Guard, backfills: Backfills, render: Callable[..., Response]) -
             concurrency=concurrency,
             restart_failed=restart_failed,
         )
-        return done(backfills.start(wanted, caller).id)
+        given = forms.parameters_from_lines(parameters)
+        return done(backfills.start(wanted, caller, given).id)
 
     return routes
