@@ -80,7 +80,8 @@ def test_start_read_the_grid_and_resume(server: Server, tokens: dict[str, str]) 
 
 
 def test_stop_then_resume(server: Server, tokens: dict[str, str]) -> None:
-    """A stop ends it STOPPED with values left; resume finishes every value."""
+    """While it runs the overview and the job's page list it; a stop ends it STOPPED with
+    values left; resume finishes every value."""
     operator = server.client(tokens["operate"])
     spec = {"job": "web_count", "range": "day:date=2026-12-01..2026-12-08", "concurrency": 2}
     body = operator.post("/api/backfills", json={**spec, "parameters": {}}).json()
@@ -88,6 +89,10 @@ def test_stop_then_resume(server: Server, tokens: dict[str, str]) -> None:
         lambda: operator.get(f"/api/backfills/{body['id']}").json()["counts"].get("STARTED"),
         timeout=30,
     )
+    running = operator.get("/api/backfills", params={"running": "true"}).json()
+    assert [b["id"] for b in running] == [body["id"]]
+    assert f'data-backfill="{body["id"]}"' in operator.get("/").text  # the overview lists it
+    assert f'href="/backfills/{body["id"]}"' in operator.get("/jobs/web_count").text
     stopped = operator.post(f"/api/backfills/{body['id']}/stop")
     assert stopped.status_code == 200 and stopped.json()["status"] in ("STOPPING", "STOPPED")
     final = ended(operator, body["id"])

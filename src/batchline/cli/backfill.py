@@ -161,7 +161,7 @@ def _follow(st: State, handle: BackfillHandle) -> None:
     last = ""
     with (
         stopper.installed(),
-        Live(console=st.console, auto_refresh=False, transient=False)
+        Live(console=st.console, auto_refresh=False, transient=True)
         if st.progress
         else _NoLive() as live,
     ):
