@@ -121,7 +121,8 @@ class TestBackfill:
 def test_overlapping_backfills_started_together_run_every_instance_once(
     db_url: str, loaded: Engine
 ) -> None:
-    """Two engines, 1..20 and 10..30 at once: every instance has one execution, rows exact."""
+    """Two engines, 1..30 and 1..20 at once (both racing for the same days from the first):
+    every instance has one execution, each backfill sees all its days completed, rows exact."""
     other = Engine(db_url, heartbeat_interval=0.5, lease=5)
     other.register(backfill_jobs.build())
     try:
@@ -133,15 +134,15 @@ def test_overlapping_backfills_started_together_run_every_instance_once(
             handles.append(engine.backfill(JOB_NAME, spec, concurrency=4))
 
         threads = [
-            threading.Thread(target=begin, args=(loaded, "day:date=2026-11-01..2026-11-20")),
-            threading.Thread(target=begin, args=(other, "day:date=2026-11-10..2026-11-30")),
+            threading.Thread(target=begin, args=(loaded, NOVEMBER)),
+            threading.Thread(target=begin, args=(other, "day:date=2026-11-01..2026-11-20")),
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         states = [h.wait(120) for h in handles]
-        assert sorted(s.total for s in states) == [20, 21]
+        assert sorted(s.total for s in states) == [20, 30]
         assert all(s.status == "COMPLETED" for s in states), [s.counts for s in states]
         per_instance = executions_per_instance(loaded)
         assert len(per_instance) == 30 and set(per_instance.values()) == {1}
