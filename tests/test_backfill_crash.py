@@ -111,3 +111,33 @@ def test_killed_backfill_resumes_to_each_instance_completed_once(
         assert engine.backfill_state(1).status == "COMPLETED", where()
     finally:
         engine.close()
+
+
+def test_sigterm_stops_the_backfill_and_resume_finishes(tmp_path: Path) -> None:
+    """SIGTERM: the running executions end STOPPED, nothing more is launched, exit 3;
+    ``--resume`` restarts the stopped ones and runs the rest, exit 0, rows exact."""
+    url = f"sqlite:///{tmp_path / 'repository.db'}"
+    with Engine(url) as engine:
+        backfill_jobs.tables.create_all(engine.repository.engine)  # type: ignore[attr-defined]
+    log = tmp_path / "first.log"
+    env = {**os.environ, backfill_jobs.PAUSE_ENV: "0.1"}
+    argv = [sys.executable, "-m", "batchline", "-r", url, "--jobs", "tests.jobs.backfill_jobs"]
+    argv += ["--no-progress", "-q", "backfill", "daily_load", "--range"]
+    argv += ["day:date=2026-11-01..2026-11-10", "--concurrency", "2"]
+    with log.open("w+") as output:
+        proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
+        eventually(lambda: "STARTED" in log.read_text(), timeout=60, message="nothing started")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 3, log.read_text()
+    with Engine(url) as engine:
+        state = engine.backfill_state(1)
+        assert state.status == "STOPPED", log.read_text()
+        assert state.counts.get("STOPPED", 0) >= 1 and state.counts.get("PENDING", 0) >= 1
+    assert run_cli(url, ["--resume", "1"], None, tmp_path / "resume.log") == 0
+    with Engine(url) as engine:
+        bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+        with bind.connect() as conn:
+            rows = conn.execute(sa.select(out.c.day, out.c.n)).all()
+        assert engine.backfill_state(1).counts == {"COMPLETED": 10}
+    expected = {(f"2026-11-{d:02d}", n) for d in range(1, 11) for n in range(ROWS)}
+    assert Counter(rows) == Counter(expected)
