@@ -237,3 +237,14 @@ def test_no_sqlite_in_memory_needed(tmp_path: Path) -> None:
     """The backfill table is created by the migration on a fresh repository."""
     with Engine(f"sqlite:///{tmp_path / 'r.db'}") as engine:
         assert engine.backfills() == []
+
+
+def test_workers_on_sqlite_are_refused_before_anything_is_recorded(sqlite_engine: Engine) -> None:
+    """A backfill queued to workers needs a server repository: refused, no backfill recorded."""
+    from batchline.errors import ConfigurationError
+    from batchline.remote import CeleryLauncher
+
+    sqlite_engine.register(backfill_jobs.build())
+    with pytest.raises(ConfigurationError, match="not SQLite"):
+        sqlite_engine.backfill(JOB_NAME, NOVEMBER, on=CeleryLauncher("redis://127.0.0.1:1/0"))
+    assert sqlite_engine.backfills() == []

@@ -113,6 +113,11 @@ def start_backfill(
     resolved = engine.registry.get(job) if isinstance(job, str) else job
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ParameterError(f"backfill concurrency {concurrency}: use 1 to {MAX_CONCURRENCY}")
+    if on is not None and (engine.repository.url() or "sqlite").startswith("sqlite"):
+        raise ConfigurationError(
+            f"backfill of {resolved.name!r}: workers need a repository they can reach "
+            "(PostgreSQL or MariaDB), not SQLite"
+        )
     found = as_range(values, step)
     params = _params(parameters, found)
     for value in found.values:  # every value checked before anything is recorded

@@ -122,6 +122,12 @@ class BackfillRunner:
             )
         try:
             self._loop(progress)
+        except BaseException:
+            # Launching nothing more; what runs here ends on its own. The record says FAILED
+            # (a resume goes on), unless the repository itself is what failed.
+            with contextlib.suppress(Exception):
+                self.store.finish(self.record.id, self.owner, FAILED)
+            raise
         finally:
             if self._pool is not None:
                 self._pool.shutdown(wait=True)
@@ -200,8 +206,8 @@ class BackfillRunner:
         try:
             self._launch(index, params, progress, new_instance_only=True)
             return
-        except JobInstanceAlreadyExists:
-            pass
+        except (JobInstanceAlreadyExists, JobExecutionAlreadyRunning):
+            pass  # it ran before, or a rival launched it a moment ago: see how it stands
         self._adopt(index, params, progress)
 
     def _adopt(self, index: int, params: JobParameters, progress: _Progress) -> None:
