@@ -170,7 +170,10 @@ class BackfillRunner:
             ):
                 self._start(progress.pending.popleft(), progress)
             self._collect(progress)
-            if not progress.running and (not progress.pending or self._stopping or self._lost):
+            if self._stopping or self._lost:
+                if self._mine(progress) == 0:
+                    return  # others' executions are theirs to finish
+            elif not progress.running and not progress.pending:
                 return
             self._wake.wait(self.poll)
             self._wake.clear()
