@@ -26,6 +26,7 @@ import batchline
 ROOT = Path(__file__).resolve().parent.parent
 LAZY_PACKAGES = [
     "batchline",
+    "batchline.backfill",
     "batchline.items",
     "batchline.items.files",
     "batchline.partitioners",

@@ -18,6 +18,10 @@ __version__ = "0.3.0.dev0"
 
 _EXPORTS: dict[str, str] = {
     "Aggregator": "batchline.steps.partition",
+    "BackfillHandle": "batchline.backfill.operations",
+    "BackfillRange": "batchline.backfill.ranges",
+    "BackfillRunning": "batchline.errors",
+    "BackfillState": "batchline.backfill.grid",
     "Backoff": "batchline.faults",
     "BatchStatus": "batchline.status",
     "BatchlineError": "batchline.errors",
@@ -81,6 +85,7 @@ _EXPORTS: dict[str, str] = {
     "ListWriter": "batchline.items.memory",
     "MergeTask": "batchline.items.files.merge",
     "MySqlLoadDataWriter": "batchline.items.mysql_load",
+    "NoSuchBackfill": "batchline.errors",
     "NoSuchExecution": "batchline.errors",
     "NoSuchJob": "batchline.errors",
     "NoTransactionManager": "batchline.transaction",
@@ -135,6 +140,10 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Aggregator",
+    "BackfillHandle",
+    "BackfillRange",
+    "BackfillRunning",
+    "BackfillState",
     "Backoff",
     "BatchStatus",
     "BatchlineError",
@@ -198,6 +207,7 @@ __all__ = [
     "ListWriter",
     "MergeTask",
     "MySqlLoadDataWriter",
+    "NoSuchBackfill",
     "NoSuchExecution",
     "NoSuchJob",
     "NoTransactionManager",
@@ -252,10 +262,14 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from batchline.backfill.grid import BackfillState
+    from batchline.backfill.operations import BackfillHandle
+    from batchline.backfill.ranges import BackfillRange
     from batchline.builders import JobBuilder, StepBuilder
     from batchline.completion import CompletionPolicy, CountOrTimeCompletion
     from batchline.engine import Engine, JobHandle
     from batchline.errors import (
+        BackfillRunning,
         BatchlineError,
         ConfigurationError,
         FlowFailure,
@@ -268,6 +282,7 @@ if _typing.TYPE_CHECKING:
         JobRestartRefused,
         LaunchRefused,
         LeaseLost,
+        NoSuchBackfill,
         NoSuchExecution,
         NoSuchJob,
         OptimisticLockingFailure,

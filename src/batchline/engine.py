@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from batchline.errors import (
     ConfigurationError,
@@ -37,6 +37,12 @@ from batchline.status import BatchStatus, ExitStatus
 from batchline.steps.base import StepRuntime
 from batchline.steps.control import RunControl
 from batchline.transaction import TransactionManager
+
+if TYPE_CHECKING:
+    from batchline.backfill.grid import BackfillState
+    from batchline.backfill.operations import BackfillHandle
+    from batchline.backfill.ranges import BackfillRange
+    from batchline.backfill.store import BackfillRecord
 
 Params = JobParameters | Mapping[str, ParamValue] | None
 
@@ -264,6 +270,10 @@ class Engine(Explorer):
         threading.Thread(target=poll, name=f"batchline-follow-{execution_id}", daemon=True).start()
         return future
 
+    def run(self, job: Job | str, execution: JobExecution) -> JobExecution:
+        """Run in this thread an execution that ``launch`` created (a backfill's threads)."""
+        return self._run(self._job(job), execution)
+
     def run_queued(self, execution_id: int) -> JobExecution | None:
         """Claim a STARTING execution that a launcher queued and run it here; None when it was
         not waiting (claimed elsewhere, or ended). The claim is the run's first write, STARTING
@@ -381,6 +391,79 @@ class Engine(Explorer):
         control = self._track(job, execution)
         future = self._pool.submit(lambda: self._run(job, execution, control))
         return JobHandle(execution.id, future, self)
+
+    # --- backfills (batchline.backfill) -------------------------------------------------------
+
+    def backfill(
+        self,
+        job: Job | str,
+        values: str | BackfillRange,
+        *,
+        step: str | None = None,
+        parameters: Params = None,
+        concurrency: int = 4,
+        on: Launcher | None = None,
+        restart_failed: bool = False,
+        started_by: str | None = None,
+    ) -> BackfillHandle:
+        """One instance of ``job`` per value (``"date:date=2026-11-01..2026-11-30"``, or a
+        ``BackfillRange``), at most ``concurrency`` at once, here or ``on`` a launcher;
+        recorded in the repository, so ``resume_backfill`` runs only what is missing."""
+        from batchline.backfill.operations import start_backfill
+
+        return start_backfill(
+            self,
+            job,
+            values,
+            step=step,
+            parameters=parameters,
+            concurrency=concurrency,
+            on=on,
+            restart_failed=restart_failed,
+            started_by=started_by,
+        )
+
+    def backfill_plan(
+        self,
+        job: Job | str,
+        values: str | BackfillRange,
+        parameters: Params = None,
+        restart_failed: bool = False,
+        *,
+        step: str | None = None,
+    ) -> list[tuple[str, str, str]]:
+        """What ``backfill`` would do now, value by value: (value, status now, action)."""
+        from batchline.backfill.operations import plan
+
+        return plan(
+            self, job, values, step=step, parameters=parameters, restart_failed=restart_failed
+        )
+
+    def resume_backfill(
+        self, backfill_id: int, *, on: Launcher | None = None, wait: bool = False
+    ) -> BackfillHandle:
+        from batchline.backfill.operations import resume_backfill
+
+        return resume_backfill(self, backfill_id, on=on, wait=wait)
+
+    def stop_backfill(self, backfill_id: int) -> BackfillRecord:
+        """Its runner stops the executions it launched and launches nothing more."""
+        from batchline.backfill.operations import stop_backfill
+
+        return stop_backfill(self, backfill_id)
+
+    def backfill_state(self, backfill_id: int) -> BackfillState:
+        from batchline.backfill.operations import backfill_state
+
+        return backfill_state(self, backfill_id)
+
+    def backfills(
+        self, job_name: str | None = None, *, statuses: Sequence[str] = (), limit: int = 50
+    ) -> list[BackfillRecord]:
+        """Backfills newest first, of one job or all, of some statuses or all."""
+        from batchline.backfill.operations import store_of
+
+        return store_of(self).list(job_name, statuses=statuses, limit=limit)
 
     # --- operating --------------------------------------------------------------------------
 

@@ -9,12 +9,14 @@ BatchlineError
 ├── RepositoryError             the job repository failed or refused
 │   ├── OptimisticLockingFailure    a row changed under its writer
 │   └── NoSuchExecution         an execution id the repository does not hold
+│       └── NoSuchBackfill      a backfill id the repository does not hold
 ├── LaunchRefused               the instance may not run now
 │   ├── JobExecutionAlreadyRunning
 │   ├── JobInstanceAlreadyComplete
 │   ├── JobInstanceAlreadyExists    a trigger asked for a first execution only
 │   ├── JobRestartRefused       the job is not restartable, or its state is UNKNOWN
-│   └── StartLimitExceeded      a step has been started start_limit times
+│   ├── StartLimitExceeded      a step has been started start_limit times
+│   └── BackfillRunning         a backfill another live process runs
 ├── JobExecutionNotRunning      stop or recover asked of an execution that is not running
 ├── LeaseLost                   this process can no longer prove it owns its execution
 ├── OutputInUse                 an output file is still held open by another process
@@ -66,6 +68,10 @@ class NoSuchExecution(RepositoryError):
     """No job execution with that id."""
 
 
+class NoSuchBackfill(NoSuchExecution):
+    """No backfill with that id."""
+
+
 class LaunchRefused(BatchlineError):
     """The job instance may not be launched now."""
 
@@ -88,6 +94,10 @@ class JobRestartRefused(LaunchRefused):
 
 class StartLimitExceeded(LaunchRefused):
     """A step was started as often as its start_limit allows."""
+
+
+class BackfillRunning(LaunchRefused):
+    """The backfill is run by another process whose heartbeat lease still holds."""
 
 
 class JobExecutionNotRunning(BatchlineError):

@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from batchline.cli import output
+from batchline.cli.backfill import backfill
 from batchline.cli.db import db, purge
 from batchline.cli.executions import executions, show, show_step
 from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
@@ -247,5 +248,6 @@ for _command in (
     serve,
     token,
     worker,
+    backfill,
 ):
     main.add_command(_command)

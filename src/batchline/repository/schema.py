@@ -181,3 +181,31 @@ api_token = Table(
     UniqueConstraint("name", name="uq_api_token_name"),
     UniqueConstraint("token_hash", name="uq_api_token_hash"),
 )
+
+# Backfills (migration 0007): one job over a range of values, one instance per value. The row
+# keeps what the command said (range text, step, other parameters as JSON) and who runs it; the
+# grid itself is read from the instances, so the launch rules stay the only judge of what ran.
+# ``owner`` and ``heartbeat``: the process running it, whose lease a resume waits out.
+backfill = Table(
+    "batch_backfill",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("job_name", String(100), nullable=False),
+    Column("range_kind", String(16), nullable=False),
+    Column("range_spec", Text, nullable=False),
+    Column("step", String(32), nullable=True),
+    Column("parameters", Text, nullable=False),
+    Column("concurrency", Integer, nullable=False),
+    Column("restart_failed", Integer, nullable=False),
+    Column("queue_to", String(500), nullable=True),
+    Column("queue", String(200), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("started_by", String(200), nullable=False),
+    Column("owner", String(200), nullable=True),
+    Column("create_time", Timestamp, nullable=False),
+    Column("end_time", Timestamp, nullable=True),
+    Column("heartbeat", Timestamp, nullable=True),
+    Column("version", Integer, nullable=False),
+    Index("ix_backfill_job_name_id", "job_name", "id"),
+    Index("ix_backfill_status_id", "status", "id"),
+)

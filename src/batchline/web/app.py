@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from batchline.engine import Engine
 from batchline.errors import BatchlineError
 from batchline.repository.tokens import READ, TokenStore
-from batchline.web import api, pages, problems
+from batchline.web import api, backfills, pages, problems
 from batchline.web.auth import Guard
 from batchline.web.launched import Launched
 
@@ -50,6 +50,7 @@ def create_app(
     and its schedules are listed under /schedules and /api/schedules."""
     guard = Guard(tokens)
     launched = Launched(engine)
+    running_backfills = backfills.Backfills(engine)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -63,6 +64,7 @@ def create_app(
         # Shutting down (SIGTERM, Ctrl-C): what this server started ends STOPPED at its next
         # chunk boundary, restartable, before uvicorn lets the process go.
         await asyncio.to_thread(launched.stop_and_wait, SHUTDOWN_WAIT)
+        await asyncio.to_thread(running_backfills.stop_and_wait, SHUTDOWN_WAIT)
 
     app = FastAPI(
         lifespan=lifespan,
@@ -73,7 +75,8 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(api.router(engine, guard, launched, scheduler))
-    app.include_router(pages.router(engine, guard, launched, scheduler))
+    app.include_router(backfills.router(engine, guard, running_backfills))
+    app.include_router(pages.router(engine, guard, launched, scheduler, running_backfills))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
     _metrics_hook(app, engine, guard)

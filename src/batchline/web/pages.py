@@ -19,7 +19,7 @@ from batchline.errors import NoSuchJob
 from batchline.model import utcnow
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
-from batchline.web import api, charts, forms
+from batchline.web import api, backfills, charts, forms
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
 
@@ -75,9 +75,14 @@ def error_page(request: Request, status: int, title: str, message: str) -> Respo
 
 
 def router(
-    engine: Engine, guard: Guard, launched: Launched, scheduler: JobScheduler | None = None
+    engine: Engine,
+    guard: Guard,
+    launched: Launched,
+    scheduler: JobScheduler | None = None,
+    running_backfills: backfills.Backfills | None = None,
 ) -> APIRouter:
     pages = APIRouter(include_in_schema=False)
+    backfilled = running_backfills or backfills.Backfills(engine)
 
     def render(request: Request, caller: Caller, name: str, **context: Any) -> Response:
         context.update(
@@ -125,7 +130,13 @@ def router(
     @pages.get("/", response_class=HTMLResponse)
     def overview(request: Request) -> Response:
         caller = guard.require(request, READ)
-        return render(request, caller, "overview.html", jobs=api.jobs(engine))
+        return render(
+            request,
+            caller,
+            "overview.html",
+            jobs=api.jobs(engine),
+            backfills=backfilled.listed(running=True),
+        )
 
     @pages.get("/executions", response_class=HTMLResponse)
     def executions(
@@ -194,6 +205,7 @@ def router(
             job=found[0],
             executions=recent,
             durations=charts.durations(recent, utcnow()),
+            backfills=backfilled.listed(name),
         )
 
     @pages.post("/jobs/{name}/start")
@@ -227,6 +239,7 @@ def router(
             return error_page(request, 404, "Not Found", f"no action {action!r}")
         return done(execution_id)
 
+    pages.include_router(backfills.pages(guard, backfilled, render))
     return pages
 
 
