@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -341,6 +342,6 @@ class TestReadability:
             if float(t.get("y", 0)) > drawn.bottom
         ]
         assert labels and labels[-1][1] == "#10029"
-        for (x_a, a), (x_b, b) in zip(labels, labels[1:]):
+        for (x_a, a), (x_b, b) in itertools.pairwise(labels):
             assert x_b - x_a >= (len(a) + len(b)) / 2 * charts.CHAR, (a, b)
         assert len([r for r in svg.iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]) == 30
