@@ -174,9 +174,7 @@ def test_every_page_fits_and_passes_axe(
         for name, tab in checked:
             if tab is page:
                 tab.goto(pages_to_check(runs)[name])
-            widths = tab.evaluate(
-                "[document.documentElement.scrollWidth, window.innerWidth]"
-            )
+            widths = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             if widths[0] > widths[1]:
                 problems.append(f"{name}: {widths[0]} px wide in a {widths[1]} px window")
             found = axe.run(tab, options=WCAG_AA)
@@ -212,9 +210,7 @@ def test_phone_charts_keep_readable_text(
     try:
         page.goto(f"/executions/{runs['web_partitioned_count']}")
         for selector in ("svg#timeline text.label", "svg#throughput text.tick"):
-            height = page.locator(selector).first.evaluate(
-                "t => t.getBoundingClientRect().height"
-            )
+            height = page.locator(selector).first.evaluate("t => t.getBoundingClientRect().height")
             assert height >= 9, (selector, height)
         figure = page.locator("figure.chart").first
         assert figure.evaluate("f => f.scrollWidth > f.clientWidth")
@@ -301,9 +297,7 @@ def test_a_lost_session_is_said_and_polling_stops(
         stop_through_api(server, token, execution)
 
 
-def test_a_server_gone_is_said_with_back_off(
-    browser: sync_api.Browser, tmp_path: Path
-) -> None:
+def test_a_server_gone_is_said_with_back_off(browser: sync_api.Browser, tmp_path: Path) -> None:
     """The server goes away mid-run: the live view says it lost contact and waits longer
     before each new try (2 s, then 4 s), instead of freezing without a word."""
     with serving(f"sqlite:///{tmp_path / 'gone.db'}", delay=0.15) as own:
@@ -348,7 +342,9 @@ def test_times_in_the_viewers_zone_with_utc_a_click_away(
         started = page.locator("#live time").first
         utc = started.get_attribute("datetime") or ""
         assert utc.endswith("Z")
-        sync_api.expect(started).to_have_text(re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+9$"))
+        sync_api.expect(started).to_have_text(
+            re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d GMT\+9$")
+        )
         assert started.get_attribute("title") == utc[:-1].replace("T", " ") + " UTC"
         shown_hour = int(started.inner_text()[11:13])
         assert shown_hour == (int(utc[11:13]) + 9) % 24
@@ -374,4 +370,3 @@ def test_failure_shows_its_traceback_once_below_the_actions(
     message = page.locator("#exit-message").bounding_box()
     assert actions is not None and message is not None
     assert actions["y"] + actions["height"] <= message["y"]
-
