@@ -148,59 +148,6 @@ def pages_to_check(runs: dict[str, int]) -> dict[str, str]:
     }
 
 
-SHOT_PAGES = ("overview", "execution-partitions", "job", "executions")
-
-
-@pytest.mark.parametrize("scheme", ["light", "dark"])
-@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
-def test_every_page_fits_and_passes_axe(
-    browser: sync_api.Browser,
-    server: Server,
-    token: str,
-    runs: dict[str, int],
-    viewport: dict[str, int],
-    scheme: str,
-) -> None:
-    """On each page: nothing wider than the window (tables and charts scroll in their own box),
-    no WCAG 2.1 AA violation found by axe-core, and the scheme's own background."""
-    axe = axe_playwright.Axe()
-    page = open_page(browser, server, token, viewport=viewport, scheme=scheme)
-    logged_out = open_page(browser, server, None, viewport=viewport, scheme=scheme)
-    try:
-        logged_out.goto("/login")
-        checked = [("login", logged_out)]
-        checked += [(name, page) for name in pages_to_check(runs)]
-        problems = []
-        for name, tab in checked:
-            if tab is page:
-                tab.goto(pages_to_check(runs)[name])
-            widths = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
-            if widths[0] > widths[1]:
-                problems.append(f"{name}: {widths[0]} px wide in a {widths[1]} px window")
-            found = axe.run(tab, options=WCAG_AA)
-            for violation in found.response["violations"]:
-                targets = [n["target"] for n in violation["nodes"]][:3]
-                problems.append(f"{name}: {violation['id']} ({violation['help']}) at {targets}")
-            background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
-            if luminance(background) > 0.5 if scheme == "dark" else luminance(background) < 0.5:
-                problems.append(f"{name}: background {background} in {scheme} mode")
-            variant = ("phone" if viewport is PHONE else "desktop", scheme)
-            if name in SHOT_PAGES and variant != ("desktop", "light"):
-                suffix = "-".join(p for p in variant if p not in ("desktop", "light"))
-                SHOTS.mkdir(parents=True, exist_ok=True)
-                tab.screenshot(path=str(SHOTS / f"{name}-{suffix}.png"), full_page=True)
-        assert problems == []
-    finally:
-        page.context.close()
-        logged_out.context.close()
-
-
-def luminance(css: str) -> float:
-    """Relative luminance of an ``rgb(r, g, b)`` colour, 0 (black) to 1 (white)."""
-    r, g, b = (int(n) / 255 for n in re.findall(r"\d+", css)[:3])
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
 def test_phone_charts_keep_readable_text(
     browser: sync_api.Browser, server: Server, token: str, runs: dict[str, int]
 ) -> None:
@@ -379,3 +326,61 @@ def test_failure_shows_its_traceback_once_below_the_actions(
     message = page.locator("#exit-message").bounding_box()
     assert actions is not None and message is not None
     assert actions["y"] + actions["height"] <= message["y"]
+
+
+# Last, so that the pages (and their screenshots) show the runs of the tests above.
+SHOT_PAGES = ("overview", "execution-partitions", "job", "executions")
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+@pytest.mark.parametrize("viewport", [DESKTOP, PHONE], ids=["desktop", "phone"])
+def test_every_page_fits_and_passes_axe(
+    browser: sync_api.Browser,
+    server: Server,
+    token: str,
+    runs: dict[str, int],
+    viewport: dict[str, int],
+    scheme: str,
+) -> None:
+    """On each page: nothing wider than the window (tables and charts scroll in their own box,
+    still tables to assistive technology), no WCAG 2.1 AA violation found by axe-core, and the
+    scheme's own background."""
+    axe = axe_playwright.Axe()
+    page = open_page(browser, server, token, viewport=viewport, scheme=scheme)
+    logged_out = open_page(browser, server, None, viewport=viewport, scheme=scheme)
+    try:
+        logged_out.goto("/login")
+        checked = [("login", logged_out)]
+        checked += [(name, page) for name in pages_to_check(runs)]
+        problems = []
+        for name, tab in checked:
+            if tab is page:
+                tab.goto(pages_to_check(runs)[name])
+            widths = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+            if widths[0] > widths[1]:
+                problems.append(f"{name}: {widths[0]} px wide in a {widths[1]} px window")
+            found = axe.run(tab, options=WCAG_AA)
+            for violation in found.response["violations"]:
+                targets = [n["target"] for n in violation["nodes"]][:3]
+                problems.append(f"{name}: {violation['id']} ({violation['help']}) at {targets}")
+            tables = tab.locator("table").count()
+            if tab.get_by_role("table").count() != tables:  # a scroll box is still a table
+                problems.append(f"{name}: a table lost its role")
+            background = tab.evaluate("getComputedStyle(document.body).backgroundColor")
+            if luminance(background) > 0.5 if scheme == "dark" else luminance(background) < 0.5:
+                problems.append(f"{name}: background {background} in {scheme} mode")
+            variant = ("phone" if viewport is PHONE else "desktop", scheme)
+            if name in SHOT_PAGES and variant != ("desktop", "light"):
+                suffix = "-".join(p for p in variant if p not in ("desktop", "light"))
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                tab.screenshot(path=str(SHOTS / f"{name}-{suffix}.png"), full_page=True)
+        assert problems == []
+    finally:
+        page.context.close()
+        logged_out.context.close()
+
+
+def luminance(css: str) -> float:
+    """Relative luminance of an ``rgb(r, g, b)`` colour, 0 (black) to 1 (white)."""
+    r, g, b = (int(n) / 255 for n in re.findall(r"\d+", css)[:3])
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
