@@ -8,8 +8,10 @@ Saves the README's desktop-dark and phone screenshots in docs/screenshots/.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -269,6 +271,32 @@ def test_a_server_gone_is_said_with_back_off(browser: sync_api.Browser, tmp_path
             )
     finally:
         page.context.close()
+
+
+def test_a_server_error_is_said_backed_off_and_recovered(
+    browser: sync_api.Browser, tmp_path: Path
+) -> None:
+    """The server answers 5xx (its repository lost a table the live part reads): the live view
+    says so and backs off; once the table is back it says so and follows again."""
+    database = tmp_path / "broken.db"
+    with serving(f"sqlite:///{database}", delay=0.15) as own:
+        page = open_page(browser, own, create_token(own.url, "broken", "operate"))
+        try:
+            start(page, "web_count", "count:int=400")
+            sync_api.expect(page.locator("svg#timeline")).to_be_visible()
+            message = page.locator("#live-status")
+            with contextlib.closing(sqlite3.connect(database, timeout=30)) as db:
+                db.execute("ALTER TABLE batch_step_sample RENAME TO batch_step_sample_away")
+                db.commit()
+                try:
+                    sync_api.expect(message).to_contain_text(re.compile(r"server answered 5\d\d"))
+                    sync_api.expect(message).to_contain_text("trying again in 4 s")
+                finally:
+                    db.execute("ALTER TABLE batch_step_sample_away RENAME TO batch_step_sample")
+                    db.commit()
+            sync_api.expect(message).to_contain_text("Back in contact", timeout=60_000)
+        finally:
+            page.context.close()
 
 
 def test_names_and_values_are_isolated(page: sync_api.Page, runs: dict[str, int]) -> None:

@@ -36,7 +36,8 @@ function statusRegion() {
 
 function say(text, link) {
   const region = statusRegion();
-  region.replaceChildren(text);
+  if (text) region.replaceChildren(text);
+  else region.replaceChildren(); // :empty again, so it draws nothing
   if (link) {
     const a = document.createElement("a");
     a.href = link.href;
