@@ -202,6 +202,25 @@ def test_focus_stays_on_an_action_across_polls(
         stop_through_api(server, token, execution)
 
 
+def test_a_phone_reader_keeps_their_place_across_polls(
+    browser: sync_api.Browser, server: Server, token: str
+) -> None:
+    """On a phone, the steps table scrolled sideways stays scrolled when the live part
+    reloads (it is not thrown back to its first column every second)."""
+    page = open_page(browser, server, token, viewport=PHONE)
+    execution = start(page, "web_count", "count:int=400")
+    try:
+        table = page.locator("#live table.steps")
+        sync_api.expect(table).to_be_visible()
+        table.evaluate("t => { t.scrollLeft = 200; }")
+        first = page.locator("#live").element_handle()
+        page.wait_for_function("e => !e.isConnected", arg=first)
+        assert page.locator("#live table.steps").evaluate("t => t.scrollLeft") == 200
+    finally:
+        stop_through_api(server, token, execution)
+        page.context.close()
+
+
 def test_live_updates_shift_nothing(page: sync_api.Page) -> None:
     """While a run goes on and ends, the live part's reloads move no element on the page (the
     Layout Instability API counts no shift, the parameters below stay put)."""

@@ -117,13 +117,16 @@ function markScrollers(root) {
 // --- the live section -----------------------------------------------------------------------
 
 function carryOver(old, fresh) {
-  // Same structure, new numbers: what the reader was doing stays where it was.
-  const oldBoxes = old.querySelectorAll(SCROLLERS);
-  const freshBoxes = fresh.querySelectorAll(SCROLLERS);
-  oldBoxes.forEach((box, k) => { if (freshBoxes[k]) freshBoxes[k].scrollLeft = box.scrollLeft; });
+  // Same structure, new numbers: what the reader was doing stays where it was. Returns what
+  // can only be applied once the fresh part is in the page (scroll positions need layout).
   const oldDetails = old.querySelectorAll("details");
   const freshDetails = fresh.querySelectorAll("details");
   oldDetails.forEach((d, k) => { if (freshDetails[k]) freshDetails[k].open = d.open; });
+  const scrolled = Array.from(old.querySelectorAll(SCROLLERS), (box) => box.scrollLeft);
+  return () => {
+    const freshBoxes = fresh.querySelectorAll(SCROLLERS);
+    scrolled.forEach((left, k) => { if (freshBoxes[k] && left) freshBoxes[k].scrollLeft = left; });
+  };
 }
 
 function focusAgain(focused, old, fresh) {
@@ -185,9 +188,10 @@ async function pollOnce(live) {
   const fresh = holder.querySelector("#live");
   if (!fresh) return backOff("The server sent something unexpected.");
   showTimes(fresh);
-  carryOver(live, fresh);
+  const scrollAgain = carryOver(live, fresh);
   const focused = live.contains(document.activeElement) ? document.activeElement : null;
   live.replaceWith(fresh);
+  scrollAgain();
   if (focused) focusAgain(focused, live, fresh);
   markScrollers(fresh);
   if (failures) {
