@@ -78,7 +78,9 @@ def browser() -> Iterator[sync_api.Browser]:
 
 @pytest.fixture
 def page(browser: sync_api.Browser, server: Server) -> Iterator[sync_api.Page]:
-    context = browser.new_context(base_url=server.base, viewport={"width": 1280, "height": 800})
+    context = browser.new_context(
+        base_url=server.base, viewport={"width": 1366, "height": 900}, timezone_id="UTC"
+    )  # times shown in the viewer's zone: UTC here, whatever the machine's
     page = context.new_page()
     page.set_default_timeout(WAIT_MS)
     page.goto("/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -61,7 +62,7 @@ def render(macro: str, value: object) -> ET.Element:
     html = templates.env.from_string(
         f'{{% import "_charts.html" as charts %}}{{{{ charts.{macro}(value) }}}}'
     ).render(value=value)
-    found = re.search(r"<svg.*</svg>", html, re.S)
+    found = re.search(r"<svg.*?</svg>", html, re.S)  # the chart, not a legend swatch
     assert found is not None, html
     return ET.fromstring(found[0])
 
@@ -267,3 +268,80 @@ def test_a_plain_step_has_progress_and_an_eta_from_its_readers_estimate() -> Non
     )
     del se.context["batchline.expected"]
     assert (step(se, now).progress, step(se, now).eta_seconds) == (None, None)
+
+
+class TestReadability:
+    def test_a_run_without_items_has_a_plain_axis(self) -> None:
+        """No item written: the rate axis goes 0 to 1 with a note, not to 1e-09."""
+        drawn = charts.throughput([step(1, "idle", 0, 10)], [], at(10))
+        assert drawn is not None and drawn.note == "no items written yet"
+        labels = [t.label for t in drawn.y_ticks]
+        assert labels[0] == "0" and labels[-1] == "1" and not any("e-" in x for x in labels)
+        texts = "".join(render("throughput", drawn).itertext())
+        assert "e-0" not in texts and "no items written yet" in texts
+
+    def test_a_step_just_started_keeps_the_frame(self) -> None:
+        """A step that has written nothing in no time yet: the empty frame, not no picture
+        (the page would jump when the picture arrives)."""
+        drawn = charts.throughput([step(1, "fresh", 0, None, status="STARTED")], [], at(0))
+        assert drawn is not None and drawn.note
+
+    def test_the_rate_unit_sits_above_the_plot_clear_of_the_ticks(self) -> None:
+        """The "items/s" label is above the plot's top, so no line or tick label crosses it."""
+        steps = [step(1, "a", 0, 10, written=100)]
+        drawn = charts.throughput(steps, [], at(10), buckets=2)
+        assert drawn is not None
+        svg = render("throughput", drawn)
+        (unit,) = [t for t in svg.iter(f"{SVG}text") if t.get("class") == "axis"]
+        assert float(unit.get("y", 0)) < drawn.top - 6  # a 12 px line above the plot
+        assert float(unit.get("x", 0)) <= drawn.left  # in the tick labels' column
+        top_tick = min(
+            float(t.get("y", 0)) for t in svg.iter(f"{SVG}text") if t.get("class") == "tick"
+        )
+        assert top_tick - float(unit.get("y", 0)) >= 12
+
+    def test_coinciding_partition_lines_are_told_apart(self) -> None:
+        """Partitions at the same rate draw on one another: each has its own dash pattern."""
+        steps = [step(1, "split", 0, 10, written=30)]
+        steps += [
+            step(2 + n, f"split:{n}", 0, 10, written=10, partition_of="split") for n in range(3)
+        ]
+        drawn = charts.throughput(steps, [], at(10), buckets=2)
+        assert drawn is not None
+        lines = [
+            p
+            for p in render("throughput", drawn).iter(f"{SVG}polyline")
+            if "total" not in (p.get("class") or "")
+        ]
+        assert len(lines) == 3
+        assert len({p.get("stroke-dasharray", "") for p in lines}) == 3
+
+    def test_partitions_in_numeric_order(self) -> None:
+        """Partition 10 comes after partition 2 (names read with their numbers as numbers)."""
+        parts = [step(2 + n, f"load:{n}", 0, 5, partition_of="load") for n in (10, 2, 1, 0, 11)]
+        steps = [step(1, "load", 0, 5), *parts]
+        assert [s.name for s in charts.ordered(steps)] == [
+            "load",
+            "load:0",
+            "load:1",
+            "load:2",
+            "load:10",
+            "load:11",
+        ]
+
+    def test_thirty_duration_labels_do_not_touch(self) -> None:
+        """30 executions with five-digit ids: the labels drawn leave room between them, the
+        newest is labelled, every bar keeps its title."""
+        runs = [execution(10_000 + n, 5 + n, BatchStatus.COMPLETED) for n in range(30)]
+        drawn = charts.durations(runs, at(100))
+        assert drawn is not None
+        svg = render("durations", drawn)
+        labels = [
+            (float(t.get("x", 0)), t.text or "")
+            for t in svg.iter(f"{SVG}text")
+            if float(t.get("y", 0)) > drawn.bottom
+        ]
+        assert labels and labels[-1][1] == "#10029"
+        for (x_a, a), (x_b, b) in itertools.pairwise(labels):
+            assert x_b - x_a >= (len(a) + len(b)) / 2 * charts.CHAR, (a, b)
+        assert len([r for r in svg.iter(f"{SVG}rect") if r.find(f"{SVG}title") is not None]) == 30

@@ -71,8 +71,9 @@ def serving(
     gate: Path | None = None,
     module: str = "batchline",
     schedules: Path | None = None,
+    port: int | None = None,  # a server coming back where one was
 ) -> Iterator[Server]:
-    port = free_port()
+    port = port or free_port()
     env = dict(
         os.environ,
         WEB_JOBS_DELAY=str(delay),

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from batchline.model import JobExecution
 from batchline.repository.filters import ProgressSample
+from batchline.web.display import natural
 from batchline.web.models import Step
 
 WIDTH = 900.0
@@ -29,6 +30,11 @@ LEFT = 56.0  # room for the rate axis' labels
 SERIES = 8  # at most this many steps drawn one by one (the total always)
 BUCKETS = 60
 SLOT = 48.0  # the widest a duration bar's place gets, however few executions
+HEADER = 24.0  # above the rate plot: its unit, clear of the tick labels and the lines
+CHAR = 7.0  # an 11 px label's character, generously, to keep labels apart
+# Steps' lines told apart by their dashes as well as their colour: lines that coincide
+# (partitions at the same rate) still show each of them.
+DASHES = ("", "7 4", "2 3", "9 3 2 3", "4 4", "1 4", "12 4", "5 2 1 2")
 
 
 @dataclass(frozen=True)
@@ -67,6 +73,7 @@ class Series:
     points: str  # an SVG polyline's points
     index: int  # colour class; -1 for the total
     peak: float
+    dash: str = ""  # an SVG stroke-dasharray
 
 
 @dataclass(frozen=True)
@@ -80,6 +87,7 @@ class Throughput:
     x_ticks: list[Tick]
     y_ticks: list[Tick]
     seconds: float
+    note: str = ""  # said over the plot when there is nothing to draw yet
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,7 @@ class Durations:
     bottom: float
     bars: list[Bar]
     y_ticks: list[Tick]
+    x_ticks: list[Tick]  # the bars' labels, as many as fit without touching
 
 
 def short(seconds: float) -> str:
@@ -129,7 +138,8 @@ def _now_like(moment: dt.datetime, now: dt.datetime) -> dt.datetime:
 
 def ordered(steps: Sequence[Step]) -> list[Step]:
     """Steps in the order they started, under each partitioned step its partitions in the
-    order of their names (their index; they may start in any order)."""
+    order of their names, numbers read as numbers (their index; they may start in any
+    order)."""
     names = {s.name for s in steps if s.partition_of is None}
     found: list[Step] = []
     for s in steps:
@@ -140,8 +150,8 @@ def ordered(steps: Sequence[Step]) -> list[Step]:
     return found
 
 
-def _name(step: Step) -> str:
-    return step.name
+def _name(step: Step) -> tuple[object, ...]:
+    return natural(step.name)
 
 
 def timeline(steps: Sequence[Step], now: dt.datetime) -> Timeline | None:
@@ -160,7 +170,7 @@ def timeline(steps: Sequence[Step], now: dt.datetime) -> Timeline | None:
         took = (end - start).total_seconds()
         x = LABEL + (start - t0).total_seconds() / seconds * plot
         running = s.end_time is None
-        state = "running" if running else f"ended {end:%H:%M:%S}"
+        state = "running" if running else f"ended {end:%H:%M:%S} UTC"
         bars.append(
             Bar(
                 label=s.name,
@@ -169,7 +179,7 @@ def timeline(steps: Sequence[Step], now: dt.datetime) -> Timeline | None:
                 y=index * ROW + (ROW - BAR) / 2,
                 width=round(max(took / seconds * plot, MIN_BAR), 2),
                 height=BAR,
-                title=f"{s.name}: {s.status}, started {start:%H:%M:%S}, {state}, {short(took)}",
+                title=f"{s.name}: {s.status}, started {start:%H:%M:%S} UTC, {state}, {short(took)}",
                 partition=s.partition_of is not None,
                 running=running,
             )
@@ -232,8 +242,8 @@ def throughput(
     t0 = min(points[0][0] for points in curves.values())
     t1 = max(points[-1][0] for points in curves.values())
     seconds = (t1 - t0).total_seconds()
-    if seconds <= 0:
-        return None
+    if seconds <= 0:  # just started: the frame the picture will fill (no jump when it does)
+        seconds = 1.0
     relative = {
         name: [((t - t0).total_seconds(), n) for t, n in points] for name, points in curves.items()
     }
@@ -244,11 +254,11 @@ def throughput(
         for name, points in relative.items()
     }
     total = [sum(r[k] for r in rates.values()) for k in range(buckets)]
-    top = max(max(total), 1e-9)
+    top = max(total) or 1.0  # nothing written: a 0..1 axis, not one to a billionth
     y_step = nice_step(top, 4)
     y_max = y_step * math.ceil(top / y_step)
     plot_w = WIDTH - LEFT - RIGHT
-    top_y, bottom_y = 8.0, 8.0 + PLOT_HEIGHT
+    top_y, bottom_y = HEADER, HEADER + PLOT_HEIGHT
 
     def x(t: float) -> float:
         return round(LEFT + t / seconds * plot_w, 2)
@@ -266,15 +276,16 @@ def throughput(
     series = []
     if 1 < len(rates) <= SERIES:
         series = [
-            Series(name, polyline(values), index, max(values))
+            Series(name, polyline(values), index, max(values), DASHES[index % len(DASHES)])
             for index, (name, values) in enumerate(rates.items())
         ]
     series.append(Series("all steps", polyline(total), -1, max(total)))
     x_step = nice_step(seconds)
     x_ticks = [Tick(x(k * x_step), short(k * x_step)) for k in range(int(seconds / x_step) + 1)]
     y_ticks = [Tick(y(k * y_step), f"{k * y_step:g}") for k in range(round(y_max / y_step) + 1)]
+    note = "" if max(total) > 0 else "no items written yet"
     return Throughput(
-        WIDTH, bottom_y + AXIS, LEFT, top_y, bottom_y, series, x_ticks, y_ticks, seconds
+        WIDTH, bottom_y + AXIS, LEFT, top_y, bottom_y, series, x_ticks, y_ticks, seconds, note
     )
 
 
@@ -316,4 +327,13 @@ def durations(executions: Sequence[JobExecution], now: dt.datetime) -> Durations
         Tick(round(bottom - k * y_step / y_max * PLOT_HEIGHT, 2), short(k * y_step))
         for k in range(round(y_max / y_step) + 1)
     ]
-    return Durations(WIDTH, bottom + AXIS, LEFT, bottom, bars, y_ticks)
+    # Every n-th bar labelled, n the fewest that keeps the widest label clear of the next.
+    widest = max(len(b.label) for b in bars) * CHAR + CHAR
+    every = max(1, math.ceil(widest / slot))
+    last = len(bars) - 1
+    x_ticks = [
+        Tick(round(b.x + b.width / 2, 2), b.label)
+        for index, b in enumerate(bars)
+        if (last - index) % every == 0  # the newest always labelled
+    ]
+    return Durations(WIDTH, bottom + AXIS, LEFT, bottom, bars, y_ticks, x_ticks)

@@ -19,7 +19,7 @@ from batchline.errors import NoSuchJob
 from batchline.model import utcnow
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
-from batchline.web import api, backfills, charts, forms
+from batchline.web import api, backfills, charts, display, forms
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
 
@@ -56,15 +56,18 @@ def _seconds(seconds: float | None) -> str:
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
-def _when(moment: dt.datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
-
-
 def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
-templates.env.filters.update(when=_when, seconds=_seconds, pretty=_pretty)
+templates.env.filters.update(
+    when=display.when,
+    name=display.name,
+    text=display.isolated,
+    visible=display.visible,
+    seconds=_seconds,
+    pretty=_pretty,
+)
 templates.env.globals.update(duration=_duration, statuses=[s.value for s in BatchStatus])
 
 
@@ -95,6 +98,7 @@ def router(
     def live_context(execution_id: int) -> dict[str, Any]:
         """The execution with its pictures: its timeline and its throughput."""
         e = api.detail(engine, execution_id)
+        e = e.model_copy(update={"steps": charts.ordered(e.steps)})
         now = utcnow()
         samples = engine.progress_samples(execution_id)
         return {
