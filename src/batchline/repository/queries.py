@@ -202,6 +202,16 @@ class SqlQueries:
 
         return self._read(read)
 
+    def with_skips(self, execution_ids: list[int]) -> set[int]:
+        """Which of these executions skipped items (an index probe each, not a count)."""
+        if not execution_ids:
+            return set()
+        query = sa.select(job_execution.c.id).where(
+            job_execution.c.id.in_(execution_ids),
+            sa.exists().where(skipped_item.c.job_execution_id == job_execution.c.id),
+        )
+        return self._read(lambda conn: {int(i) for i in conn.execute(query).scalars()})
+
     def job_instances(
         self, job_name: str, *, after: int | None = None, limit: int = 50
     ) -> Page[JobInstance]:

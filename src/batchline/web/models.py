@@ -42,6 +42,9 @@ class Execution(BaseModel):
     start_time: Time | None
     end_time: Time | None
     last_updated: Time | None
+    with_skips: bool | None = Field(
+        default=None, description="it skipped items (in lists; None where not looked up)"
+    )
 
 
 class Step(BaseModel):
@@ -77,7 +80,10 @@ class ExecutionDetail(Execution):
 
 class ExecutionPage(BaseModel):
     items: list[Execution]
-    next_after: int | None
+    next_after: int | None = Field(description="pass as after for the older page")
+    previous_before: int | None = Field(None, description="pass as before for the newer page")
+    total: int | None = Field(None, description="how many match (a lower bound if not exact)")
+    total_exact: bool = True
 
 
 class Instance(BaseModel):
