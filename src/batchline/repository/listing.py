@@ -154,13 +154,10 @@ def _by_parameters(
                 p.c.value == parameter_text(value)[:VALUE_CHARS],
             )
         )
-    return (
-        sa.select(key.label("id"))
-        .join(job_execution, key == ID)
-        .where(*where)
-        .order_by(_order(key, keys))
-        .limit(limit)
-    )
+    query = sa.select(key.label("id"))
+    if names is not None or statuses or extra:  # else the side table answers alone
+        query = query.join(job_execution, key == ID)
+    return query.where(*where).order_by(_order(key, keys)).limit(limit)
 
 
 def long_values(flt: ExecutionQuery) -> list[tuple[str, str]]:
