@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from benchmarks.history import BASE_TIME, fill
 
 from batchline import Engine, ExecutionQuery
 from batchline.repository import create_engine, migrate
-from benchmarks.history import BASE_TIME, fill
 from tests.backends import fresh_database
 
 pytestmark = pytest.mark.slow
