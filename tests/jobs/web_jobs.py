@@ -6,7 +6,8 @@ stop it mid-way) and waiting while the file WEB_JOBS_GATE names exists (so a tes
 chunk: STOPPING lasts until the test lets it go); ``web_skips`` skips the items its processor
 refuses, one of them markup; ``web_failing`` always fails; ``web_partitioned`` runs a task in
 three partitions; ``web_partitioned_count`` counts 36 items in three partitions of a chunk
-step, three times as slowly as ``web_count``.
+step, three times as slowly as ``web_count``; ``reports/daily`` (a name with a slash) does
+nothing.
 """
 
 from __future__ import annotations
@@ -112,3 +113,6 @@ partitioned_count_job = (
     )
     .build()
 )
+
+
+slash_job = JobBuilder("reports/daily").step(StepBuilder("report").task(lambda se: None)).build()
