@@ -103,6 +103,11 @@ class TestFinding:
         exact = ran.count_bounded(ExecutionQuery.of(parameters={"fail": True}))
         assert (exact.value, exact.exact) == (3, True)
 
+    def test_instance_count_can_stop_at_a_bound(self, ran: Engine) -> None:
+        """Counting a job's instances stops one past the bound when asked to."""
+        assert ran.count_job_instances("etl/load") == 6
+        assert ran.count_job_instances("etl/load", bound=2) == 3
+
     def test_with_skips_probe(self, ran: Engine) -> None:
         """No execution here skipped an item."""
         assert ran.with_skips(_ids(ran)) == set()

@@ -23,8 +23,9 @@ class Explorer:
     ) -> Page[JobInstance]:
         return self.repository.job_instances(job_name, after=after, limit=limit)
 
-    def count_job_instances(self, job_name: str) -> int:
-        return self.repository.count_job_instances(job_name)
+    def count_job_instances(self, job_name: str, *, bound: int | None = None) -> int:
+        """How many instances the job has; with ``bound``, counting stops past it."""
+        return self.repository.count_job_instances(job_name, bound=bound)
 
     def instance_executions(self, instance_id: int) -> list[JobExecution]:
         """Every execution of one instance, newest first."""

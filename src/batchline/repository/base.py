@@ -208,7 +208,8 @@ class JobRepository(Protocol):
         self, job_name: str, *, after: int | None = None, limit: int = 50
     ) -> Page[JobInstance]: ...
 
-    def count_job_instances(self, job_name: str) -> int: ...
+    def count_job_instances(self, job_name: str, *, bound: int | None = None) -> int:
+        """How many instances the job has (with ``bound``: at most ``bound + 1``)."""
 
     def instance_executions(self, instance_id: int) -> list[JobExecution]: ...
 

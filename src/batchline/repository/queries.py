@@ -225,8 +225,13 @@ class SqlQueries:
         found = [JobInstance(int(r.id), job_name, str(r.job_key)) for r in rows]
         return _page(found, limit, lambda i: i.id)
 
-    def count_job_instances(self, job_name: str) -> int:
-        query = sa.select(sa.func.count()).where(job_instance.c.job_name == job_name)
+    def count_job_instances(self, job_name: str, *, bound: int | None = None) -> int:
+        """How many instances the job has; with ``bound``, counted up to ``bound + 1`` only
+        (a job's instances grow with its history: a page's total need not)."""
+        ids = sa.select(job_instance.c.id).where(job_instance.c.job_name == job_name)
+        if bound is not None:
+            ids = ids.limit(bound + 1)
+        query = sa.select(sa.func.count()).select_from(ids.subquery())
         return int(self._read(lambda conn: conn.execute(query).scalar_one()))
 
     def instance_executions(self, instance_id: int) -> list[JobExecution]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from batchline.engine import Engine
 from batchline.errors import NoSuchJob
-from batchline.repository.filters import SEARCH_WINDOW, ExecutionQuery
+from batchline.repository.filters import COUNT_BOUND, SEARCH_WINDOW, ExecutionQuery
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
 from batchline.web import bulk, forms, models
@@ -146,10 +146,12 @@ def router(
     def job_instances(name: Name, after: After = None, limit: Limit = 50) -> models.InstancePage:
         forms.clean(name, "job name", 100)
         page = engine.job_instances(name, after=after, limit=limit)
+        total = engine.count_job_instances(name, bound=COUNT_BOUND)
         return models.InstancePage(
             items=[models.instance(i) for i in page.items],
             next_after=page.next_after,
-            total=engine.count_job_instances(name),
+            total=min(total, COUNT_BOUND),
+            total_exact=total <= COUNT_BOUND,
         )
 
     @api.get(

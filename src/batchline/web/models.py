@@ -95,7 +95,8 @@ class Instance(BaseModel):
 class InstancePage(BaseModel):
     items: list[Instance]
     next_after: int | None
-    total: int
+    total: int = Field(description="the job's instances, counted up to 1,000")
+    total_exact: bool = Field(default=True, description="false: there are more than total")
 
 
 class Skipped(BaseModel):
