@@ -20,7 +20,7 @@ from batchline.model import utcnow
 from batchline.repository.filters import SEARCH_WINDOW
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
-from batchline.web import api, bulk, charts, forms
+from batchline.web import api, bulk, charts, flowsvg, forms, models
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
 
@@ -216,6 +216,7 @@ def router(
             "execution.html",
             skipped=skipped,
             attempt=_attempt(engine, context["e"].instance_id, execution_id),
+            flow=_execution_flow(engine, context["e"]),
             **context,
         )
 
@@ -250,6 +251,9 @@ def router(
             caller,
             "job.html",
             job=found[0],
+            flow=flowsvg.job_diagram(engine.registry.get(name))
+            if name in engine.registry
+            else None,
             executions=recent,
             durations=charts.durations(recent, utcnow()),
         )
@@ -286,6 +290,15 @@ def router(
         return done(execution_id)
 
     return pages
+
+
+def _execution_flow(engine: Engine, e: models.ExecutionDetail) -> flowsvg.Diagram | None:
+    """The job's flow (as loaded now) with the path this execution took."""
+    if e.job_name not in engine.registry:
+        return None
+    steps = {s.name: s.status for s in e.steps if s.partition_of is None}
+    job = engine.registry.get(e.job_name)
+    return flowsvg.execution_diagram(job, e.status, e.context, e.id, steps)
 
 
 def _attempt(engine: Engine, instance_id: int, execution_id: int) -> dict[str, int | None]:
