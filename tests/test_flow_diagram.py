@@ -76,7 +76,7 @@ class TestLayout:
         ys = [boxes[n].y for n in ("check", "route", "load", "publish", "(end)")]
         assert ys == sorted(ys) and len(set(ys)) == 5
         assert len({(b.x, b.y) for b in d.boxes}) == len(d.boxes)
-        assert all(0 <= b.x and b.x + b.w <= d.width and b.y + b.h <= d.height for b in d.boxes)
+        assert all(b.x >= 0 and b.x + b.w <= d.width and b.y + b.h <= d.height for b in d.boxes)
 
     def test_plain_job_is_a_line_to_its_end(self) -> None:
         """A job without transitions is its steps in order, then the end."""

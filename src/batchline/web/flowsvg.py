@@ -22,7 +22,7 @@ from batchline.flowrun import AT_KEY, PATH_KEY
 if TYPE_CHECKING:
     from batchline.job import Job
 
-BOX_W, BOX_H, COL, ROW, PAD = 168, 40, 196, 84, 16
+BOX_W, BOX_H, COL, ROW, PAD, LANE = 168, 40, 196, 84, 16, 120
 LABEL_CHARS = 22
 END, FAIL, STOP = "(end)", "(fail)", "(stop)"
 _TERMINALS = {"end": END, "fail": FAIL, "stop": STOP}
@@ -74,14 +74,13 @@ class Arrow:
     patterns: list[str] = field(default_factory=list)
     kind: str = "to"
     taken: bool = False
-    x1: int = 0
-    y1: int = 0
-    x2: int = 0
-    y2: int = 0
+    # From the source's bottom to the target's top, through a lane of its own on each row it
+    # crosses (so a long edge never runs through a box).
+    points: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def label(self) -> str:
-        return short(", ".join(self.patterns), 26)
+        return short(", ".join(self.patterns), 18)
 
     @property
     def title(self) -> str:
@@ -89,12 +88,19 @@ class Arrow:
         return f"{self.source} → {self.target} on {on}"
 
     @property
+    def polyline(self) -> str:
+        return " ".join(f"{x},{y}" for x, y in self.points)
+
+    @property
     def lx(self) -> int:
-        return (self.x1 + self.x2) // 2 + 4
+        """A long edge's label sits in its lane, beside the line; a short one's halfway."""
+        (x1, _), (x2, _) = self.points[0], self.points[1]
+        return x2 + 4 if len(self.points) > 2 else (x1 + x2) // 2 + 4
 
     @property
     def ly(self) -> int:
-        return (self.y1 + self.y2) // 2
+        (_, y1), (_, y2) = self.points[0], self.points[1]
+        return y2 + 14 if len(self.points) > 2 else (y1 + y2) // 2 + 4
 
 
 @dataclass
@@ -180,22 +186,58 @@ def _layout(boxes: dict[str, Box], arrows: dict[tuple[str, str], Arrow]) -> tupl
     for n in order:
         if boxes[n].kind in _TERMINALS:
             depth[n] = last + 1
-    rows: dict[int, list[str]] = {}
+    # A row holds its nodes in declared order, then one lane per edge crossing it.
+    rows: dict[int, list[str | tuple[str, str]]] = {}
     for n in order:
         rows.setdefault(depth[n], []).append(n)
-    widest = max(len(r) for r in rows.values())
-    width = widest * COL + 2 * PAD
-    for row, names in rows.items():
-        offset = (width - len(names) * COL) // 2
-        for i, n in enumerate(names):
-            box = boxes[n]
-            box.x = offset + i * COL + (COL - box.w) // 2
-            box.y = PAD + row * ROW
-    for (a, b), found in arrows.items():
-        source, target = boxes[a], boxes[b]
-        found.x1, found.y1 = source.cx, source.y + source.h
-        found.x2, found.y2 = target.cx, target.y
+    for a, b in arrows:
+        for row in range(depth[a] + 1, depth[b]):
+            rows[row].append((a, b))
+
+    def width_of(slot: str | tuple[str, str]) -> int:
+        return COL if isinstance(slot, str) else LANE
+
+    width = max(sum(width_of(slot) for slot in r) for r in rows.values()) + 2 * PAD
+    lanes: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    placed: dict[str, int] = {}
+    for row in sorted(rows):
+        slots = rows[row]
+        if row == max(rows):  # the ends: each under what leads to it, to cross less
+            slots.sort(key=lambda slot: _barycenter(str(slot), arrows, lanes, placed))
+        x = (width - sum(width_of(slot) for slot in slots)) // 2
+        y = PAD + row * ROW
+        for slot in slots:
+            if isinstance(slot, str):
+                box = boxes[slot]
+                box.x, box.y = x + (COL - box.w) // 2, y
+                placed[slot] = box.cx
+            else:
+                middle = x + LANE // 2
+                lanes.setdefault(slot, []).extend([(middle, y), (middle, y + BOX_H)])
+            x += width_of(slot)
+    for key, found in arrows.items():
+        source, target = boxes[key[0]], boxes[key[1]]
+        found.points = [
+            (source.cx, source.y + source.h),
+            *lanes.get(key, []),
+            (target.cx, target.y),
+        ]
     return width, PAD * 2 + (max(rows) + 1) * ROW - (ROW - BOX_H)
+
+
+def _barycenter(
+    name: str,
+    arrows: dict[tuple[str, str], Arrow],
+    lanes: dict[tuple[str, str], list[tuple[int, int]]],
+    placed: dict[str, int],
+) -> float:
+    """The mean x from which a node's incoming edges arrive (their last lane, or source)."""
+    xs = [
+        lanes[key][-1][0] if key in lanes else placed.get(key[0], 0)
+        for key in arrows
+        if key[1] == name
+    ]
+    return sum(xs) / len(xs) if xs else 0.0
 
 
 def job_diagram(job: Job) -> Diagram:
