@@ -102,6 +102,7 @@ class TestFinding:
             assert skipped["items"][0]["with_skips"] is True
             page = operator.get("/executions", params={"job": "web_skips"}).text
             assert "with skips" in page and "matching" in page
+            assert "with skips" in operator.get("/jobs/web_skips").text
         finally:
             operator.post(f"/api/executions/{slow['id']}/stop")
             ended(operator, slow["id"])

@@ -255,6 +255,7 @@ def router(
             if name in engine.registry
             else None,
             executions=recent,
+            skipped=engine.with_skips([e.id for e in recent]),
             durations=charts.durations(recent, utcnow()),
         )
 
