@@ -322,7 +322,8 @@ class SqlQueries:
                 .scalar_subquery()
                 for name in names
             ]
-            ids = [conn.execute(sa.select(n)).scalar() for n in newest]
+            # One statement, one index read per job (a GROUP BY would read every instance).
+            ids = list(conn.execute(sa.select(*newest)).one()) if newest else []
             wanted = [int(i) for i in ids if i is not None]
             last = (
                 conn.execute(_EXECUTIONS.where(job_execution.c.id.in_(wanted))).mappings().all()
