@@ -19,6 +19,7 @@ import psycopg
 import sqlalchemy as sa
 
 from batchline import Engine, ExecutionQuery, SqlJobRepository
+from batchline.repository import summary
 from benchmarks.harness import Comparison, side_by_side
 
 ADMIN_URL = os.environ.get(
@@ -32,9 +33,9 @@ WINDOW = (BASE_TIME + dt.timedelta(days=10), BASE_TIME + dt.timedelta(days=40))
 _FILL = """
 INSERT INTO batch_job_instance (id, job_name, job_key, create_time)
 SELECT i, 'job_' || (i % 5), md5(i::text), :base FROM generate_series(1, :instances) AS i;
-INSERT INTO batch_job_execution (id, job_instance_id, version, status, exit_code, exit_message,
-    parameters, context, create_time, start_time, end_time)
-SELECT e, 1 + (e % :instances), 1,
+INSERT INTO batch_job_execution (id, job_instance_id, job_name, version, status, exit_code,
+    exit_message, parameters, context, create_time, start_time, end_time)
+SELECT e, 1 + (e % :instances), 'job_' || ((1 + (e % :instances)) % 5), 1,
     CASE WHEN e % 100 = 7 THEN 'STOPPED' WHEN e % 10 = 3 THEN 'FAILED' ELSE 'COMPLETED' END,
     'COMPLETED', '', '{"n": {"type": "int", "value": ' || e || ', "identifying": true}}', '{}',
     :base + e * interval '1 minute', :base + e * interval '1 minute',
@@ -61,6 +62,7 @@ def populated(executions: int) -> Iterator[str]:
                     sa.text(statement),
                     {"base": BASE_TIME, "instances": 1000, "executions": executions},
                 )
+            summary.rebuild(conn)
         repository.dispose()
         yield url
     finally:

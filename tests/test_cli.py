@@ -201,6 +201,17 @@ class TestInspect:
         assert "count:int=5" in rest.stdout and "next page" not in rest.stdout
         none = cli("executions", "--until", "2000-01-01", "--status", "completed")
         assert none.exit_code == 0 and "cli_count" not in none.stdout
+
+    def test_executions_by_prefix_message_and_running(self, cli: Invoke) -> None:
+        """executions finds jobs by name prefix and failures by exit-message text."""
+        cli("start", COUNT, "count:int=3")
+        cli("start", f"{JOBS}:failing_job")
+        prefixed = cli("executions", "--job-prefix", "cli_f")
+        assert "cli_failing" in prefixed.stdout and "cli_count" not in prefixed.stdout
+        said = cli("executions", "--message", "TASK EXPLODED")
+        assert "cli_failing" in said.stdout and "cli_count" not in said.stdout
+        running = cli("executions", "--running")
+        assert running.exit_code == 0 and "cli_" not in running.stdout
         assert "cli_count" in cli("executions", "--since", "2000-01-01").stdout
         assert_one_line_error(cli("executions", "--param", "count"), EXIT_USAGE, "count")
 

@@ -39,7 +39,7 @@ class TestMigrations:
         migrate(engine)
         with engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM batchline_alembic_version"))
-            assert [row[0] for row in version] == ["0007"]
+            assert [row[0] for row in version] == ["0008"]
         engine.dispose()
 
 
@@ -58,6 +58,7 @@ class TestInvariants:
             "context": "{}",
             "create_time": first.create_time,
             "running_instance_id": first.instance.id,
+            "job_name": "job",
         }
         with pytest.raises(sa.exc.IntegrityError), repo.engine.begin() as conn:
             conn.execute(job_execution.insert().values(**row))

@@ -32,6 +32,7 @@ _EXPORTS: dict[str, str] = {
     "CompletionPolicy": "batchline.completion",
     "CompositeWriter": "batchline.items.composite",
     "ConfigurationError": "batchline.errors",
+    "Count": "batchline.repository.filters",
     "CountOrTimeCompletion": "batchline.completion",
     "CsvRecordReader": "batchline.items.files.records",
     "CursorReader": "batchline.items.sql_readers",
@@ -154,6 +155,7 @@ __all__ = [
     "CompletionPolicy",
     "CompositeWriter",
     "ConfigurationError",
+    "Count",
     "CountOrTimeCompletion",
     "CsvRecordReader",
     "CursorReader",
@@ -346,7 +348,7 @@ if _typing.TYPE_CHECKING:
     from batchline.registry import JobRegistry
     from batchline.repository.base import JobRepository
     from batchline.repository.database import create_engine, migrate
-    from batchline.repository.filters import ExecutionQuery, JobSummary, Page
+    from batchline.repository.filters import Count, ExecutionQuery, JobSummary, Page
     from batchline.repository.sql import SqlJobRepository
     from batchline.status import BatchStatus, ExitStatus
     from batchline.steps.base import Step

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution
 from batchline.repository.base import JobRepository
-from batchline.repository.filters import ExecutionQuery, JobSummary, Page, ProgressSample
+from batchline.repository.filters import Count, ExecutionQuery, JobSummary, Page, ProgressSample
 
 
 class Explorer:
@@ -23,8 +23,9 @@ class Explorer:
     ) -> Page[JobInstance]:
         return self.repository.job_instances(job_name, after=after, limit=limit)
 
-    def count_job_instances(self, job_name: str) -> int:
-        return self.repository.count_job_instances(job_name)
+    def count_job_instances(self, job_name: str, *, bound: int | None = None) -> int:
+        """How many instances the job has; with ``bound``, counting stops past it."""
+        return self.repository.count_job_instances(job_name, bound=bound)
 
     def instance_executions(self, instance_id: int) -> list[JobExecution]:
         """Every execution of one instance, newest first."""
@@ -38,13 +39,28 @@ class Explorer:
         return self.repository.get_step_execution(step_execution_id)
 
     def find_executions(
-        self, flt: ExecutionQuery | None = None, *, after: int | None = None, limit: int = 50
+        self,
+        flt: ExecutionQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int = 50,
+        before: int | None = None,
     ) -> Page[JobExecution]:
-        """Executions by job, status, creation time and parameter values, newest first."""
-        return self.repository.find_executions(flt, after=after, limit=limit)
+        """Executions by job (or name prefix), statuses, creation time, parameter values and
+        exit message, newest first: older than ``after``, or the page newer than ``before``."""
+        return self.repository.find_executions(flt, after=after, limit=limit, before=before)
 
     def count_executions(self, flt: ExecutionQuery | None = None) -> int:
         return self.repository.count_executions(flt)
+
+    def with_skips(self, execution_ids: list[int]) -> set[int]:
+        """Which of these executions skipped items ("completed with skips" in lists)."""
+        return self.repository.with_skips(execution_ids)
+
+    def count_bounded(self, flt: ExecutionQuery | None = None, *, bound: int = 1000) -> Count:
+        """Exact from the per-job summary when the filter is only jobs and statuses, else
+        counted up to ``bound`` ("more than" past it): cheap enough for every page."""
+        return self.repository.count_bounded(flt, bound=bound)
 
     def skipped_page(
         self,
@@ -63,5 +79,6 @@ class Explorer:
         running step, and one at each step's end), oldest first."""
         return self.repository.progress_samples(execution_id, limit=limit)
 
-    def job_summaries(self) -> list[JobSummary]:
-        return self.repository.job_summaries()
+    def job_summaries(self, job_name: str | None = None) -> list[JobSummary]:
+        """Every job's (or one job's) summary, from the per-job summary rows."""
+        return self.repository.job_summaries(job_name)

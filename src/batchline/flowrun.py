@@ -14,6 +14,11 @@ that node, not at the start, so:
 
 A step met again on restart that completed in an earlier execution is skipped and routed on the
 exit status it recorded then.
+
+Each node's route is recorded too (``batchline.flow.path``: the execution's id and, per node,
+its name, the exit status it routed on and where that led), so the dashboard draws the path an
+execution took and what its deciders decided; an inherited path of an earlier execution is
+replaced by this one's.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ if TYPE_CHECKING:
 # The node a restart resumes at, and the last step that ran (what a decider resumed at gets).
 AT_KEY = "batchline.flow.at"
 LAST_KEY = "batchline.flow.last"
+# The route this execution took: {"execution": id, "steps": [[node, code, kind, target], ...]}.
+PATH_KEY = "batchline.flow.path"
 
 Outcome = tuple[BatchStatus, ExitStatus | None]
 
@@ -88,16 +95,20 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
         if not transitions:
             if status is BatchStatus.FAILED:
                 assert se is not None
+                _note(execution, name, code, "fail", None)
                 execution.failures.extend(se.failures)
                 return status, _step_ended(name, se)
             following = graph.successors.get(name)
             if following is None:
+                _note(execution, name, code, "end", None)
                 return BatchStatus.COMPLETED, se.exit_status if se is not None else None
+            _note(execution, name, code, "to", following)
             name = following
             continue
         where = graph.what(name)
         chosen = graph.route(name, code)
         if chosen is None:
+            _note(execution, name, code, "fail", None)
             patterns = ", ".join(repr(t.pattern) for t in transitions)
             message = (
                 f"job {job.name!r} {where} ended with exit status {code!r}, which none of its "
@@ -108,6 +119,7 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
             execution.failures.append(FlowFailure(message))
             return _failed(message)
         log.info("job %s: %s exited %s, %s", job.name, where, code, chosen.describe())
+        _note(execution, name, code, chosen.kind, chosen.target)
         if chosen.kind == "to":
             assert chosen.target is not None
             name = chosen.target
@@ -132,6 +144,19 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
             f"job {job.name!r} stopped by its flow after {where} (exit status {code!r}); "
             f"a restart begins at {chosen.target!r}",
         )
+
+
+def _note(execution: JobExecution, node: str, code: str, kind: str, target: str | None) -> None:
+    """Add a node's route to this execution's path (saved with the next node or the end)."""
+    ctx = execution.context
+    path = ctx.get(PATH_KEY)
+    steps = (
+        list(path["steps"])
+        if isinstance(path, dict) and path.get("execution") == execution.id
+        else []
+    )
+    steps.append([node, code, kind, target])
+    ctx[PATH_KEY] = {"execution": execution.id, "steps": steps}
 
 
 def _failed(message: str) -> Outcome:

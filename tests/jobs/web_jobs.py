@@ -6,7 +6,9 @@ stop it mid-way) and waiting while the file WEB_JOBS_GATE names exists (so a tes
 chunk: STOPPING lasts until the test lets it go); ``web_skips`` skips the items its processor
 refuses, one of them markup; ``web_failing`` always fails; ``web_partitioned`` runs a task in
 three partitions; ``web_partitioned_count`` counts 36 items in three partitions of a chunk
-step, three times as slowly as ``web_count``.
+step, three times as slowly as ``web_count``; ``reports/daily`` (a name with a slash) does
+nothing; ``web_routed`` routes through a decider (``route:str`` GO, the default, or HOLD, which
+stops the job and makes a restart begin at ``load``) to a split.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import os
 import time
 
-from batchline import JobBuilder, ListWriter, StepBuilder, StepExecution
+from batchline import Decider, JobBuilder, JobExecution, ListWriter, StepBuilder, StepExecution
 from batchline.partitioners.ranges import LOWER, UPPER, IntegerRangePartitioner
 
 DELAY_ENV = "WEB_JOBS_DELAY"
@@ -109,6 +111,37 @@ partitioned_count_job = (
             IntegerRangePartitioner(1, 36),
             grid_size=3,
         )
+    )
+    .build()
+)
+
+
+slash_job = JobBuilder("reports/daily").step(StepBuilder("report").task(lambda se: None)).build()
+
+
+def _route(execution: JobExecution, last: StepExecution | None) -> str:
+    return str(execution.parameters.get("route", "GO"))
+
+
+def _nothing(se: StepExecution) -> None:
+    pass
+
+
+routed_job = (
+    JobBuilder("web_routed")
+    .start(StepBuilder("check").task(_nothing))
+    .next(Decider("route", _route))
+    .on("GO")
+    .to(StepBuilder("load").task(_nothing))
+    .on("HOLD")
+    .stop_and_restart("load")
+    .on("*")
+    .fail()
+    .from_("load")
+    .split(
+        [StepBuilder("index").task(_nothing)],
+        [StepBuilder("notify").task(_nothing)],
+        name="publish",
     )
     .build()
 )

@@ -13,12 +13,21 @@ from batchline.cli.jobs import EXECUTION_ID, MAX_ID
 from batchline.cli.state import state
 from batchline.errors import NoSuchExecution
 from batchline.parameters import ParamValue, parse_parameter
-from batchline.repository.filters import ExecutionQuery
+from batchline.repository.filters import RUNNING, ExecutionQuery
 from batchline.status import BatchStatus
 
 
 @click.command()
 @click.option("--job", "job_name", metavar="NAME", help="Only this job's executions.")
+@click.option("--job-prefix", metavar="TEXT", help="Only jobs whose name starts with this.")
+@click.option(
+    "--running", is_flag=True, help="Running now: STARTING, STARTED or STOPPING (with --status)."
+)
+@click.option(
+    "--message",
+    metavar="TEXT",
+    help="Exit message holds this (any case; the newest 10,000 candidates per page).",
+)
 @click.option(
     "--status",
     "statuses",
@@ -39,6 +48,9 @@ from batchline.status import BatchStatus
 @click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
 def executions(
     job_name: str | None,
+    job_prefix: str | None,
+    running: bool,
+    message: str | None,
     statuses: tuple[str, ...],
     since: dt.datetime | None,
     until: dt.datetime | None,
@@ -49,7 +61,9 @@ def executions(
     """List job executions, newest first, filtered in the repository."""
     query = ExecutionQuery.of(
         job_name=job_name,
-        statuses=statuses,
+        job_prefix=job_prefix,
+        message=message,
+        statuses=[*statuses, *(RUNNING if running else ())],
         created_from=since,
         created_to=until,
         parameters=dict(_value(p) for p in params),

@@ -95,6 +95,11 @@ class IterableReader(Generic[T]):
             raise ItemReadError(f"item {self._count} of the iterable is None")
         return item  # type: ignore[return-value]
 
+    def estimated_size(self) -> int | None:
+        """The length of a list, range or other sized source (the dashboard's progress);
+        None for one that cannot tell without reading it."""
+        return len(self._source) if isinstance(self._source, Sized) else None
+
     def update(self, context: ExecutionContext) -> None:
         context[self._key] = self._count
 

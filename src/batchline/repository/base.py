@@ -31,7 +31,7 @@ from batchline.model import (
     StepExecution,
 )
 from batchline.parameters import JobParameters
-from batchline.repository.filters import ExecutionQuery, JobSummary, Page, ProgressSample
+from batchline.repository.filters import Count, ExecutionQuery, JobSummary, Page, ProgressSample
 from batchline.transaction import TransactionManager
 
 
@@ -186,17 +186,30 @@ class JobRepository(Protocol):
     # --- the query API (repository/queries.py): keyset pages, newest first --------------------
 
     def find_executions(
-        self, flt: ExecutionQuery | None = None, *, after: int | None = None, limit: int = 50
+        self,
+        flt: ExecutionQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int = 50,
+        before: int | None = None,
     ) -> Page[JobExecution]:
-        """Executions matching the filter with an id below ``after``, newest first."""
+        """Executions matching the filter with an id below ``after``, newest first (or the
+        page just above ``before``, still newest first)."""
 
     def count_executions(self, flt: ExecutionQuery | None = None) -> int: ...
+
+    def with_skips(self, execution_ids: list[int]) -> set[int]:
+        """Which of these executions skipped items ("completed with skips" in lists)."""
+
+    def count_bounded(self, flt: ExecutionQuery | None = None, *, bound: int = 1000) -> Count:
+        """Exact when cheap, else counted up to ``bound`` (``Count.exact`` False past it)."""
 
     def job_instances(
         self, job_name: str, *, after: int | None = None, limit: int = 50
     ) -> Page[JobInstance]: ...
 
-    def count_job_instances(self, job_name: str) -> int: ...
+    def count_job_instances(self, job_name: str, *, bound: int | None = None) -> int:
+        """How many instances the job has (with ``bound``: at most ``bound + 1``)."""
 
     def instance_executions(self, instance_id: int) -> list[JobExecution]: ...
 
@@ -213,5 +226,5 @@ class JobRepository(Protocol):
     ) -> Page[SkippedItem]:
         """Skipped items in skip order; ``after`` is the last id of the previous page."""
 
-    def job_summaries(self) -> list[JobSummary]:
+    def job_summaries(self, job_name: str | None = None) -> list[JobSummary]:
         """Every job's last execution, executions by status and average completed duration."""

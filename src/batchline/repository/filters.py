@@ -24,12 +24,20 @@ MAX_PAGE = 1000
 # Parameter filters of one query: each is a JSON path test, and a few hundred pass SQLite's
 # expression depth (a 503 for what is the request's own fault).
 MAX_PARAMETER_FILTERS = 32
+# The exit-message search reads at most this many candidates per page (a LIKE over the whole
+# history is a scan no index serves); the page says where it stopped, and the next goes on.
+SEARCH_WINDOW = 10_000
+# A total count beyond the summary rows stops here ("more than 1,000").
+COUNT_BOUND = 1000
+RUNNING = frozenset({BatchStatus.STARTING, BatchStatus.STARTED, BatchStatus.STOPPING})
 
 
 @dataclass(frozen=True)
 class ExecutionQuery:
-    """Executions of a job (or instance), with one of ``statuses``, created in
-    [``created_from``, ``created_to``), whose parameters have these values (all of them)."""
+    """Executions of a job (or of the jobs whose name starts with ``job_prefix``, or of an
+    instance), with one of ``statuses``, created in [``created_from``, ``created_to``), whose
+    parameters have these values (all of them), whose exit message holds ``message`` (any
+    case; searched in a bounded window of the newest candidates, ``SEARCH_WINDOW``)."""
 
     job_name: str | None = None
     statuses: frozenset[BatchStatus] = frozenset()
@@ -37,6 +45,15 @@ class ExecutionQuery:
     created_to: dt.datetime | None = None
     parameters: tuple[tuple[str, ParamValue], ...] = ()
     instance_id: int | None = None
+    job_prefix: str | None = None
+    message: str | None = None
+
+    @property
+    def counted_by_summary(self) -> bool:
+        """Only job and status: the per-job summary rows count it exactly."""
+        return not (self.created_from or self.created_to or self.parameters or self.message) and (
+            self.instance_id is None
+        )
 
     def __post_init__(self) -> None:
         if len(self.parameters) > MAX_PARAMETER_FILTERS:
@@ -54,6 +71,8 @@ class ExecutionQuery:
         created_to: dt.datetime | None = None,
         parameters: Mapping[str, ParamValue] | None = None,
         instance_id: int | None = None,
+        job_prefix: str | None = None,
+        message: str | None = None,
     ) -> ExecutionQuery:
         """A filter from loose values: status names in any case, parameters as a mapping."""
         return cls(
@@ -63,6 +82,8 @@ class ExecutionQuery:
             created_to=created_to,
             parameters=tuple(sorted((parameters or {}).items())),
             instance_id=instance_id,
+            job_prefix=job_prefix or None,
+            message=message or None,
         )
 
 
@@ -95,8 +116,23 @@ def parameter_text(value: ParamValue) -> str:
 
 @dataclass(frozen=True)
 class Page(Generic[T]):
+    """``next_after``: pass as ``after`` for the older page; ``previous_before``: pass as
+    ``before`` for the newer page (None: there is none)."""
+
     items: list[T]
     next_after: int | None = None
+    previous_before: int | None = None
+
+
+@dataclass(frozen=True)
+class Count:
+    """How many match: exact, or ``value`` is a lower bound ("more than")."""
+
+    value: int
+    exact: bool = True
+
+    def __str__(self) -> str:
+        return f"{self.value:,}" if self.exact else f"more than {self.value:,}"
 
 
 @dataclass(frozen=True)

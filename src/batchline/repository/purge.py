@@ -22,6 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from batchline.repository import summary
 from batchline.repository.database import retrying
 from batchline.repository.schema import (
     job_execution,
@@ -115,6 +116,9 @@ def _purge_instances(
             job_execution.c.job_instance_id,
             job_execution.c.status,
             job_execution.c.create_time,
+            job_execution.c.job_name,
+            job_execution.c.start_time,
+            job_execution.c.end_time,
         ).where(job_execution.c.job_instance_id.in_(instance_ids))
     ).all()
     last = dict(
@@ -147,6 +151,11 @@ def _purge_instances(
         doomed_executions.extend(i for i in old if i not in keep)
         kept += sum(1 for i in old if i in keep)
     counts: Counter[str] = Counter()
+    if not dry_run:
+        ids, instances = set(doomed_executions), set(doomed_instances)
+        summary.removed(
+            conn, [r for r in executions if r.id in ids or r.job_instance_id in instances]
+        )
     if doomed_executions:
         _walk(conn, job_execution, job_execution.c.id.in_(doomed_executions), dry_run, counts)
     if doomed_instances:

@@ -7,30 +7,39 @@ backend's own JSON functions (and narrowed by the other filters first).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import dataclasses
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 
 from batchline.errors import NoSuchExecution
 from batchline.model import JobExecution, JobInstance, SkippedItem, StepExecution
+from batchline.repository import listing
 from batchline.repository.filters import (
+    SEARCH_WINDOW,
+    Count,
     ExecutionQuery,
     JobSummary,
     Page,
     check_page,
-    parameter_text,
 )
 from batchline.repository.rows import to_job_execution, to_step_execution
-from batchline.repository.schema import job_execution, job_instance, skipped_item, step_execution
+from batchline.repository.schema import (
+    job_execution,
+    job_instance,
+    job_summary,
+    skipped_item,
+    step_execution,
+)
 from batchline.status import BatchStatus
 
 T = TypeVar("T")
 
 _RUNNING = [s.value for s in BatchStatus if s.is_running]
-_EXECUTIONS = sa.select(job_execution, job_instance.c.job_name, job_instance.c.job_key).join(
+_EXECUTIONS = sa.select(job_execution, job_instance.c.job_key).join(
     job_instance, job_instance.c.id == job_execution.c.job_instance_id
 )
 
@@ -50,15 +59,6 @@ def _parameter_value(dialect: str, name: str) -> ColumnElement[Any]:
             else_=sa.cast(sa.func.json_extract(column, path), sa.Text),
         )
     return sa.func.json_unquote(sa.func.json_extract(column, path))
-
-
-def _seconds(dialect: str) -> ColumnElement[Any]:
-    start, end = job_execution.c.start_time, job_execution.c.end_time
-    if dialect == "postgresql":
-        return sa.extract("epoch", end - start)
-    if dialect == "sqlite":
-        return (sa.func.julianday(end) - sa.func.julianday(start)) * 86400.0
-    return sa.func.timestampdiff(sa.text("MICROSECOND"), start, end) / 1e6
 
 
 def _custom_plan(conn: Connection) -> None:
@@ -86,51 +86,131 @@ class SqlQueries:
     def _read(self, fn: Callable[[Connection], T], conn: Connection | None = None) -> T:
         raise NotImplementedError  # SqlJobRepository's
 
-    def _where(self, flt: ExecutionQuery) -> list[ColumnElement[bool]]:
-        where: list[ColumnElement[bool]] = []
+    def _names(self, conn: Connection, flt: ExecutionQuery) -> list[str] | None:
+        """The jobs a filter looks in: its name, the names its prefix matches, or None (all)."""
         if flt.job_name is not None:
-            where.append(job_instance.c.job_name == flt.job_name)
-        if flt.instance_id is not None:
-            where.append(job_execution.c.job_instance_id == flt.instance_id)
-        if flt.statuses:
-            where.append(job_execution.c.status.in_(sorted(s.value for s in flt.statuses)))
-        if flt.created_from is not None:
-            where.append(job_execution.c.create_time >= flt.created_from)
-        if flt.created_to is not None:
-            where.append(job_execution.c.create_time < flt.created_to)
+            if flt.job_prefix and not flt.job_name.startswith(flt.job_prefix):
+                return []
+            return [flt.job_name]
+        if flt.job_prefix:
+            return [str(n) for n in conn.execute(listing.job_names(flt.job_prefix)).scalars()]
+        return None
+
+    def _ids(
+        self, conn: Connection, flt: ExecutionQuery, keys: listing.Keys, limit: int
+    ) -> tuple[list[int], int | None]:
+        """The page's ids (``limit`` of them at most, in the keys' order) and, for an
+        exit-message search cut short by its window, the id where the window ended."""
+        names = self._names(conn, flt)
+        if names == []:
+            return [], None
+        edge = None
+        if flt.message:
+            window = listing.ids(flt, names, keys, SEARCH_WINDOW, message=False).subquery()
+            bound = sa.func.min if keys.descending else sa.func.max
+            row = conn.execute(sa.select(bound(window.c.id), sa.func.count()).select_from(window))
+            found_edge, seen = row.one()
+            if seen >= SEARCH_WINDOW:
+                edge = int(found_edge)
+                keys = (
+                    dataclasses.replace(keys, low=edge)
+                    if keys.descending
+                    else dataclasses.replace(keys, high=edge)
+                )
+        query = listing.ids(flt, names, keys, limit)
         dialect = self.engine.dialect.name
-        for name, value in flt.parameters:
-            where.append(_parameter_value(dialect, name) == parameter_text(value))
-        return where
+        long = listing.long_values(flt)
+        if long:
+            sub = query.subquery()
+            query = (
+                sa.select(sub.c.id)
+                .join(job_execution, job_execution.c.id == sub.c.id)
+                .where(*(_parameter_value(dialect, n) == v for n, v in long))
+            )
+        return [int(i) for i in conn.execute(query).scalars()], edge
 
     def find_executions(
-        self, flt: ExecutionQuery | None = None, *, after: int | None = None, limit: int = 50
+        self,
+        flt: ExecutionQuery | None = None,
+        *,
+        after: int | None = None,
+        limit: int = 50,
+        before: int | None = None,
     ) -> Page[JobExecution]:
-        where = self._where(flt or ExecutionQuery())
-        if after is not None:
-            where.append(job_execution.c.id < after)
-        query = _EXECUTIONS.where(*where).order_by(job_execution.c.id.desc())
-        query = query.limit(check_page(limit) + 1)
+        """Executions older than ``after`` (newest first), or the page just newer than
+        ``before``; each branch of the query walks an index (``listing``)."""
+        flt = flt or ExecutionQuery()
+        keys = listing.Keys(after=after, before=None if after is not None else before)
+        check_page(limit)
 
-        def read(conn: Connection) -> Sequence[RowMapping]:
+        def read(conn: Connection) -> tuple[list[JobExecution], int | None, bool]:
             _custom_plan(conn)
-            return conn.execute(query).mappings().all()
+            found, edge = self._ids(conn, flt, keys, limit + 1)
+            more = len(found) > limit
+            found = found[:limit]
+            if not found:
+                return [], edge, more
+            rows = conn.execute(
+                _EXECUTIONS.where(job_execution.c.id.in_(found)).order_by(job_execution.c.id.desc())
+            )
+            return [to_job_execution(r) for r in rows.mappings()], edge, more
 
-        rows = self._read(read)
-        return _page([to_job_execution(r) for r in rows], limit, lambda e: e.id)
+        items, edge, more = self._read(read)
+        if not keys.descending:  # walked up from ``before``: older pages exist below it
+            newer = items[0].id if more and items else None
+            return Page(items, items[-1].id if items else before, newer)
+        older = items[-1].id if more and items else None
+        if older is None and edge is not None:
+            older = edge  # the search window ended: the next page searches on below it
+        return Page(items, older, items[0].id if after is not None and items else None)
 
     def count_executions(self, flt: ExecutionQuery | None = None) -> int:
-        query = (
-            sa.select(sa.func.count())
-            .select_from(job_execution.join(job_instance))
-            .where(*self._where(flt or ExecutionQuery()))
-        )
+        """Exactly, from the summary rows when the filter is only jobs and statuses (one index
+        read); otherwise by counting the rows (see ``count_bounded`` for pages)."""
+        flt = flt or ExecutionQuery()
+        if flt.counted_by_summary:
+            return self._summary_count(flt)
+        found = self.count_bounded(flt, bound=None)
+        return found.value
 
-        def read(conn: Connection) -> int:
+    def _summary_count(self, flt: ExecutionQuery) -> int:
+        query = sa.select(sa.func.coalesce(sa.func.sum(job_summary.c.executions), 0))
+        if flt.job_name is not None:
+            query = query.where(job_summary.c.job_name == flt.job_name)
+        if flt.job_prefix:
+            query = query.where(job_summary.c.job_name.startswith(flt.job_prefix, autoescape=True))
+        if flt.statuses:
+            query = query.where(job_summary.c.status.in_(sorted(s.value for s in flt.statuses)))
+        return int(self._read(lambda conn: conn.execute(query).scalar_one()))
+
+    def count_bounded(
+        self, flt: ExecutionQuery | None = None, *, bound: int | None = 1000
+    ) -> Count:
+        """How many match: exact from the summary rows when it can be, else counted up to
+        ``bound`` (a lower bound past it); an exit-message search counts in its window."""
+        flt = flt or ExecutionQuery()
+        if flt.counted_by_summary:
+            return Count(self._summary_count(flt))
+
+        def read(conn: Connection) -> Count:
             _custom_plan(conn)
-            return int(conn.execute(query).scalar_one())
+            limit = (bound + 1) if bound is not None else 2**62
+            found, edge = self._ids(conn, flt, listing.Keys(), limit)
+            if bound is not None and len(found) > bound:
+                return Count(bound, exact=False)
+            return Count(len(found), exact=edge is None)
 
         return self._read(read)
+
+    def with_skips(self, execution_ids: list[int]) -> set[int]:
+        """Which of these executions skipped items (an index probe each, not a count)."""
+        if not execution_ids:
+            return set()
+        query = sa.select(job_execution.c.id).where(
+            job_execution.c.id.in_(execution_ids),
+            sa.exists().where(skipped_item.c.job_execution_id == job_execution.c.id),
+        )
+        return self._read(lambda conn: {int(i) for i in conn.execute(query).scalars()})
 
     def job_instances(
         self, job_name: str, *, after: int | None = None, limit: int = 50
@@ -145,8 +225,13 @@ class SqlQueries:
         found = [JobInstance(int(r.id), job_name, str(r.job_key)) for r in rows]
         return _page(found, limit, lambda i: i.id)
 
-    def count_job_instances(self, job_name: str) -> int:
-        query = sa.select(sa.func.count()).where(job_instance.c.job_name == job_name)
+    def count_job_instances(self, job_name: str, *, bound: int | None = None) -> int:
+        """How many instances the job has; with ``bound``, counted up to ``bound + 1`` only
+        (a job's instances grow with its history: a page's total need not)."""
+        ids = sa.select(job_instance.c.id).where(job_instance.c.job_name == job_name)
+        if bound is not None:
+            ids = ids.limit(bound + 1)
+        query = sa.select(sa.func.count()).select_from(ids.subquery())
         return int(self._read(lambda conn: conn.execute(query).scalar_one()))
 
     def instance_executions(self, instance_id: int) -> list[JobExecution]:
@@ -161,7 +246,7 @@ class SqlQueries:
         a missing end time, which a killed process also leaves."""
         query = _EXECUTIONS.where(job_execution.c.status.in_(_RUNNING))
         if job_name is not None:
-            query = query.where(job_instance.c.job_name == job_name)
+            query = query.where(job_execution.c.job_name == job_name)
         query = query.order_by(job_execution.c.id.desc())
         rows = self._read(lambda conn: conn.execute(query).mappings().all())
         return [to_job_execution(r) for r in rows]
@@ -210,39 +295,54 @@ class SqlQueries:
         ]
         return _page(items, limit, lambda s: s.id or 0)
 
-    def job_summaries(self) -> list[JobSummary]:
-        """Every job: its last execution, executions by status, average completed duration.
-        Three grouped queries, whatever the number of jobs."""
-        name = job_instance.c.job_name
-        joined = job_execution.join(job_instance)
-        by_status = (
-            sa.select(name, job_execution.c.status, sa.func.count())
-            .select_from(joined)
-            .group_by(name, job_execution.c.status)
+    def job_names(self) -> list[str]:
+        """Every job with executions, sorted: from the summary rows, not the instances."""
+        query = (
+            sa.select(job_summary.c.job_name)
+            .group_by(job_summary.c.job_name)
+            .having(sa.func.sum(job_summary.c.executions) > 0)
+            .order_by(job_summary.c.job_name)
         )
-        durations = (
-            sa.select(name, sa.func.avg(_seconds(self.engine.dialect.name)))
-            .select_from(joined)
-            .where(job_execution.c.status == BatchStatus.COMPLETED.value)
-            .group_by(name)
-        )
-        newest = sa.select(sa.func.max(job_execution.c.id)).select_from(joined).group_by(name)
-        last = _EXECUTIONS.where(job_execution.c.id.in_(newest))
+        return self._read(lambda conn: [str(n) for n in conn.execute(query).scalars()])
 
-        def read(conn: Connection) -> tuple[Any, Any, Any]:
-            return (
-                conn.execute(by_status).all(),
-                conn.execute(durations).all(),
-                conn.execute(last).mappings().all(),
+    def job_summaries(self, job_name: str | None = None) -> list[JobSummary]:
+        """Every job (or one): its last execution, executions by status, average completed
+        duration. Reads the summary rows and, per job, one index entry of its instances: the
+        cost does not grow with the history."""
+        rows_query = sa.select(job_summary).where(job_summary.c.executions != 0)
+        if job_name is not None:
+            rows_query = rows_query.where(job_summary.c.job_name == job_name)
+
+        def read(conn: Connection) -> tuple[Any, Any]:
+            rows = conn.execute(rows_query).mappings().all()
+            names = sorted({str(r["job_name"]) for r in rows})
+            newest = [
+                sa.select(sa.func.max(job_instance.c.last_execution_id))
+                .where(job_instance.c.job_name == name)
+                .scalar_subquery()
+                for name in names
+            ]
+            # One statement, one index read per job (a GROUP BY would read every instance).
+            ids = list(conn.execute(sa.select(*newest)).one()) if newest else []
+            wanted = [int(i) for i in ids if i is not None]
+            last = (
+                conn.execute(_EXECUTIONS.where(job_execution.c.id.in_(wanted))).mappings().all()
+                if wanted
+                else []
             )
+            return rows, last
 
-        counts_rows, duration_rows, last_rows = self._read(read)
+        summary_rows, last_rows = self._read(read)
         counts: dict[str, dict[BatchStatus, int]] = {}
-        for job, status, count in counts_rows:
-            counts.setdefault(job, {})[BatchStatus(status)] = int(count)
-        averages = {job: None if avg is None else float(avg) for job, avg in duration_rows}
+        timed: dict[str, tuple[int, float]] = {}
+        for row in summary_rows:
+            job, status = str(row["job_name"]), BatchStatus(row["status"])
+            counts.setdefault(job, {})[status] = int(row["executions"])
+            if status is BatchStatus.COMPLETED and row["timed"] > 0:
+                timed[job] = (int(row["timed"]), float(row["seconds"]))
+        averages = {job: seconds / n for job, (n, seconds) in timed.items()}
         lasts = {row["job_name"]: to_job_execution(row) for row in last_rows}
-        names = sorted(set(counts) | set(lasts))
         return [
-            JobSummary(job, lasts.get(job), counts.get(job, {}), averages.get(job)) for job in names
+            JobSummary(job, lasts.get(job), counts[job], averages.get(job))
+            for job in sorted(counts)
         ]

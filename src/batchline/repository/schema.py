@@ -16,6 +16,7 @@ from sqlalchemy import (
     BigInteger,
     Column,
     DateTime,
+    Double,
     ForeignKey,
     Index,
     Integer,
@@ -44,6 +45,8 @@ job_instance = Table(
     Column("create_time", Timestamp, nullable=False),
     UniqueConstraint("job_name", "job_key", name="uq_job_instance_name_key"),
     Index("ix_job_instance_name_id", "job_name", "id"),
+    # A job's last execution: the greatest last_execution_id of its instances, one index read.
+    Index("ix_job_instance_name_last", "job_name", "last_execution_id"),
 )
 
 job_execution = Table(
@@ -69,11 +72,43 @@ job_execution = Table(
     Column("heartbeat", Timestamp, nullable=True),
     Column("owner", String(200), nullable=True),
     Column("running_instance_id", Id, nullable=True),
+    # The instance's job name, copied: a job's executions newest first is a walk down
+    # (job_name, id) instead of a join that reads every execution of the job.
+    Column("job_name", String(100), nullable=False),
     UniqueConstraint("running_instance_id", name="uq_job_execution_running"),
     Index("ix_job_execution_instance", "job_instance_id"),
     Index("ix_job_execution_status", "status"),
     Index("ix_job_execution_create_time", "create_time"),
     Index("ix_job_execution_status_id", "status", "id"),
+    Index("ix_job_execution_name_id", "job_name", "id"),
+    Index("ix_job_execution_name_status_id", "job_name", "status", "id"),
+)
+
+# Executions by job and status, with the durations of those that have one (summary.py): moved
+# in the transaction of every status change, so the overview reads a few rows, not the history.
+job_summary = Table(
+    "batch_job_summary",
+    metadata,
+    Column("job_name", String(100), primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("executions", BigInteger, nullable=False),
+    Column("timed", BigInteger, nullable=False),
+    Column("seconds", Double, nullable=False),
+)
+
+# Each execution's parameter values as text (summary.py): the parameter filter's index.
+execution_parameter = Table(
+    "batch_execution_parameter",
+    metadata,
+    Column(
+        "job_execution_id",
+        Id,
+        ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    Column("name", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+    Index("ix_execution_parameter_value", "name", "value", "job_execution_id"),
 )
 
 step_execution = Table(

@@ -42,6 +42,7 @@ from batchline.model import (
     utcnow,
 )
 from batchline.parameters import JobParameters
+from batchline.repository import summary
 from batchline.repository.columns import (
     CONTEXT_LIMITS,
     DEFAULT_CONTEXT_LIMIT,
@@ -57,6 +58,7 @@ from batchline.repository.rows import to_job_execution as _to_job_execution
 from batchline.repository.rows import to_step_execution as _to_step_execution
 from batchline.repository.samples import DEFAULT_SAMPLE_INTERVAL, Sampler, read_samples
 from batchline.repository.schema import (
+    execution_parameter,
     job_execution,
     job_instance,
     skipped_item,
@@ -258,6 +260,7 @@ class SqlJobRepository(SqlQueries):
                         heartbeat=now,
                         owner=_owner(),
                         running_instance_id=instance.id,
+                        job_name=job_name,
                     )
                 ).inserted_primary_key[0]  # type: ignore[index]
             except exc.IntegrityError:
@@ -280,6 +283,10 @@ class SqlJobRepository(SqlQueries):
                 raise JobExecutionAlreadyRunning(
                     f"job {job_name!r} with {parameters!r} was launched by another process"
                 )
+            rows = summary.parameter_rows(int(new_id), parameters)
+            if rows:
+                conn.execute(execution_parameter.insert(), rows)
+            summary.moved(conn, job_name, None, BatchStatus.STARTING)
             return JobExecution(
                 id=int(new_id),
                 instance=instance,
@@ -347,6 +354,17 @@ class SqlJobRepository(SqlQueries):
                     .values(**values)
                 ).rowcount
                 if updated == 1:
+                    was = execution.persisted_status
+                    if was is not execution.status:
+                        took = summary.seconds(execution.start_time, execution.end_time)
+                        summary.moved(
+                            conn,
+                            execution.job_name,
+                            was,
+                            execution.status,
+                            None if was.is_running else took,
+                            took,
+                        )
                     execution.version += 1
                     execution.persisted_status = execution.status
                     if finished:
@@ -379,7 +397,7 @@ class SqlJobRepository(SqlQueries):
     def _job_row(self, conn: Connection, execution_id: int) -> RowMapping:
         row = (
             conn.execute(
-                sa.select(job_execution, job_instance.c.job_name, job_instance.c.job_key)
+                sa.select(job_execution, job_instance.c.job_key)
                 .join(job_instance, job_instance.c.id == job_execution.c.job_instance_id)
                 .where(job_execution.c.id == execution_id)
             )
@@ -395,7 +413,7 @@ class SqlJobRepository(SqlQueries):
 
     def _executions(self, conn: Connection, where: Any, limit: int) -> list[JobExecution]:
         query = (
-            sa.select(job_execution, job_instance.c.job_name, job_instance.c.job_key)
+            sa.select(job_execution, job_instance.c.job_key)
             .join(job_instance, job_instance.c.id == job_execution.c.job_instance_id)
             .order_by(job_execution.c.id.desc())
             .limit(limit)
@@ -406,7 +424,7 @@ class SqlJobRepository(SqlQueries):
 
     def last_job_execution(self, job_name: str) -> JobExecution | None:
         found = self._read(
-            lambda conn: self._executions(conn, job_instance.c.job_name == job_name, 1)
+            lambda conn: self._executions(conn, job_execution.c.job_name == job_name, 1)
         )
         return found[0] if found else None
 
@@ -414,7 +432,7 @@ class SqlJobRepository(SqlQueries):
         """The newest execution that is its instance's last and did not finish for good."""
         unfinished = [s.value for s in BatchStatus if s not in FINAL]
         where = sa.and_(
-            job_instance.c.job_name == job_name,
+            job_execution.c.job_name == job_name,
             job_instance.c.last_execution_id == job_execution.c.id,
             job_execution.c.status.in_(unfinished),
         )
@@ -424,17 +442,8 @@ class SqlJobRepository(SqlQueries):
     def list_job_executions(
         self, job_name: str | None = None, *, limit: int = 50
     ) -> list[JobExecution]:
-        where = job_instance.c.job_name == job_name if job_name else None
+        where = job_execution.c.job_name == job_name if job_name else None
         return self._read(lambda conn: self._executions(conn, where, limit))
-
-    def job_names(self) -> list[str]:
-        return self._read(
-            lambda conn: list(
-                conn.execute(
-                    sa.select(job_instance.c.job_name).distinct().order_by(job_instance.c.job_name)
-                ).scalars()
-            )
-        )
 
     def request_stop(self, execution_id: int) -> JobExecution:
         current = self.get_job_execution(execution_id)
@@ -450,16 +459,21 @@ class SqlJobRepository(SqlQueries):
                 marker.touch()
 
         def stop(conn: Connection) -> RowMapping:
-            conn.execute(
-                job_execution.update()
-                .where(job_execution.c.id == execution_id)
-                .where(job_execution.c.status.in_([BatchStatus.STARTING, BatchStatus.STARTED]))
-                .values(
-                    status=BatchStatus.STOPPING.value,
-                    version=job_execution.c.version + 1,
-                    last_updated=utcnow(),
-                )
-            )
+            # One status at a time: the row count then says which one it left (the summary's).
+            for was in (BatchStatus.STARTING, BatchStatus.STARTED):
+                stopped = conn.execute(
+                    job_execution.update()
+                    .where(job_execution.c.id == execution_id)
+                    .where(job_execution.c.status == was.value)
+                    .values(
+                        status=BatchStatus.STOPPING.value,
+                        version=job_execution.c.version + 1,
+                        last_updated=utcnow(),
+                    )
+                ).rowcount
+                if stopped == 1:
+                    summary.moved(conn, current.job_name, was, BatchStatus.STOPPING)
+                    break
             return self._job_row(conn, execution_id)
 
         # Ended while we waited (perhaps stopped by the marker): the stop is done, or moot.
@@ -541,6 +555,14 @@ class SqlJobRepository(SqlQueries):
                 raise OptimisticLockingFailure(
                     f"job execution {execution_id} changed while being marked {target.value}"
                 )
+            summary.moved(
+                conn,
+                row["job_name"],
+                current,
+                target,
+                summary.seconds(row["start_time"], row["end_time"]),
+                summary.seconds(row["start_time"], row["end_time"] or now),
+            )
             conn.execute(
                 step_execution.update()
                 .where(step_execution.c.job_execution_id == execution_id)

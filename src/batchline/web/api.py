@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from batchline.engine import Engine
 from batchline.errors import NoSuchJob
-from batchline.repository.filters import ExecutionQuery
+from batchline.repository.filters import COUNT_BOUND, SEARCH_WINDOW, ExecutionQuery
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
-from batchline.web import forms, models
+from batchline.web import bulk, forms, models
 from batchline.web.auth import Caller, Guard
 from batchline.web.launched import Launched
 from batchline.web.problems import responses
@@ -70,15 +70,41 @@ def detail(engine: Engine, execution_id: int) -> models.ExecutionDetail:
     )
 
 
-def jobs(engine: Engine) -> list[models.Job]:
-    summaries = {s.job_name: s for s in engine.job_summaries()}
-    registered = {
-        name: [s.name for s in engine.registry.get(name).steps] for name in engine.registry.names()
-    }
+def jobs(engine: Engine, name: str | None = None) -> list[models.Job]:
+    """Every job (or the one named), loaded or run, from the per-job summary rows."""
+    summaries = {s.job_name: s for s in engine.job_summaries(name)}
+    names = engine.registry.names() if name is None else [n for n in [name] if n in engine.registry]
+    registered = {n: [s.name for s in engine.registry.get(n).steps] for n in names}
     return [
-        models.job(name, summaries.get(name), registered.get(name))
-        for name in sorted(set(summaries) | set(registered))
+        models.job(n, summaries.get(n), registered.get(n))
+        for n in sorted(set(summaries) | set(registered))
     ]
+
+
+def execution_page(
+    engine: Engine,
+    query: ExecutionQuery,
+    *,
+    after: int | None,
+    before: int | None,
+    limit: int,
+) -> models.ExecutionPage:
+    """A page of executions with its bounded total and which of them skipped items."""
+    page = engine.find_executions(query, after=after, before=before, limit=limit)
+    skipped = engine.with_skips([e.id for e in page.items])
+    total = engine.count_bounded(query)
+    items = []
+    for e in page.items:
+        item = models.execution(e)
+        item.with_skips = e.id in skipped
+        items.append(item)
+    return models.ExecutionPage(
+        items=items,
+        next_after=page.next_after,
+        previous_before=page.previous_before,
+        total=total.value,
+        total_exact=total.exact,
+    )
 
 
 def schedules(engine: Engine, scheduler: JobScheduler | None) -> list[models.Schedule]:
@@ -123,7 +149,7 @@ def router(
         return jobs(engine)
 
     @api.get(
-        "/jobs/{name}/instances",
+        "/jobs/{name:path}/instances",
         dependencies=read,
         response_model=models.InstancePage,
         responses=responses(400),
@@ -131,10 +157,12 @@ def router(
     def job_instances(name: Name, after: After = None, limit: Limit = 50) -> models.InstancePage:
         forms.clean(name, "job name", 100)
         page = engine.job_instances(name, after=after, limit=limit)
+        total = engine.count_job_instances(name, bound=COUNT_BOUND)
         return models.InstancePage(
             items=[models.instance(i) for i in page.items],
             next_after=page.next_after,
-            total=engine.count_job_instances(name),
+            total=min(total, COUNT_BOUND),
+            total_exact=total <= COUNT_BOUND,
         )
 
     @api.get(
@@ -145,22 +173,59 @@ def router(
     )
     def list_executions(
         job: Annotated[str | None, Query(max_length=100)] = None,
-        status: Annotated[list[BatchStatus] | None, Query()] = None,
+        job_prefix: Annotated[
+            str | None, Query(max_length=100, description="job names starting with this")
+        ] = None,
+        status: Annotated[list[BatchStatus] | None, Query(description="any of these")] = None,
+        running: Annotated[
+            bool, Query(description="running now: STARTING, STARTED or STOPPING")
+        ] = False,
+        message: Annotated[
+            str | None,
+            Query(
+                max_length=200,
+                description="text in the exit message, any case; each page searches the "
+                f"next {SEARCH_WINDOW:,} candidates (next_after goes on below them)",
+            ),
+        ] = None,
         since: Annotated[dt.datetime | None, Query(description="created at or after")] = None,
         until: Annotated[dt.datetime | None, Query(description="created before")] = None,
         param: Annotated[
             list[str] | None, Query(description="NAME[:TYPE]=VALUE, all must match")
         ] = None,
         after: After = None,
+        before: Annotated[
+            int | None, Query(ge=1, le=MAX_ID, description="previous_before of the last page")
+        ] = None,
         limit: Limit = 50,
     ) -> models.ExecutionPage:
-        """Executions newest first, filtered; pass next_after as after for the next page."""
+        """Executions newest first, filtered; pass next_after as after for the older page,
+        previous_before as before for the newer one. ``total`` is exact when the filter is
+        only jobs and statuses (the per-job summary), else counted up to 1,000
+        (``total_exact`` false past it)."""
         query = forms.execution_query(
-            job, [s.value for s in status or []], since, until, param or []
+            job,
+            [s.value for s in status or []],
+            since,
+            until,
+            param or [],
+            job_prefix=job_prefix,
+            message=message,
+            running=running,
         )
-        page = engine.find_executions(query, after=after, limit=limit)
-        return models.ExecutionPage(
-            items=[models.execution(e) for e in page.items], next_after=page.next_after
+        return execution_page(engine, query, after=after, before=before, limit=limit)
+
+    @api.post(
+        "/executions/bulk",
+        dependencies=operate,
+        response_model=bulk.BulkResult,
+        responses=responses(400),
+    )
+    def act_on_many(request: Annotated[bulk.BulkRequest, Body()]) -> bulk.BulkResult:
+        """Stop, restart or abandon several executions: each is done or refused on its own,
+        with its reason and the status the single action would have answered."""
+        return bulk.BulkResult(
+            items=bulk.act(engine, launched, request.action, request.execution_ids)
         )
 
     @api.get(
@@ -202,7 +267,7 @@ def router(
         return schedules(engine, scheduler)
 
     @api.post(
-        "/jobs/{name}/start",
+        "/jobs/{name:path}/start",
         dependencies=operate,
         status_code=202,
         response_model=models.Execution,

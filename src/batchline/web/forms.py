@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 
 from batchline.errors import ParameterError
 from batchline.parameters import JobParameter, JobParameters, ParamValue, parse_parameter
-from batchline.repository.filters import ExecutionQuery
+from batchline.repository.filters import RUNNING, ExecutionQuery
 
 
 def clean(text: str, what: str, limit: int = 1000) -> str:
@@ -41,14 +41,25 @@ def execution_query(
     since: dt.datetime | None,
     until: dt.datetime | None,
     params: Iterable[str],
+    *,
+    job_prefix: str | None = None,
+    message: str | None = None,
+    running: bool = False,
 ) -> ExecutionQuery:
+    """A filter from request values; ``running`` adds STARTING, STARTED and STOPPING to the
+    statuses ("running now")."""
     values: dict[str, ParamValue] = {}
     for text in params:
         name, parameter = parse_parameter(clean(text, "parameter filter"))
         values[name] = parameter.value
+    chosen = [clean(s, "status", 20) for s in statuses]
+    if running:
+        chosen += [s.value for s in RUNNING]
     return ExecutionQuery.of(
         job_name=clean(job, "job name", 100) if job else None,
-        statuses=[clean(s, "status", 20) for s in statuses],
+        job_prefix=clean(job_prefix, "job name prefix", 100) if job_prefix else None,
+        message=clean(message, "exit message search", 200) if message else None,
+        statuses=chosen,
         created_from=utc(since, "since"),
         created_to=utc(until, "until"),
         parameters=values,

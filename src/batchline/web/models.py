@@ -42,6 +42,9 @@ class Execution(BaseModel):
     start_time: Time | None
     end_time: Time | None
     last_updated: Time | None
+    with_skips: bool | None = Field(
+        default=None, description="it skipped items (in lists; None where not looked up)"
+    )
 
 
 class Step(BaseModel):
@@ -77,7 +80,10 @@ class ExecutionDetail(Execution):
 
 class ExecutionPage(BaseModel):
     items: list[Execution]
-    next_after: int | None
+    next_after: int | None = Field(description="pass as after for the older page")
+    previous_before: int | None = Field(None, description="pass as before for the newer page")
+    total: int | None = Field(None, description="how many match (a lower bound if not exact)")
+    total_exact: bool = True
 
 
 class Instance(BaseModel):
@@ -89,7 +95,8 @@ class Instance(BaseModel):
 class InstancePage(BaseModel):
     items: list[Instance]
     next_after: int | None
-    total: int
+    total: int = Field(description="the job's instances, counted up to 1,000")
+    total_exact: bool = Field(default=True, description="false: there are more than total")
 
 
 class Skipped(BaseModel):
@@ -155,8 +162,11 @@ def execution(e: JobExecution) -> Execution:
 _PARTITION = re.compile(r"^(.+):\d{4,}$")
 
 
-# What a partitioner writes in a partition's first context (batchline.partitioners.ranges).
-_COUNT, _LOWER, _UPPER = "partition.count", "partition.min", "partition.max"
+# What a table partitioner writes in a partition's first context: the rows it holds
+# (batchline.partitioners.table). Its key range (partition.min/max) is not used: keys are not
+# items (a sparse key range holds fewer, a key may yield several), and a guess from it showed
+# a partition at 100% with "ETA 0.0 s" when it was a third done.
+_COUNT = "partition.count"
 # What a chunk step whose reader has estimated_size() stores (batchline.steps.chunk).
 _EXPECTED = "batchline.expected"
 
@@ -168,9 +178,6 @@ def _expected(context: dict[str, Any]) -> int | None:
     count = context.get(_COUNT)
     if isinstance(count, int) and not isinstance(count, bool):
         return count
-    lower, upper = context.get(_LOWER), context.get(_UPPER)
-    if isinstance(lower, int) and isinstance(upper, int):
-        return max(upper - lower + 1, 0)
     return None
 
 
@@ -178,8 +185,11 @@ def _progress(
     read: int, expected: int | None, rate: float | None, running: bool, completed: bool
 ) -> tuple[float | None, float | None]:
     """(fraction done, seconds left) from what is known; a completed step is done (a task
-    step given a range reads nothing it counts)."""
+    step given a range reads nothing it counts). A running step that has read more than was
+    expected has a wrong estimate: its progress is unknown, not 100%."""
     if expected is None:
+        return None, None
+    if running and read > expected:
         return None, None
     done = 1.0 if completed or expected <= 0 else min(read / expected, 1.0)
     left = None

@@ -15,11 +15,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from batchline.engine import Engine
-from batchline.errors import NoSuchJob
+from batchline.errors import NoSuchExecution, NoSuchJob
 from batchline.model import utcnow
+from batchline.repository.filters import SEARCH_WINDOW
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
-from batchline.web import api, backfills, charts, display, forms
+from batchline.web import api, backfills, bulk, charts, display, flowsvg, forms, models
 from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
 
@@ -33,6 +34,7 @@ templates = Jinja2Templates(
     )
 )
 MAX_ID = api.MAX_ID
+PAGE_SIZES = (20, 50, 100, 200)
 RECENT = 30  # executions in a job page's duration chart
 
 
@@ -146,23 +148,73 @@ def router(
     def executions(
         request: Request,
         job: Annotated[str, Query(max_length=100)] = "",
-        status: Annotated[str, Query(max_length=20)] = "",
+        prefix: Annotated[str, Query(max_length=100)] = "",
+        status: Annotated[list[str] | None, Query(max_length=20)] = None,
+        running: Annotated[str, Query(max_length=3)] = "",
+        message: Annotated[str, Query(max_length=200)] = "",
         since: Annotated[str, Query(max_length=40)] = "",
         until: Annotated[str, Query(max_length=40)] = "",
         param: Annotated[str, Query(max_length=1000)] = "",
         after: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        before: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+        size: Annotated[int, Query(ge=1, le=1000)] = 50,
     ) -> Response:
         caller = guard.require(request, READ)
+        chosen = [s for s in status or [] if s]
         query = forms.execution_query(
             job or None,
-            [status] if status else [],
+            chosen,
             _moment(since, "since"),
             _moment(until, "until"),
             [param] if param else [],
+            job_prefix=prefix or None,
+            message=message or None,
+            running=bool(running),
         )
-        page = engine.find_executions(query, after=after, limit=50)
-        filters = {"job": job, "status": status, "since": since, "until": until, "param": param}
-        return render(request, caller, "executions.html", page=page, filters=filters)
+        page = api.execution_page(engine, query, after=after, before=before, limit=size)
+        filters = {
+            "job": job,
+            "prefix": prefix,
+            "status": chosen,
+            "running": running,
+            "message": message,
+            "since": since,
+            "until": until,
+            "param": param,
+            "size": size,
+        }
+        return render(
+            request,
+            caller,
+            "executions.html",
+            page=page,
+            filters=filters,
+            sizes=PAGE_SIZES,
+            window=SEARCH_WINDOW,
+        )
+
+    @pages.post("/executions/bulk", response_class=HTMLResponse)
+    def act_on_many(
+        request: Request,
+        csrf_token: Annotated[str, Form()] = "",
+        action: Annotated[str, Form(max_length=10)] = "",
+        ids: Annotated[list[int] | None, Form(max_length=bulk.MAX_IDS)] = None,
+    ) -> Response:
+        caller = guard.require(request, OPERATE, csrf=csrf_token)
+        if action not in bulk.ACTIONS:
+            return error_page(request, 400, "Bad Request", f"no action {action[:20]!r}")
+        if not ids:
+            return error_page(request, 400, "Bad Request", "no execution was selected")
+        outcomes = bulk.act(engine, launched, action, ids)
+        return render(request, caller, "bulk.html", action=action, outcomes=outcomes)
+
+    @pages.get("/instances/{instance_id}", response_class=HTMLResponse)
+    def instance(request: Request, instance_id: api.Id) -> Response:
+        caller = guard.require(request, READ)
+        attempts = engine.instance_executions(instance_id)
+        if not attempts:
+            raise NoSuchExecution(f"no job instance with id {instance_id} has executions")
+        return render(request, caller, "instance.html", attempts=attempts, first=attempts[-1])
 
     @pages.get("/executions/{execution_id}", response_class=HTMLResponse)
     def execution(
@@ -172,8 +224,15 @@ def router(
     ) -> Response:
         caller = guard.require(request, READ)
         skipped = engine.skipped_page(execution_id, after=skipped_after, limit=50)
+        context = live_context(execution_id)
         return render(
-            request, caller, "execution.html", skipped=skipped, **live_context(execution_id)
+            request,
+            caller,
+            "execution.html",
+            skipped=skipped,
+            attempt=_attempt(engine, context["e"].instance_id, execution_id),
+            flow=_execution_flow(engine, context["e"]),
+            **context,
         )
 
     @pages.get("/executions/{execution_id}/live", response_class=HTMLResponse)
@@ -192,14 +251,14 @@ def router(
             running=scheduler is not None,
         )
 
-    @pages.get("/jobs/{name}", response_class=HTMLResponse)
+    @pages.get("/jobs/{name:path}", response_class=HTMLResponse)
     def job(request: Request, name: api.Name) -> Response:
         caller = guard.require(request, READ)
         forms.clean(name, "job name", 100)
         recent = engine.find_executions(
             forms.execution_query(name, [], None, None, []), limit=RECENT
         ).items
-        found = [j for j in api.jobs(engine) if j.name == name]
+        found = api.jobs(engine, name)
         if not found:
             raise NoSuchJob(f"no job named {name!r} has run or is loaded")
         return render(
@@ -207,12 +266,16 @@ def router(
             caller,
             "job.html",
             job=found[0],
+            flow=flowsvg.job_diagram(engine.registry.get(name))
+            if name in engine.registry
+            else None,
             executions=recent,
+            skipped=engine.with_skips([e.id for e in recent]),
             durations=charts.durations(recent, utcnow()),
             backfills=backfilled.listed(name),
         )
 
-    @pages.post("/jobs/{name}/start")
+    @pages.post("/jobs/{name:path}/start")
     def start(
         request: Request,
         name: api.Name,
@@ -245,6 +308,27 @@ def router(
 
     pages.include_router(backfills.pages(guard, backfilled, render))
     return pages
+
+
+def _execution_flow(engine: Engine, e: models.ExecutionDetail) -> flowsvg.Diagram | None:
+    """The job's flow (as loaded now) with the path this execution took."""
+    if e.job_name not in engine.registry:
+        return None
+    steps = {s.name: s.status for s in e.steps if s.partition_of is None}
+    job = engine.registry.get(e.job_name)
+    return flowsvg.execution_diagram(job, e.status, e.context, e.id, steps)
+
+
+def _attempt(engine: Engine, instance_id: int, execution_id: int) -> dict[str, int | None]:
+    """Which attempt of its instance an execution is, and its neighbours'."""
+    ids = [e.id for e in reversed(engine.instance_executions(instance_id))]  # oldest first
+    at = ids.index(execution_id)
+    return {
+        "number": at + 1,
+        "count": len(ids),
+        "previous": ids[at - 1] if at > 0 else None,
+        "next": ids[at + 1] if at + 1 < len(ids) else None,
+    }
 
 
 def _moment(text: str, what: str) -> dt.datetime | None:
