@@ -75,6 +75,18 @@ class JobHandle:
         return self.engine.stop(self.execution_id)
 
 
+def check_lease(lease: float, heartbeat_interval: float) -> None:
+    """Refuse a lease that a live process could not keep: one heartbeat interval must fit in
+    it with room to spare, or a job fails its own lease between two beats."""
+    if not heartbeat_interval > 0:
+        raise ConfigurationError(f"heartbeat_interval must be > 0 seconds: {heartbeat_interval}")
+    if not lease > heartbeat_interval:
+        raise ConfigurationError(
+            f"the lease ({lease:g}s) must be longer than the heartbeat interval "
+            f"({heartbeat_interval:g}s)"
+        )
+
+
 class Engine(Explorer):
     """Starts, stops, restarts, abandons and recovers jobs against one job repository.
 
@@ -98,6 +110,7 @@ class Engine(Explorer):
         lease: float = 60.0,
         observers: Sequence[object] = (),
     ) -> None:
+        check_lease(lease, heartbeat_interval)
         self.repository: JobRepository = (
             SqlJobRepository(repository) if isinstance(repository, str) else repository
         )
@@ -454,7 +467,11 @@ class Engine(Explorer):
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_interval):
             with self._lock:
-                running = dict(self._running)
+                # An execution whose lease this process saw run out is renewed no more: a
+                # thawed process must not look alive to the restart that replaces it.
+                running = {
+                    i: c for i, c in self._running.items() if c.lease is None or c.lease.held()
+                }
             if not running:
                 continue
             sent = time.monotonic()
