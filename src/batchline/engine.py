@@ -337,7 +337,18 @@ class Engine(Explorer):
                 f"job execution {old.id} is UNKNOWN; abandon it or recover it before a restart"
             )
         if old.status.is_running:
-            self._recover_if_dead(old)
+            try:
+                self._recover_if_dead(old)
+            except OptimisticLockingFailure:
+                # A racing restart (or recover) marked it first: what counts is what it is now.
+                # Ended, the launch below decides (one running execution per instance, in the
+                # database); still running, this restart is refused like any live one.
+                now = self.repository.get_job_execution(old.id)
+                if now.status.is_running:
+                    raise JobRestartRefused(
+                        f"job execution {old.id} changed while this restart recovered it "
+                        f"(now {now.status.value}): another process acts on it"
+                    ) from None
         return job, self.repository.create_job_execution(
             job.name, old.parameters, restartable=job.restartable
         )
