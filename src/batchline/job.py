@@ -78,7 +78,7 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
             for fn in callbacks(job.listeners, "before_job"):
                 fn(execution)
             if job.flow is not None:
-                final, exit_status = run_flow(job, job.flow, execution, runtime)
+                final, exit_status = run_flow(job.flow, execution, runtime)
             else:
                 final, exit_status = _run_in_order(job, execution, runtime)
         except (Exception, LaunchRefused) as exc:
