@@ -222,6 +222,20 @@ class TestRecovery:
         failed = engine.repository.mark_failed(execution.id, "dead", stale_before=later)
         assert failed.status is BatchStatus.FAILED
 
+    def test_no_step_is_created_under_an_execution_that_stopped_running(
+        self, engine: Engine
+    ) -> None:
+        """The repository creates a step execution only under a running job execution: a
+        process that lost its execution (recovered, abandoned) creates nothing more."""
+        execution = engine.repository.create_job_execution("taken", JobParameters())
+        execution.set_status(BatchStatus.STARTED)
+        engine.repository.update_job_execution(execution)
+        first = engine.repository.create_step_execution(execution, "before", None)
+        engine.repository.mark_failed(execution.id, "recovered by another process")
+        with pytest.raises(LeaseLost, match="step 'after' is not created"):
+            engine.repository.create_step_execution(execution, "after", None)
+        assert [s.id for s in engine.step_executions(execution.id)] == [first.id]
+
     def test_heartbeat_reports_which_executions_are_still_held(self, engine: Engine) -> None:
         """heartbeat returns the executions still running; one marked FAILED elsewhere is not."""
         held = engine.repository.create_job_execution("a", JobParameters({"n": 1}))

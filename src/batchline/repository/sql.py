@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from batchline.errors import (
     JobExecutionAlreadyRunning,
     JobExecutionNotRunning,
+    LeaseLost,
     NoSuchExecution,
     OptimisticLockingFailure,
     RepositoryError,
@@ -98,6 +99,13 @@ _JOB_STATUS = sa.select(job_execution.c.status).where(
 # execution is not STOPPING, so no rows updated means "stop" (or a lost update, told apart by
 # an unconditional second try that runs only then).
 # Only what a chunk changes: status, exit status and times stay as the step's start set them.
+# A job execution's status, its row share-locked until the transaction ends (on SQLite the
+# write lock BEGIN IMMEDIATE took does it).
+_JOB_STATUS_SHARED = (
+    sa.select(job_execution.c.status)
+    .where(job_execution.c.id == sa.bindparam("where_id"))
+    .with_for_update(read=True)
+)
 _CHUNK_COLUMNS = ("context", "last_updated", "version", *COUNTERS)
 _UPDATE_STEP_UNLESS_STOPPING = (
     step_execution.update()
@@ -639,6 +647,19 @@ class SqlJobRepository(SqlQueries):
         now = utcnow()
 
         def create(conn: Connection) -> int:
+            # The fence: a step is created only under a running job execution, whose row stays
+            # share-locked until this commits (a recover marking it FAILED waits, then ends
+            # this step too). A process that lost its execution (frozen, thawed, replaced by a
+            # restart) creates nothing.
+            status = conn.execute(
+                _JOB_STATUS_SHARED, {"where_id": job_execution.id}
+            ).scalar_one_or_none()
+            if status not in _RUNNING:
+                raise LeaseLost(
+                    f"job execution {job_execution.id} is {status or 'gone'}: step "
+                    f"{step_name!r} is not created (its process lost it to a recover or a "
+                    "restart)"
+                )
             step_id = conn.execute(
                 step_execution.insert().values(
                     job_execution_id=job_execution.id,
