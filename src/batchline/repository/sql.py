@@ -9,14 +9,12 @@ STOPPING), two only when a stop is pending, and one more when a progress sample 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -44,6 +42,7 @@ from batchline.model import (
     utcnow,
 )
 from batchline.parameters import JobParameters
+from batchline.repository import stop_markers
 from batchline.repository.columns import (
     CONTEXT_LIMITS,
     DEFAULT_CONTEXT_LIMIT,
@@ -160,7 +159,7 @@ class SqlJobRepository(SqlQueries):
         url = self.engine.url
         backend = url.get_backend_name()
         self._context_limit = CONTEXT_LIMITS.get(backend, DEFAULT_CONTEXT_LIMIT)
-        self._marker_base = f"{url.database}.stop-" if backend == "sqlite" else None
+        self._marker_base = stop_markers.marker_base(self.engine)
         self._sampler = Sampler(sample_interval, sample_clock)
         if upgrade:
             migrate(self.engine)
@@ -451,11 +450,10 @@ class SqlJobRepository(SqlQueries):
                 f"job execution {execution_id} is not running ({current.status.value}); "
                 "only a running execution can be stopped"
             )
-        marker = self._stop_marker(execution_id)
-        if marker is not None:
+        if self._marker_base is not None:
             # The job sees this at its next chunk boundary even while it holds the write lock.
-            with contextlib.suppress(OSError):
-                marker.touch()
+            mark = stop_markers.token(execution_id, current.create_time)
+            stop_markers.write(self._marker_base, execution_id, mark)
 
         def stop(conn: Connection) -> RowMapping:
             conn.execute(
@@ -474,20 +472,21 @@ class SqlJobRepository(SqlQueries):
         return _to_job_execution(self._tx(stop))
 
     def stop_signalled(self, job_execution_id: int) -> bool:
-        # Asked at every chunk boundary: a stat, without building a Path.
         base = self._marker_base
-        return base is not None and os.path.exists(f"{base}{job_execution_id}")
+        return base is not None and stop_markers.signalled(
+            base, job_execution_id, lambda: self._marker_token(job_execution_id)
+        )
+
+    def _marker_token(self, execution_id: int) -> str | None:
+        created = self._read(
+            lambda conn: conn.execute(
+                sa.select(job_execution.c.create_time).where(job_execution.c.id == execution_id)
+            ).scalar_one_or_none()
+        )
+        return stop_markers.token(execution_id, created) if created is not None else None
 
     def _clear_stop_marker(self, execution_id: int) -> None:
-        marker = self._stop_marker(execution_id)
-        if marker is not None:
-            with contextlib.suppress(OSError):
-                marker.unlink(missing_ok=True)
-
-    def _stop_marker(self, execution_id: int) -> Path | None:
-        """A file beside an SQLite repository that says "stop" without the write lock."""
-        base = self._marker_base
-        return None if base is None else Path(f"{base}{execution_id}")
+        stop_markers.clear(self._marker_base, [execution_id])
 
     def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool:
         status = self._read(
@@ -564,7 +563,9 @@ class SqlJobRepository(SqlQueries):
             )
             return self._job_row(conn, execution_id)
 
-        return _to_job_execution(self._tx(finish))
+        ended = _to_job_execution(self._tx(finish))
+        self._clear_stop_marker(execution_id)  # recovered or abandoned: its stop is moot
+        return ended
 
     def mark_abandoned(self, execution_id: int) -> JobExecution:
         return self._finish_dead(execution_id, BatchStatus.ABANDONED, "abandoned by an operator")
