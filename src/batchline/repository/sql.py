@@ -357,6 +357,7 @@ class SqlJobRepository(SqlQueries):
                     execution.version += 1
                     execution.persisted_status = execution.status
                     if finished:
+                        self._end_left_steps(conn, execution)
                         self._clear_stop_marker(execution.id)
                     return
                 # Only a stop request writes a running execution's row besides its own thread.
@@ -371,6 +372,30 @@ class SqlJobRepository(SqlQueries):
 
         self._tx(save)
         execution.last_updated = utcnow()
+
+    def _end_left_steps(self, conn: Connection, execution: JobExecution) -> None:
+        """A job ends only once its steps have: a step row still saying it runs is one whose
+        end could not be written (its claim's reply lost, the repository away meanwhile). It
+        ends FAILED with the job, carrying the job's cause, never STARTED under an ended job."""
+        cause = execution.exit_status.description.strip().splitlines()
+        message = (
+            f"still recorded running when job execution {execution.id} ended "
+            f"{execution.status.value}" + (f": {cause[0]}" if cause else "")
+        )
+        now = utcnow()
+        conn.execute(
+            step_execution.update()
+            .where(step_execution.c.job_execution_id == execution.id)
+            .where(step_execution.c.status.in_(_RUNNING))
+            .values(
+                status=BatchStatus.FAILED.value,
+                exit_code=BatchStatus.FAILED.value,
+                exit_message=fit_text(message),
+                end_time=now,
+                last_updated=now,
+                version=step_execution.c.version + 1,
+            )
+        )
 
     def save_job_context(self, execution: JobExecution) -> None:
         context = self._context(execution.context, f"job execution {execution.id}")
