@@ -91,7 +91,8 @@ class Engine(Explorer):
     """Starts, stops, restarts, abandons and recovers jobs against one job repository.
 
     ``heartbeat_interval`` is how often a running execution proves it is alive; an execution
-    whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``.
+    whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``; a lease
+    not longer than the interval is refused (ConfigurationError), as the CLI refuses it.
     ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
     running beside others (split flows, partitions on threads without a pool of their own).
     ``observers`` hear every job, step and chunk (``batchline.observers``: metrics, traces).
