@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,6 +8,17 @@ import pytest
 
 from batchline import Engine
 from tests.backends import BACKENDS, fresh_database
+
+
+@pytest.fixture(autouse=True)
+def _signal_handlers() -> Iterator[None]:
+    """The CLI run in-process keeps its signal handlers once a job ended (a real process is
+    exiting then): put the test process's own back after each test."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(params=BACKENDS)

@@ -242,6 +242,27 @@ class TestDb:
         assert result.exit_code == 0, result.output
         assert "revision" in result.stdout
 
+    def test_db_upgrade_prints_the_revision_reached(self, db_url: str) -> None:
+        """db upgrade names the revision the repository is at (batchline's version table), on
+        every backend: the newest migration, never None."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        config = Config()
+        config.set_main_option("script_location", "batchline.repository:migrations")
+        [head] = ScriptDirectory.from_config(config).get_heads()
+        for _ in range(2):  # creating the schema, then finding it at head
+            result = CliRunner().invoke(main, ["-r", db_url, "db", "upgrade"])
+            assert result.exit_code == 0, result.output
+            assert result.stdout.rstrip().endswith(f"is at revision {head}"), result.stdout
+
+    def test_db_upgrade_to_a_revision_prints_it(self, tmp_path: Path) -> None:
+        """db upgrade --revision 0002 on an empty repository says it is at 0002."""
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+        result = CliRunner().invoke(main, ["-r", url, "db", "upgrade", "--revision", "0002"])
+        assert result.exit_code == 0, result.output
+        assert result.stdout.rstrip().endswith("is at revision 0002"), result.stdout
+
     def test_purge(self, cli: Invoke, sqlite_url: str) -> None:
         """purge --dry-run counts, purge deletes executions, steps and instances."""
         cli("start", COUNT, "count:int=3")

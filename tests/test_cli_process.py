@@ -127,6 +127,33 @@ def test_sigkill_restart_waits_for_the_lease_then_completes_once(
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signals_after_the_outcome_leave_the_exit_code_to_the_status(
+    signum: signal.Signals, sqlite_url: str
+) -> None:
+    """Signals sent again and again from the moment the CLI has printed a COMPLETED outcome
+    until it exits: it exits 0, as the recorded status says, never 143 or 130."""
+    cli_jobs.create_output(sqlite_url)
+    env = cli_env(sqlite_url)
+    env["PYTHONUNBUFFERED"] = "1"  # the outcome reaches the pipe when it is printed
+    child = spawn("start", COUNT, "count:int=20", env=env)
+    assert child.stdout is not None
+    try:
+        for line in child.stdout:
+            if "COMPLETED" in line:
+                break
+        else:
+            raise AssertionError(f"no outcome printed: {child.communicate()[1][-2000:]}")
+        while child.poll() is None:
+            child.send_signal(signum)
+            time.sleep(0.001)
+        _, stderr = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 0, stderr[-2000:]
+    assert Output(sqlite_url).executions()[0][1] == "COMPLETED"
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
 def test_signal_stops_at_a_chunk_boundary_and_restart_completes(
     signum: signal.Signals, sqlite_url: str
 ) -> None:

@@ -151,6 +151,19 @@ class TestLogging:
 
 
 class TestEngines:
+    @pytest.mark.parametrize(
+        ("lease", "interval"), [(5.0, 10.0), (10.0, 10.0), (60.0, 0.0), (float("nan"), 1.0)]
+    )
+    def test_a_lease_no_longer_than_the_heartbeat_interval_is_refused(
+        self, tmp_path: Path, lease: float, interval: float
+    ) -> None:
+        """Engine refuses a lease a live job could not keep (as the CLI does), before it
+        connects to anything."""
+        url = f"sqlite:///{tmp_path / 'never.db'}"
+        with pytest.raises(ConfigurationError, match=r"lease|heartbeat_interval"):
+            Engine(url, lease=lease, heartbeat_interval=interval)
+        assert not (tmp_path / "never.db").exists()
+
     def test_two_engines_side_by_side(self, tmp_path: Path) -> None:
         """Two engines on two repositories in one process keep separate registries and data."""
         with (

@@ -41,6 +41,12 @@ def _writer(path: Path) -> DelimitedWriter:
     )
 
 
+def _silence_heartbeat(engine: Engine) -> None:
+    """Stop the engine's heartbeat thread (the test's window into it): only chunks beat."""
+    engine._closed.set()
+    engine._heart.join()
+
+
 class TestFooter:
     def test_a_failed_step_writes_no_footer_and_the_restart_writes_one(
         self, sqlite_engine: Engine, tmp_path: Path
@@ -128,7 +134,8 @@ class TestLostLease:
     def test_a_stale_lease_refuses_the_write(self, sqlite_url: str, tmp_path: Path) -> None:
         """With no heartbeat accepted for longer than the lease, the next chunk writes nothing."""
         target = tmp_path / "out.csv"
-        with Engine(sqlite_url, heartbeat_interval=3600, lease=0.5) as engine:
+        with Engine(sqlite_url, heartbeat_interval=0.2, lease=0.5) as engine:
+            _silence_heartbeat(engine)
 
             def process(row: dict[str, Any]) -> dict[str, Any]:
                 if row["id"] == 4:
@@ -143,15 +150,48 @@ class TestLostLease:
         assert target.read_text().splitlines() == ["id,name", "1,item 1", "2,item 2", "3,item 3"]
 
 
+class TestThawed:
+    def test_no_heartbeat_once_a_thread_saw_the_lease_run_out(
+        self, db_url: str, tmp_path: Path
+    ) -> None:
+        """Once the chunk's thread has seen the lease run out (a thawed process), the engine's
+        heartbeat renews it no more: the repository's heartbeat stays where it was, so a
+        restart can recover the execution, and the step fails on the lost lease."""
+        target = tmp_path / "out.csv"
+        with Engine(db_url, heartbeat_interval=0.1, lease=5) as engine:
+            beats: list[dt.datetime | None] = []
+
+            def process(row: dict[str, Any]) -> dict[str, Any]:
+                if row["id"] == 4 and not beats:
+                    [running] = engine.list_executions("thawed")
+                    lease = engine._running[running.id].lease  # the test's window into it
+                    assert lease is not None
+                    lease._renewed -= 60  # how a minute frozen looks to this process's clock
+                    with pytest.raises(LeaseLost):
+                        lease.check("a thawed chunk")
+                    beats.append(engine.repository.heartbeat_of(running.id))
+                    time.sleep(1.0)  # ten heartbeat intervals
+                    beats.append(engine.repository.heartbeat_of(running.id))
+                return row
+
+            step = StepBuilder("s").chunk(3).reader(rows(9)).processor(process)
+            job = JobBuilder("thawed").step(step.writer(_writer(target))).build()
+            execution = engine.start(job)
+        assert execution.status is BatchStatus.FAILED
+        assert "lease" in execution.exit_status.description
+        assert beats[0] is not None and beats[1] == beats[0]
+
+
 class TestChunkHeartbeat:
     def test_chunk_commits_keep_the_lease_when_the_engine_does_not_beat(
         self, db_url: str, tmp_path: Path
     ) -> None:
-        """The engine's heartbeat thread never beats (interval of an hour) and the chunks take
+        """The engine's heartbeat thread is stopped and the chunks take
         3 s in all against a 1 s lease: the commits carry the heartbeat, the job completes and
         the repository's heartbeat moved."""
         target = tmp_path / "out.csv"
-        with Engine(db_url, heartbeat_interval=3600, lease=1.0) as engine:
+        with Engine(db_url, heartbeat_interval=0.5, lease=1.0) as engine:
+            _silence_heartbeat(engine)
 
             def process(row: dict[str, Any]) -> dict[str, Any]:
                 time.sleep(0.1)
@@ -181,6 +221,20 @@ class TestRecovery:
         later = utcnow() + dt.timedelta(seconds=5)
         failed = engine.repository.mark_failed(execution.id, "dead", stale_before=later)
         assert failed.status is BatchStatus.FAILED
+
+    def test_no_step_is_created_under_an_execution_that_stopped_running(
+        self, engine: Engine
+    ) -> None:
+        """The repository creates a step execution only under a running job execution: a
+        process that lost its execution (recovered, abandoned) creates nothing more."""
+        execution = engine.repository.create_job_execution("taken", JobParameters())
+        execution.set_status(BatchStatus.STARTED)
+        engine.repository.update_job_execution(execution)
+        first = engine.repository.create_step_execution(execution, "before", None)
+        engine.repository.mark_failed(execution.id, "recovered by another process")
+        with pytest.raises(LeaseLost, match="step 'after' is not created"):
+            engine.repository.create_step_execution(execution, "after", None)
+        assert [s.id for s in engine.step_executions(execution.id)] == [first.id]
 
     def test_heartbeat_reports_which_executions_are_still_held(self, engine: Engine) -> None:
         """heartbeat returns the executions still running; one marked FAILED elsewhere is not."""

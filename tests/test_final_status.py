@@ -24,6 +24,7 @@ from batchline import (
     StepExecution,
 )
 from batchline.repository.columns import CONTEXT_LIMITS, DEFAULT_CONTEXT_LIMIT
+from batchline.repository.sql import SqlJobRepository
 from batchline.transaction import SqlTransactionManager, Transaction
 
 
@@ -163,8 +164,38 @@ class TestLostCommitReply:
         [stored] = engine.step_executions(execution.id)
         assert stored.status is BatchStatus.FAILED
         assert "server closed the connection" in stored.exit_status.description
+        first_line = stored.exit_status.description.splitlines()[0]
+        assert first_line.startswith("the repository connection failed"), first_line
         assert stored.commit_count == 2  # the database holds chunk 2: it did commit
         restarted = engine.restart(execution.id)
         assert restarted.status is BatchStatus.COMPLETED
         assert written[6:] == list(range(6, 12))
         assert sorted(set(written)) == list(range(12))
+
+
+class _LostClaimReply(SqlJobRepository):
+    """A real repository whose first step claim (STARTING -> STARTED) commits, then raises as
+    a driver does when the server's answer never arrives."""
+
+    lost = False
+
+    def update_step_execution(self, step_execution_: StepExecution, conn: Any = None) -> None:
+        super().update_step_execution(step_execution_, conn)
+        if not self.lost and step_execution_.status is BatchStatus.STARTED:
+            self.lost = True
+            raise exc.OperationalError("COMMIT", None, ConnectionError("connection reset"))
+
+
+class TestLostClaimReply:
+    def test_no_step_stays_started_under_an_ended_job(self, db_url: str) -> None:
+        """The step's claim commits but its reply is lost: the job ends FAILED naming the
+        connection failure, and so does the step, instead of staying STARTED."""
+        repository = _LostClaimReply(db_url)
+        with Engine(repository, heartbeat_interval=0.5, lease=5) as engine:
+            step = StepBuilder("s").chunk(3).reader(list(range(6))).writer(lambda items: None)
+            execution = engine.start(JobBuilder("lostclaim").step(step).build())
+            assert execution.status is BatchStatus.FAILED
+            assert "connection reset" in execution.exit_status.description
+            assert _every_step_final(engine, execution.id) == [BatchStatus.FAILED]
+            [stored] = engine.step_executions(execution.id)
+        assert "connection reset" in stored.exit_status.description

@@ -110,6 +110,49 @@ def test_frozen_file_writer_writes_nothing_after_its_lease(round_: int, tmp_path
     assert target.read_bytes() == clean.read_bytes(), f"output differs (seed {seed})"
 
 
+def _stopped(pid: int) -> bool:
+    """Whether the process is stopped (SIGSTOP): its state in /proc is T."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        return stat.read().rpartition(")")[2].split()[0] == "T"
+
+
+def test_a_job_thawed_inside_its_chunk_does_not_block_its_restart(tmp_path: Path) -> None:
+    """Frozen inside its third chunk's transaction (holding SQLite's write lock) past its lease,
+    a restart waiting to recover it, then thawed: the stale process renews nothing (its chunk
+    saw the lease run out), so the restart recovers it and completes, the stale job ends
+    FAILED, and the file equals a clean run's."""
+    source = tmp_path / "in.csv"
+    make_input(source)
+    clean = tmp_path / "clean.csv"
+    assert run_child(f"sqlite:///{tmp_path / 'clean.db'}", source, clean, None, None, None) == 0
+    url = f"sqlite:///{tmp_path / 'repository.db'}"
+    target = tmp_path / "out.csv"
+    env = {k: v for k, v in os.environ.items() if k != file_job.CRASH_ENV}
+    env.update({file_job.LEASE_ENV: str(LEASE), file_job.FREEZE_ENV: "before_commit:3"})
+    argv = [sys.executable, "-m", "tests.items.file_job", url, str(source), str(target)]
+    stale = subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        eventually(lambda: _stopped(stale.pid), timeout=60, message="the job never froze")
+        time.sleep(LEASE + 1.0)
+        with Engine(url) as engine:
+            [execution] = engine.list_executions(file_job.JOB_NAME)
+            restart = _file_job(url, source, target, execution.id)
+            time.sleep(1.0)  # the restart waits for the write lock to recover the execution
+            stale.send_signal(signal.SIGCONT)
+            restart_out, _ = restart.communicate(timeout=120)
+            stale_out, _ = stale.communicate(timeout=60)
+            statuses = [e.status for e in engine.list_executions(file_job.JOB_NAME)]
+    finally:
+        stale.send_signal(signal.SIGCONT)
+        stale.kill()
+    assert restart.returncode == 0, restart_out[-3000:]
+    assert stale.returncode == 1, stale_out[-3000:]
+    assert statuses == [BatchStatus.COMPLETED, BatchStatus.FAILED]
+    assert target.read_bytes() == clean.read_bytes()
+
+
 def _recovered(engine: Engine, execution_id: int) -> bool:
     return engine.get_execution(execution_id).status is BatchStatus.FAILED
 

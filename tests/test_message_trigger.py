@@ -187,7 +187,10 @@ def test_a_thousand_messages_through_two_kills(setup: Setup) -> None:
     executions the kills orphaned are recovered and restarted; nothing left on the queue."""
     total = 1000
     publish(setup, [(f"trade-{n}", body(n)) for n in range(total)])
-    with Engine(setup.repository, lease=2) as engine, Listener(setup) as listener:
+    with (
+        Engine(setup.repository, lease=2, heartbeat_interval=0.5) as engine,
+        Listener(setup) as listener,
+    ):
         engine.register(trade_job)
         listener.start()
         for share in (1, 2):

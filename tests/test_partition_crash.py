@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from tests.jobs.partition_jobs import (
     CHUNK,
     DELAY_ENV,
     GRACE_ENV,
+    LEASE_ENV,
     PROCESS_JOB,
     copied,
     create_tables,
@@ -268,4 +270,57 @@ def test_idle_and_stuck_workers_of_a_killed_manager_exit(url: str, tmp_path: Pat
     assert second.status is BatchStatus.COMPLETED, second.exit_status
     assert sorted(n for n in after if ":" in n) == ["copy:0003"]
     assert after["copy:0003"].read_count == 100 - CHUNK
+    assert copied(url) == expected()
+
+
+def _committing(engine: Engine, child: subprocess.Popen[bytes], log: Path) -> bool:
+    """A partition has committed and none has completed: the last one is not handed out."""
+    assert child.poll() is None, log.read_text()
+    seen = partitions_of(engine, "partition_copy")
+    parts = seen[1].values() if seen else []
+    return any(p.commit_count for p in parts) and not any(
+        p.status is BatchStatus.COMPLETED for p in parts
+    )
+
+
+def test_a_thawed_manager_hands_its_workers_nothing_they_would_run(
+    url: str, tmp_path: Path
+) -> None:
+    """The process-pool manager frozen (SIGSTOP) past its lease while two partitions run, its
+    execution recovered by another process, then thawed (SIGCONT): the partitions it had not
+    handed out yet reach its workers, which create nothing under the FAILED execution; the
+    manager ends without completing and the restart completes the copy exactly."""
+    lease = 2.0
+    env = {**os.environ, DELAY_ENV: "0.02", LEASE_ENV: str(lease)}
+    argv = [sys.executable, "-m", "tests.jobs.partition_jobs", url, "--process"]
+    log = tmp_path / "child.log"
+    with log.open("w") as out, Engine(url, heartbeat_interval=0.4, lease=lease) as engine:
+        child = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+        tree = ProcessTree(child.pid)
+        try:
+            eventually(
+                lambda: tree.collect() or _committing(engine, child, log),
+                timeout=60,
+                interval=0.02,
+                message="no partition committed",
+            )
+            child.send_signal(signal.SIGSTOP)  # the manager alone: its workers go on
+            execution_id = engine.list_executions("partition_copy", limit=1)[0].id
+            time.sleep(lease + 1.0)
+            [taken] = engine.recover(execution_id)  # as the restart's own recovery does
+            assert taken.status is BatchStatus.FAILED
+            at_takeover = {s.step_name for s in engine.step_executions(execution_id)}
+            child.send_signal(signal.SIGCONT)
+            assert child.wait(60) != 0, log.read_text()
+            tree.wait_all_ended(30)
+        finally:
+            child.send_signal(signal.SIGCONT)
+            child.kill()
+            tree.kill_left()
+        after = engine.step_executions(execution_id)
+        assert {s.step_name for s in after} == at_takeover, log.read_text()[-3000:]
+        assert not any(s.status.is_running for s in after)
+        engine.register(PROCESS_JOB)
+        second = engine.restart(execution_id)
+    assert second.status is BatchStatus.COMPLETED, second.exit_status
     assert copied(url) == expected()

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from batchline import BatchStatus, Engine, StepExecution
+from batchline import BatchStatus, Engine, LeaseLost, StepExecution
 from batchline.testing import eventually
+from batchline.workers import PartitionTask, run_partition_task
 from tests.backends import BACKENDS, fresh_database
 from tests.jobs import partition_jobs
 from tests.jobs.partition_jobs import PROCESS_JOB, ROWS, copied, create_tables, expected
@@ -29,6 +30,30 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 
 def partitions(steps: list[StepExecution]) -> dict[str, StepExecution]:
     return {s.step_name: s for s in steps if s.step_name.startswith("copy:")}
+
+
+class TestFencedWorkers:
+    def test_a_worker_creates_nothing_under_an_execution_taken_over(self, url: str) -> None:
+        """A thawed manager's task reaches a worker after a restart marked the execution
+        FAILED: the worker raises LeaseLost and no step execution appears under it."""
+        with Engine(url, heartbeat_interval=0.5) as engine:
+            _, execution = engine.launch(PROCESS_JOB, {"db": url})
+            execution.set_status(BatchStatus.STARTED)
+            engine.repository.update_job_execution(execution)
+            engine.repository.mark_failed(execution.id, "recovered: taken over by a restart")
+            task = PartitionTask(
+                url,
+                "tests.jobs.partition_jobs:PROCESS_JOB",
+                PROCESS_JOB.name,
+                "copy",
+                execution.id,
+                "copy:0000",
+                {},
+                rerun_completed=True,
+            )
+            with pytest.raises(LeaseLost, match="is FAILED"):
+                run_partition_task(task)
+            assert engine.step_executions(execution.id) == []
 
 
 class TestProcessPartitions:

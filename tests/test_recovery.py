@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from batchline import BatchStatus, Engine, JobBuilder, JobExecutionAlreadyRunning, StepBuilder
+from batchline import (
+    BatchStatus,
+    Engine,
+    JobBuilder,
+    JobExecutionAlreadyRunning,
+    JobInstanceAlreadyComplete,
+    StepBuilder,
+)
 from batchline.job import Job
-from batchline.model import utcnow
+from batchline.model import JobExecution, utcnow
 from batchline.repository.schema import job_execution
+from batchline.repository.sql import SqlJobRepository
 
 
 def numbers_job(name: str = "recovering") -> Job:
@@ -84,6 +93,74 @@ class TestLease:
         assert [e.id for e in recovered] == [dead.id]
         assert operator.get_execution(alive.id).status is BatchStatus.STARTING
         assert operator.recover() == []
+
+
+class _Racing(SqlJobRepository):
+    """A real repository that lets a rival act once inside the transaction that marks a dead
+    execution FAILED, between its read of the row and its update (where two racing restarts
+    meet on PostgreSQL and MariaDB; SQLite's single writer makes the rival wait instead)."""
+
+    rival: Callable[[], object] | None = None
+    marking = False
+
+    def _finish_dead(self, *args: Any, **kwargs: Any) -> JobExecution:
+        self.marking = True
+        try:
+            return super()._finish_dead(*args, **kwargs)
+        finally:
+            self.marking = False
+
+    def _job_row(self, conn: sa.Connection, execution_id: int) -> sa.RowMapping:
+        row = super()._job_row(conn, execution_id)
+        if self.marking and self.rival is not None:
+            rival, self.rival = self.rival, None
+            rival()
+        return row
+
+
+def _servers_only(db_url: str) -> None:
+    if db_url.startswith("sqlite"):
+        pytest.skip("SQLite has one writer: a racing restart waits, then finds it FAILED")
+
+
+class TestRacingRestarts:
+    def test_the_loser_of_two_racing_restarts_is_refused(
+        self, db_url: str, pair: tuple[Engine, Engine]
+    ) -> None:
+        """Another restart recovers and completes the dead execution first: the loser's
+        restart is a refused launch (exit 4), not a failure of its own."""
+        _servers_only(db_url)
+        crashed, winner = pair
+        job = numbers_job()
+        winner.register(job)
+        _, dead = crashed.launch(job)
+        age_heartbeat(winner, dead.id, 31)
+        racing = _Racing(db_url, upgrade=False)
+        with Engine(racing, heartbeat_interval=0.2, lease=30) as loser:
+            loser.register(job)
+            racing.rival = lambda: winner.restart(dead.id)
+            with pytest.raises(JobInstanceAlreadyComplete):
+                loser.restart(dead.id)
+        assert [e.status for e in winner.list_executions(job.name)] == [
+            BatchStatus.COMPLETED,
+            BatchStatus.FAILED,
+        ]
+
+    def test_a_restart_racing_a_recover_runs(
+        self, db_url: str, pair: tuple[Engine, Engine]
+    ) -> None:
+        """A recover marks the dead execution FAILED while a restart was about to: the restart
+        goes on and completes."""
+        _servers_only(db_url)
+        crashed, operator = pair
+        job = numbers_job()
+        _, dead = crashed.launch(job)
+        age_heartbeat(operator, dead.id, 31)
+        racing = _Racing(db_url, upgrade=False)
+        with Engine(racing, heartbeat_interval=0.2, lease=30) as restarter:
+            restarter.register(job)
+            racing.rival = lambda: operator.recover(dead.id)
+            assert restarter.restart(dead.id).status is BatchStatus.COMPLETED
 
 
 class TestHeartbeat:

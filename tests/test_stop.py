@@ -7,9 +7,11 @@ connection) whose processor holds item 13 (chunk 3) until the test releases it, 
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -19,10 +21,14 @@ from batchline import (
     Engine,
     JobBuilder,
     JobExecutionNotRunning,
+    ListWriter,
     SqlInsertWriter,
     StepBuilder,
     StepExecution,
 )
+from batchline.job import Job
+from batchline.model import utcnow
+from batchline.repository.purge import purge
 
 ITEMS = list(range(1, 31))
 CHUNK = 5
@@ -143,3 +149,60 @@ class TestStop:
         with pytest.raises(JobExecutionNotRunning, match=not_running):
             harness.engine.stop(done.id)
         assert harness.engine.get_execution(done.id).status is BatchStatus.COMPLETED
+
+
+def _count_job() -> Job:
+    return (
+        JobBuilder("marked")
+        .step(StepBuilder("s").chunk(5).reader(list(range(20))).writer(ListWriter()))
+        .build()
+    )
+
+
+class TestStopMarkers:
+    """SQLite's stop markers (``<db>.stop-<id>``) name one execution, and go with it."""
+
+    def test_a_marker_left_for_an_earlier_holder_of_the_id_stops_nothing(
+        self, tmp_path: Path
+    ) -> None:
+        """A marker left by an execution that had the same id in a file since recreated: the
+        new execution reads everything and completes, and the stale marker is gone."""
+        path = tmp_path / "repository.db"
+        url = f"sqlite:///{path}"
+        with Engine(url, heartbeat_interval=0.5, lease=5) as engine:
+            _, first = engine.launch(_count_job())
+            engine.stop(first.id)  # its process then died, leaving the marker
+        marker = Path(f"{path}.stop-{first.id}")
+        assert marker.exists()
+        path.unlink()
+        with Engine(url, heartbeat_interval=0.5, lease=5) as engine:
+            execution = engine.start(_count_job())
+            assert execution.id == first.id  # SQLite handed the id out again
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        assert execution.step_executions[0].read_count == 20
+        assert not marker.exists()
+
+    @pytest.mark.parametrize("how", ["recover", "abandon"])
+    def test_recover_and_abandon_remove_the_marker(self, sqlite_url: str, how: str) -> None:
+        """An execution stopped, then its process gone before it saw the stop: recovering it
+        (and abandoning it afterwards) leaves no marker behind."""
+        with Engine(sqlite_url, heartbeat_interval=0.5, lease=5) as engine:
+            _, execution = engine.launch(_count_job())
+            engine.stop(execution.id)
+            marker = Path(f"{sqlite_url.removeprefix('sqlite:///')}.stop-{execution.id}")
+            assert marker.exists()
+            engine.recover(execution.id, force=True)
+            if how == "abandon":
+                marker.write_text("left by a second SIGTERM")  # as a dead stopper leaves it
+                engine.abandon(execution.id)
+        assert not marker.exists()
+
+    def test_purge_removes_the_markers_of_what_it_deletes(self, sqlite_url: str) -> None:
+        """A marker of an execution purged goes with its rows."""
+        with Engine(sqlite_url, heartbeat_interval=0.5, lease=5) as engine:
+            done = engine.start(_count_job())
+            marker = Path(f"{sqlite_url.removeprefix('sqlite:///')}.stop-{done.id}")
+            marker.write_text("left by a process that died")
+            result = purge(engine.repository, utcnow() + dt.timedelta(days=1))
+        assert result.job_executions == 1
+        assert not marker.exists()

@@ -81,11 +81,24 @@ class JobHandle:
         return self.engine.stop(self.execution_id)
 
 
+def check_lease(lease: float, heartbeat_interval: float) -> None:
+    """Refuse a lease that a live process could not keep: one heartbeat interval must fit in
+    it with room to spare, or a job fails its own lease between two beats."""
+    if not heartbeat_interval > 0:
+        raise ConfigurationError(f"heartbeat_interval must be > 0 seconds: {heartbeat_interval}")
+    if not lease > heartbeat_interval:
+        raise ConfigurationError(
+            f"the lease ({lease:g}s) must be longer than the heartbeat interval "
+            f"({heartbeat_interval:g}s)"
+        )
+
+
 class Engine(Explorer):
     """Starts, stops, restarts, abandons and recovers jobs against one job repository.
 
     ``heartbeat_interval`` is how often a running execution proves it is alive; an execution
-    whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``.
+    whose heartbeat is older than ``lease`` seconds is taken for dead by ``recover``; a lease
+    not longer than the interval is refused (ConfigurationError), as the CLI refuses it.
     ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
     running beside others (split flows, partitions on threads without a pool of their own).
     ``observers`` hear every job, step and chunk (``batchline.observers``: metrics, traces).
@@ -104,6 +117,7 @@ class Engine(Explorer):
         lease: float = 60.0,
         observers: Sequence[object] = (),
     ) -> None:
+        check_lease(lease, heartbeat_interval)
         self.repository: JobRepository = (
             SqlJobRepository(repository) if isinstance(repository, str) else repository
         )
@@ -337,7 +351,18 @@ class Engine(Explorer):
         # registered since with a new required parameter or validator.
         job.validate(old.parameters)
         if old.status.is_running:
-            self._recover_if_dead(old)
+            try:
+                self._recover_if_dead(old)
+            except OptimisticLockingFailure:
+                # A racing restart (or recover) marked it first: what counts is what it is now.
+                # Ended, the launch below decides (one running execution per instance, in the
+                # database); still running, this restart is refused like any live one.
+                now = self.repository.get_job_execution(old.id)
+                if now.status.is_running:
+                    raise JobRestartRefused(
+                        f"job execution {old.id} changed while this restart recovered it "
+                        f"(now {now.status.value}): another process acts on it"
+                    ) from None
         return job, self.repository.create_job_execution(
             job.name, old.parameters, restartable=job.restartable
         )
@@ -540,7 +565,11 @@ class Engine(Explorer):
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_interval):
             with self._lock:
-                running = dict(self._running)
+                # An execution whose lease this process saw run out is renewed no more: a
+                # thawed process must not look alive to the restart that replaces it.
+                running = {
+                    i: c for i, c in self._running.items() if c.lease is None or c.lease.held()
+                }
             if not running:
                 continue
             sent = time.monotonic()

@@ -23,17 +23,12 @@ replaced by this one's.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from batchline.errors import ConfigurationError, FlowFailure
 from batchline.flowgraph import Decider, FlowGraph
 from batchline.logging import log
 from batchline.model import JobExecution, StepExecution
 from batchline.status import BatchStatus, ExitStatus
 from batchline.steps.base import StepRuntime, cause_chain, execute_step
-
-if TYPE_CHECKING:
-    from batchline.job import Job
 
 # The node a restart resumes at, and the last step that ran (what a decider resumed at gets).
 AT_KEY = "batchline.flow.at"
@@ -44,14 +39,17 @@ PATH_KEY = "batchline.flow.path"
 Outcome = tuple[BatchStatus, ExitStatus | None]
 
 
-def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepRuntime) -> Outcome:
-    """Run the flow from where the instance's last execution left it; return how the job ends."""
+def run_flow(graph: FlowGraph, execution: JobExecution, runtime: StepRuntime) -> Outcome:
+    """Run the flow from where the instance's last execution left it; return how the job ends.
+
+    It knows the job by its execution only: job.py calls it, never the other way round."""
+    job_name = execution.job_name
     repo = runtime.repository
     ctx = execution.context
     name = str(ctx.get(AT_KEY) or graph.start)
     if name not in graph.nodes:
         raise ConfigurationError(
-            f"job {job.name!r} resumes its flow at {name!r}, a step or decider it no longer has"
+            f"job {job_name!r} resumes its flow at {name!r}, a step or decider it no longer has"
         )
     last: StepExecution | None = None
     if isinstance(graph.nodes[name], Decider):  # resumed at a decider: what it would have had
@@ -68,10 +66,10 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
                 decided = node.decide(execution, last)
             except Exception as exc:
                 execution.failures.append(exc)
-                return _failed(f"job {job.name!r} decider {name!r} raised: {cause_chain(exc)}")
+                return _failed(f"job {job_name!r} decider {name!r} raised: {cause_chain(exc)}")
             if not isinstance(decided, str | ExitStatus):
                 message = (
-                    f"job {job.name!r} decider {name!r} returned {decided!r}, not a status "
+                    f"job {job_name!r} decider {name!r} returned {decided!r}, not a status "
                     "(a str or an ExitStatus)"
                 )
                 execution.failures.append(FlowFailure(message))
@@ -81,7 +79,7 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
         else:
             reason = runtime.control.before_step(name)
             if reason is not None:
-                log.info("job %s stops before step %s: %s", job.name, name, reason)
+                log.info("job %s stops before step %s: %s", job_name, name, reason)
                 return BatchStatus.STOPPED, None
             ran = execute_step(node, execution, runtime)
             se = ran if ran is not None else _recorded(execution, runtime, name)
@@ -111,14 +109,14 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
             _note(execution, name, code, "fail", None)
             patterns = ", ".join(repr(t.pattern) for t in transitions)
             message = (
-                f"job {job.name!r} {where} ended with exit status {code!r}, which none of its "
+                f"job {job_name!r} {where} ended with exit status {code!r}, which none of its "
                 f"transitions ({patterns}) matches"
             )
             if se is not None and status is BatchStatus.FAILED:
                 execution.failures.extend(se.failures)
             execution.failures.append(FlowFailure(message))
             return _failed(message)
-        log.info("job %s: %s exited %s, %s", job.name, where, code, chosen.describe())
+        log.info("job %s: %s exited %s, %s", job_name, where, code, chosen.describe())
         _note(execution, name, code, chosen.kind, chosen.target)
         if chosen.kind == "to":
             assert chosen.target is not None
@@ -135,13 +133,13 @@ def run_flow(job: Job, graph: FlowGraph, execution: JobExecution, runtime: StepR
                 execution.failures.extend(se.failures)
             detail = f": {cause_chain(se.failures[0])}" if se is not None and se.failures else ""
             return _failed(
-                f"job {job.name!r} failed by its flow at {where} (exit status {code!r}){detail}"
+                f"job {job_name!r} failed by its flow at {where} (exit status {code!r}){detail}"
             )
         assert chosen.target is not None
         ctx[AT_KEY] = chosen.target  # saved with the job's end
         return BatchStatus.STOPPED, ExitStatus(
             "STOPPED",
-            f"job {job.name!r} stopped by its flow after {where} (exit status {code!r}); "
+            f"job {job_name!r} stopped by its flow after {where} (exit status {code!r}); "
             f"a restart begins at {chosen.target!r}",
         )
 

@@ -14,7 +14,13 @@ from batchline.logging import job_scope, log
 from batchline.model import JobExecution, utcnow
 from batchline.parameters import JobParameters
 from batchline.status import BatchStatus, ExitStatus
-from batchline.steps.base import Step, StepRuntime, cause_chain, execute_step
+from batchline.steps.base import (
+    Step,
+    StepRuntime,
+    cause_chain,
+    connection_failed,
+    execute_step,
+)
 
 if TYPE_CHECKING:
     from batchline.flowgraph import FlowGraph
@@ -78,7 +84,7 @@ def run_job(job: Job, execution: JobExecution, runtime: StepRuntime) -> JobExecu
             for fn in callbacks(job.listeners, "before_job"):
                 fn(execution)
             if job.flow is not None:
-                final, exit_status = run_flow(job, job.flow, execution, runtime)
+                final, exit_status = run_flow(job.flow, execution, runtime)
             else:
                 final, exit_status = _run_in_order(job, execution, runtime)
         except (Exception, LaunchRefused) as exc:
@@ -160,6 +166,12 @@ def _record_failure_instead(
     repo = runtime.repository
     execution.failures.append(error)
     message = f"job {job.name!r} could not record its end: {error}"
+    lost = next((f for f in execution.failures if connection_failed(f, error)), None)
+    if lost is not None:
+        message = (
+            f"job {job.name!r} could not record its end after the repository connection "
+            f"failed ({type(lost).__name__}: {lost}): {error}"
+        )
     if execution.exit_status.description:
         message += f"; {execution.exit_status.description}"
     log.error("job %s: %s", job.name, message.splitlines()[0])

@@ -28,7 +28,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchline.errors import ConfigurationError, WorkerLost
+from batchline.errors import ConfigurationError, LeaseLost, WorkerLost
 from batchline.flow import find_step
 from batchline.loader import load_jobs
 from batchline.logging import log
@@ -319,6 +319,14 @@ def _run_partition_task(task: PartitionTask, abort: _WorkerSignal | None) -> str
     )
     try:
         execution = repository.get_job_execution(task.job_execution_id)
+        if not execution.status.is_running:
+            # The fencing token: a manager thawed after a restart took its execution over
+            # still hands out partitions; nothing is created for them (the repository refuses
+            # a step under an execution that stopped running, too, should it change now).
+            raise LeaseLost(
+                f"partition {task.partition!r}: job execution {execution.id} is "
+                f"{execution.status.value}; its manager lost it, so the partition does not run"
+            )
         control = RunControl(repository, execution.id, execution.job_name)
         runtime = StepRuntime(
             repository,

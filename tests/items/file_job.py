@@ -12,6 +12,9 @@ Run as a process by tests/items/test_file_crash.py::
 - ``before_commit``: in the writer's ``update()``, after the file is flushed, before the commit;
 - ``after_commit``: in an after-chunk listener, just after a commit.
 
+``FILE_JOB_FREEZE=point:n`` makes it SIGSTOP itself there instead (a freeze inside the chunk's
+transaction at ``before_commit``), for the frozen-process tests to thaw.
+
 ``FILE_JOB_DELAY`` slows the processor (seconds per item) and ``FILE_JOB_LEASE`` sets the
 engine's lease, for the frozen-process tests.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -36,6 +40,7 @@ CRASH_ENV = "BATCHLINE_FILE_CRASH"
 # Seconds per item in the processor, and the engine's lease (its heartbeat is a fifth of it).
 DELAY_ENV = "FILE_JOB_DELAY"
 LEASE_ENV = "FILE_JOB_LEASE"
+FREEZE_ENV = "FILE_JOB_FREEZE"
 POINTS = ("reader", "mid_write", "before_commit", "after_commit")
 FIELDS = ["id", "name", "qty", "price", "total"]
 
@@ -120,6 +125,16 @@ def build_job(source: str, target: str, plan: CrashInjector | None = None) -> Jo
     return JobBuilder(JOB_NAME).step(step).build()
 
 
+class Freezer(CrashInjector):
+    """Stops this process (SIGSTOP) instead of killing it: a test thaws it with SIGCONT."""
+
+    def passing(self, point: str) -> None:
+        if point == self.point:
+            self.remaining -= 1
+            if self.remaining == 0:
+                os.kill(os.getpid(), signal.SIGSTOP)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="file-to-file job for the crash tests")
     parser.add_argument("url")
@@ -127,7 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("target")
     parser.add_argument("--restart", type=int, metavar="EXECUTION_ID")
     args = parser.parse_args(argv)
-    plan = CrashInjector.from_env(CRASH_ENV, POINTS)
+    plan = (
+        Freezer.from_env(FREEZE_ENV, POINTS)
+        if os.environ.get(FREEZE_ENV)
+        else CrashInjector.from_env(CRASH_ENV, POINTS)
+    )
     lease = float(os.environ.get(LEASE_ENV, "60"))
     with Engine(args.url, lease=lease, heartbeat_interval=min(10.0, lease / 5)) as engine:
         engine.register(build_job(args.source, args.target, plan))

@@ -42,6 +42,7 @@ CHUNK = 20
 GRID = 4
 DELAY_ENV = "BATCHLINE_TEST_ITEM_DELAY"
 GRACE_ENV = "BATCHLINE_TEST_ORPHAN_GRACE"
+LEASE_ENV = "BATCHLINE_TEST_LEASE"  # the manager's lease (its heartbeat is a fifth of it)
 
 tables = sa.MetaData()
 source = sa.Table(
@@ -191,7 +192,8 @@ def main(argv: list[str]) -> int:
         if "=" in arg:
             name, value = arg.split("=", 1)
             params[name] = int(value) if value.isdigit() else value
-    with Engine(url) as engine:
+    lease = float(os.environ.get(LEASE_ENV, "60"))
+    with Engine(url, lease=lease, heartbeat_interval=min(10.0, lease / 5)) as engine:
         execution = engine.start(job, params)
     print(execution.status.value, execution.id, flush=True)
     return 0 if execution.status.value == "COMPLETED" else 1

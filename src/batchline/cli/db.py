@@ -27,7 +27,7 @@ def upgrade(revision: str) -> None:
     """Create the repository tables, or migrate them to REVISION."""
     from alembic.runtime.migration import MigrationContext
 
-    from batchline.repository.database import create_engine, describe, migrate
+    from batchline.repository.database import VERSION_TABLE, create_engine, describe, migrate
 
     st = state()
     bind = create_engine(
@@ -36,7 +36,9 @@ def upgrade(revision: str) -> None:
     try:
         migrate(bind, revision)
         with bind.connect() as conn:
-            current = MigrationContext.configure(conn).get_current_revision()
+            # batchline's own version table, not Alembic's default one.
+            context = MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE})
+            current = context.get_current_revision()
         click.echo(f"repository {describe(bind)} is at revision {current}")
     finally:
         bind.dispose()

@@ -34,7 +34,8 @@ SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class GracefulStop:
-    """Turns the first SIGTERM/SIGINT into a stop request; a second one exits at once (exit 3).
+    """Turns the first SIGTERM/SIGINT into a stop request; a second one exits at once (exit 3);
+    once what ran has ended (``ended``), none changes the exit code any more.
 
     Exiting at once leaves the execution running in the repository, as a kill would: the lease
     runs out and ``recover`` (or a restart) marks it FAILED.
@@ -44,8 +45,11 @@ class GracefulStop:
         self.received: int | None = None
         self._flag = threading.Event()
         self._previous: dict[int, Any] = {}
+        self._ended = False
 
     def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        if self._ended:
+            return  # the outcome is recorded: the exit code follows it, not the signal
         if self._flag.is_set():
             # Exit 3, like the stop the first signal asked for: a shell's 128+signal is no code
             # of batchline's, and a restart after the lease resumes the job all the same.
@@ -68,6 +72,16 @@ class GracefulStop:
             yield self
         finally:
             self.restore()
+
+    def ended(self) -> None:
+        """What ran has ended and its status is recorded: from now on a signal changes nothing.
+        The handlers stay until the process exits (restoring the defaults would let a late
+        SIGTERM kill it with 143 after a COMPLETED job), ignoring at the kernel's level: the
+        interpreter puts its own handlers back to the defaults while it finalizes."""
+        self._ended = True
+        for sig in self._previous:
+            signal.signal(sig, signal.SIG_IGN)
+        self._previous.clear()
 
     def restore(self) -> None:
         for sig, handler in self._previous.items():
@@ -99,6 +113,7 @@ def run_in_foreground(st: State, job: Job, launch: Callable[[], JobHandle]) -> N
             log.info("job %s: execution %d launched", job.name, handle.execution_id)
             with reporter:
                 execution = _follow(engine, handle, stopper)
+            stopper.ended()
     finally:
         reporter.detach(job)
     print_outcome(st, engine.get_execution(execution.id))
@@ -165,3 +180,4 @@ def serve_until_signal(
                 handle.wait()
             except Exception as err:  # its own failure is recorded; shutting down goes on
                 log.warning("execution %d ended with %s", handle.execution_id, err)
+        stopper.ended()

@@ -22,7 +22,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from batchline.repository import summary
+from batchline.repository import stop_markers, summary
 from batchline.repository.database import retrying
 from batchline.repository.schema import (
     job_execution,
@@ -81,11 +81,13 @@ def purge(
         if not batch:
             return result
 
-        def one_batch(ids: list[int] = batch) -> tuple[Counter[str], int]:
+        def one_batch(ids: list[int] = batch) -> tuple[Counter[str], int, list[int]]:
             with bind.begin() as conn:
                 return _purge_instances(conn, ids, cutoff, dry_run)
 
-        deleted, kept = retrying(one_batch)
+        deleted, kept, gone = retrying(one_batch)
+        if not dry_run:  # SQLite hands the ids out again: their stop markers go with them
+            stop_markers.clear(stop_markers.marker_base(bind), gone)
         result.deleted.update(deleted)
         result.kept += kept
         after = batch[-1]
@@ -109,7 +111,9 @@ def _instances_with_old_executions(
 
 def _purge_instances(
     conn: Connection, instance_ids: list[int], cutoff: dt.datetime, dry_run: bool
-) -> tuple[Counter[str], int]:
+) -> tuple[Counter[str], int, list[int]]:
+    """Delete (or count) an instance batch's old executions: what went, per table, how many
+    old ones were kept, and the ids of the executions that went."""
     executions = conn.execute(
         sa.select(
             job_execution.c.id,
@@ -160,7 +164,8 @@ def _purge_instances(
         _walk(conn, job_execution, job_execution.c.id.in_(doomed_executions), dry_run, counts)
     if doomed_instances:
         _walk(conn, job_instance, job_instance.c.id.in_(doomed_instances), dry_run, counts)
-    return counts, kept
+    gone = doomed_executions + [r.id for i in doomed_instances for r in by_instance[i]]
+    return counts, kept, gone
 
 
 def _children(table: sa.Table) -> list[tuple[sa.Table, sa.Column[Any], sa.Column[Any]]]:

@@ -9,13 +9,11 @@ STOPPING), two only when a stop is pending, and one more when a progress sample 
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import os
 import socket
 import time
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,6 +23,7 @@ from sqlalchemy.engine import Connection, Engine, RowMapping
 from batchline.errors import (
     JobExecutionAlreadyRunning,
     JobExecutionNotRunning,
+    LeaseLost,
     NoSuchExecution,
     OptimisticLockingFailure,
     RepositoryError,
@@ -42,7 +41,7 @@ from batchline.model import (
     utcnow,
 )
 from batchline.parameters import JobParameters
-from batchline.repository import summary
+from batchline.repository import stop_markers, summary
 from batchline.repository.columns import (
     CONTEXT_LIMITS,
     DEFAULT_CONTEXT_LIMIT,
@@ -99,6 +98,13 @@ _JOB_STATUS = sa.select(job_execution.c.status).where(
 # execution is not STOPPING, so no rows updated means "stop" (or a lost update, told apart by
 # an unconditional second try that runs only then).
 # Only what a chunk changes: status, exit status and times stay as the step's start set them.
+# A job execution's status, its row share-locked until the transaction ends (on SQLite the
+# write lock BEGIN IMMEDIATE took does it).
+_JOB_STATUS_SHARED = (
+    sa.select(job_execution.c.status)
+    .where(job_execution.c.id == sa.bindparam("where_id"))
+    .with_for_update(read=True)
+)
 _CHUNK_COLUMNS = ("context", "last_updated", "version", *COUNTERS)
 _UPDATE_STEP_UNLESS_STOPPING = (
     step_execution.update()
@@ -153,7 +159,7 @@ class SqlJobRepository(SqlQueries):
         url = self.engine.url
         backend = url.get_backend_name()
         self._context_limit = CONTEXT_LIMITS.get(backend, DEFAULT_CONTEXT_LIMIT)
-        self._marker_base = f"{url.database}.stop-" if backend == "sqlite" else None
+        self._marker_base = stop_markers.marker_base(self.engine)
         self._sampler = Sampler(sample_interval, sample_clock)
         if upgrade:
             migrate(self.engine)
@@ -368,6 +374,7 @@ class SqlJobRepository(SqlQueries):
                     execution.version += 1
                     execution.persisted_status = execution.status
                     if finished:
+                        self._end_left_steps(conn, execution)
                         self._clear_stop_marker(execution.id)
                     return
                 # Only a stop request writes a running execution's row besides its own thread.
@@ -382,6 +389,30 @@ class SqlJobRepository(SqlQueries):
 
         self._tx(save)
         execution.last_updated = utcnow()
+
+    def _end_left_steps(self, conn: Connection, execution: JobExecution) -> None:
+        """A job ends only once its steps have: a step row still saying it runs is one whose
+        end could not be written (its claim's reply lost, the repository away meanwhile). It
+        ends FAILED with the job, carrying the job's cause, never STARTED under an ended job."""
+        cause = execution.exit_status.description.strip().splitlines()
+        message = (
+            f"still recorded running when job execution {execution.id} ended "
+            f"{execution.status.value}" + (f": {cause[0]}" if cause else "")
+        )
+        now = utcnow()
+        conn.execute(
+            step_execution.update()
+            .where(step_execution.c.job_execution_id == execution.id)
+            .where(step_execution.c.status.in_(_RUNNING))
+            .values(
+                status=BatchStatus.FAILED.value,
+                exit_code=BatchStatus.FAILED.value,
+                exit_message=fit_text(message),
+                end_time=now,
+                last_updated=now,
+                version=step_execution.c.version + 1,
+            )
+        )
 
     def save_job_context(self, execution: JobExecution) -> None:
         context = self._context(execution.context, f"job execution {execution.id}")
@@ -452,11 +483,10 @@ class SqlJobRepository(SqlQueries):
                 f"job execution {execution_id} is not running ({current.status.value}); "
                 "only a running execution can be stopped"
             )
-        marker = self._stop_marker(execution_id)
-        if marker is not None:
+        if self._marker_base is not None:
             # The job sees this at its next chunk boundary even while it holds the write lock.
-            with contextlib.suppress(OSError):
-                marker.touch()
+            mark = stop_markers.token(execution_id, current.create_time)
+            stop_markers.write(self._marker_base, execution_id, mark)
 
         def stop(conn: Connection) -> RowMapping:
             # One status at a time: the row count then says which one it left (the summary's).
@@ -480,20 +510,21 @@ class SqlJobRepository(SqlQueries):
         return _to_job_execution(self._tx(stop))
 
     def stop_signalled(self, job_execution_id: int) -> bool:
-        # Asked at every chunk boundary: a stat, without building a Path.
         base = self._marker_base
-        return base is not None and os.path.exists(f"{base}{job_execution_id}")
+        return base is not None and stop_markers.signalled(
+            base, job_execution_id, lambda: self._marker_token(job_execution_id)
+        )
+
+    def _marker_token(self, execution_id: int) -> str | None:
+        created = self._read(
+            lambda conn: conn.execute(
+                sa.select(job_execution.c.create_time).where(job_execution.c.id == execution_id)
+            ).scalar_one_or_none()
+        )
+        return stop_markers.token(execution_id, created) if created is not None else None
 
     def _clear_stop_marker(self, execution_id: int) -> None:
-        marker = self._stop_marker(execution_id)
-        if marker is not None:
-            with contextlib.suppress(OSError):
-                marker.unlink(missing_ok=True)
-
-    def _stop_marker(self, execution_id: int) -> Path | None:
-        """A file beside an SQLite repository that says "stop" without the write lock."""
-        base = self._marker_base
-        return None if base is None else Path(f"{base}{execution_id}")
+        stop_markers.clear(self._marker_base, [execution_id])
 
     def stop_requested(self, job_execution_id: int, conn: Any = None) -> bool:
         status = self._read(
@@ -578,7 +609,9 @@ class SqlJobRepository(SqlQueries):
             )
             return self._job_row(conn, execution_id)
 
-        return _to_job_execution(self._tx(finish))
+        ended = _to_job_execution(self._tx(finish))
+        self._clear_stop_marker(execution_id)  # recovered or abandoned: its stop is moot
+        return ended
 
     def mark_abandoned(self, execution_id: int) -> JobExecution:
         return self._finish_dead(execution_id, BatchStatus.ABANDONED, "abandoned by an operator")
@@ -661,6 +694,19 @@ class SqlJobRepository(SqlQueries):
         now = utcnow()
 
         def create(conn: Connection) -> int:
+            # The fence: a step is created only under a running job execution, whose row stays
+            # share-locked until this commits (a recover marking it FAILED waits, then ends
+            # this step too). A process that lost its execution (frozen, thawed, replaced by a
+            # restart) creates nothing.
+            status = conn.execute(
+                _JOB_STATUS_SHARED, {"where_id": job_execution.id}
+            ).scalar_one_or_none()
+            if status not in _RUNNING:
+                raise LeaseLost(
+                    f"job execution {job_execution.id} is {status or 'gone'}: step "
+                    f"{step_name!r} is not created (its process lost it to a recover or a "
+                    "restart)"
+                )
             step_id = conn.execute(
                 step_execution.insert().values(
                     job_execution_id=job_execution.id,

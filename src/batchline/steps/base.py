@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from batchline.errors import StartLimitExceeded, StepFailure
+from batchline.errors import OptimisticLockingFailure, StartLimitExceeded, StepFailure
 from batchline.listeners import callbacks
 from batchline.logging import log, step_scope
 from batchline.model import JobExecution, StepExecution, utcnow
@@ -189,6 +189,13 @@ def _record_failure_instead(se: StepExecution, repo: JobRepository, error: Excep
     first = se.failures[0] if se.failures else None
     se.failures.append(error)
     message = f"its end could not be recorded: {_one_line(error)}"
+    if first is not None and connection_failed(first, error):
+        # The version moved on because the commit landed and only its reply was lost: the
+        # cause is the connection, not "someone else".
+        message = (
+            f"the repository connection failed ({_one_line(first)}), so its end could not be "
+            f"recorded as it was ({_one_line(error)})"
+        )
     if first is not None:
         message += f"; it had failed: {cause_chain(first)}"
     log.error("step %s: %s", se.step_name, message.splitlines()[0])
@@ -196,6 +203,16 @@ def _record_failure_instead(se: StepExecution, repo: JobRepository, error: Excep
     se.set_status(BatchStatus.FAILED)
     se.persisted_status = BatchStatus.FAILED
     se.exit_status = ExitStatus("FAILED", message)
+
+
+def connection_failed(cause: BaseException, error: BaseException) -> bool:
+    """Whether ``error`` (a lost update) followed the repository connection failing with
+    ``cause``: a commit whose reply was lost leaves the row one version further."""
+    if not isinstance(error, OptimisticLockingFailure):
+        return False
+    from batchline.repository.database import is_unreachable  # SQLAlchemy: only on an error
+
+    return is_unreachable(cause)
 
 
 def cause_chain(exc: BaseException) -> str:

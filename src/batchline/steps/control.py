@@ -51,6 +51,9 @@ class Deadline:
         return cls(clock() + seconds, seconds, what)
 
 
+_RAN_OUT = "its heartbeat lease ran out"
+
+
 class Lease:
     """Whether this process may still write for its execution: its last proof of life.
 
@@ -76,16 +79,29 @@ class Lease:
         self._lost: str | None = None
 
     def renewed(self, at: float) -> None:
-        self._renewed = max(self._renewed, at)
+        if self._lost is None:
+            self._renewed = max(self._renewed, at)
 
     def due(self) -> bool:
-        """Whether a heartbeat is due: a chunk about to commit carries one then."""
-        return self._lost is None and self._clock() - self._renewed >= self.interval
+        """Whether a heartbeat is due: a chunk about to commit carries one then (never once
+        the lease is lost)."""
+        return self.held() and self._clock() - self._renewed >= self.interval
+
+    def held(self) -> bool:
+        """Whether this process still holds the lease. Running out of it is for good: once
+        any thread of the process has seen it lost, no heartbeat renews it again, or a thawed
+        process would look alive to the restart that must replace it."""
+        if self._lost is None and self._clock() - self._renewed >= self.seconds:
+            self.lose(_RAN_OUT)
+        return self._lost is None
 
     def answer(self, sent: float, held: bool, execution_id: int) -> None:
-        """What a heartbeat sent at ``sent`` learnt: renewed, or lost to another process."""
-        if held:
+        """What a heartbeat sent at ``sent`` learnt: renewed, or lost to another process. A beat
+        sent after the lease had run out renews nothing: another thread may have acted on it."""
+        if held and sent - self._renewed < self.seconds:
             self.renewed(sent)
+        elif held:
+            self.lose(_RAN_OUT)
         else:
             self.lose(
                 f"job execution {execution_id} is no longer running in the repository "
@@ -93,18 +109,20 @@ class Lease:
             )
 
     def lose(self, why: str) -> None:
-        self._lost = why
+        if self._lost is None:
+            self._lost = why
 
     def check(self, what: str) -> None:
         """Raise LeaseLost unless this process still holds the lease."""
-        if self._lost is not None:
-            raise LeaseLost(f"{what}: {self._lost}; nothing more is written")
+        if self.held():
+            return
         age = self._clock() - self._renewed
-        if age >= self.seconds:
+        if self._lost == _RAN_OUT:
             raise LeaseLost(
                 f"{what}: no heartbeat for {age:.0f}s, past the {self.seconds:g}s lease; another "
                 "process may have recovered this execution, so nothing more is written"
             )
+        raise LeaseLost(f"{what}: {self._lost}; nothing more is written")
 
 
 @dataclass
