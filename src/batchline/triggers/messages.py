@@ -26,7 +26,8 @@ content-encoding that is unknown or not a text encoding, a compression kombu can
 Redis an entry that is not kombu's envelope) goes to the dead letters at once, as it was, with
 the reason: retrying it would change nothing, and it never holds up the messages behind it.
 Plain publishes, the same on both brokers: no dead-letter exchange needed. A repository
-that cannot be reached is not the message's fault: the message is held, unacknowledged, and tried again after a pause.
+that cannot be reached is not the message's fault: the message is held, unacknowledged, and
+tried again after a pause.
 
 The consumer takes one message at a time (``prefetch``) and none while ``concurrency`` jobs run
 here, reconnects when the broker goes away, and stops between messages. On Redis it takes each
