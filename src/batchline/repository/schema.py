@@ -69,6 +69,8 @@ job_execution = Table(
     Column("heartbeat", Timestamp, nullable=True),
     Column("owner", String(200), nullable=True),
     Column("running_instance_id", Id, nullable=True),
+    # A queued execution waits for a worker's claim until then (recover leaves it alone).
+    Column("claim_deadline", Timestamp, nullable=True),
     UniqueConstraint("running_instance_id", name="uq_job_execution_running"),
     Index("ix_job_execution_instance", "job_instance_id"),
     Index("ix_job_execution_status", "status"),
