@@ -275,7 +275,7 @@ def test_a_queued_job_waits_then_runs_once_on_a_worker(setup: tuple[str, Workers
     eventually(
         lambda: (
             "claimed" in workers.log.read_text(errors="replace")
-            or "not waiting" in workers.log.read_text(errors="replace")
+            or "not run" in workers.log.read_text(errors="replace")
         ),
         timeout=30,
         message="the second delivery was not seen",
@@ -308,14 +308,17 @@ def test_the_cli_queues_a_job(setup: tuple[str, Workers]) -> None:
 
 
 def test_sqlite_is_refused_for_remote_workers(sqlite_url: str) -> None:
-    """A SQLite repository cannot be shared with workers elsewhere: a clear refusal."""
+    """A SQLite repository cannot be shared with workers elsewhere: a partitioned job and a
+    queued one are refused with a clear error before anything is recorded."""
     partition_jobs.create_tables(sqlite_url)
     with Engine(sqlite_url) as engine:
         job = _job("celery_job", {})
-        execution = engine.start(job, {"db": sqlite_url})  # type: ignore[arg-type]
-    assert execution.status is BatchStatus.FAILED
-    assert "not SQLite" in execution.exit_status.description
-    assert ConfigurationError.__name__ in execution.exit_status.description
+        with pytest.raises(ConfigurationError, match="not SQLite"):
+            engine.start(job, {"db": sqlite_url})  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="not SQLite"):
+            engine.start_async(celery_jobs.whole_job, on=CeleryLauncher("redis://127.0.0.1:1"))
+        assert engine.list_executions() == []
+        assert engine.repository.job_names() == []
 
 
 @pytest.mark.parametrize(

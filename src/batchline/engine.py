@@ -23,6 +23,7 @@ from batchline.errors import (
     OptimisticLockingFailure,
 )
 from batchline.explorer import Explorer
+from batchline.flow import iter_steps
 from batchline.job import Job, run_job
 from batchline.logging import log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
@@ -184,6 +185,7 @@ class Engine(Explorer):
         resolved = self._job(job)
         params = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
         resolved.validate(params)
+        self._check_reach(resolved)
         execution = self.repository.create_job_execution(
             resolved.name,
             params,
@@ -214,6 +216,9 @@ class Engine(Explorer):
         ``on`` sends the execution elsewhere instead (``batchline.remote.CeleryLauncher``): it
         stays STARTING until a worker claims it; the handle follows it in the repository.
         """
+        check = getattr(on, "check_repository", None)
+        if check is not None:  # before anything is recorded
+            check(self.repository.url(), self._job(job).name)
         resolved, execution = self.launch(job, parameters, new_instance_only=new_instance_only)
         if on is None:
             return self._submit(resolved, execution)
@@ -232,6 +237,14 @@ class Engine(Explorer):
 
         follow = self._follow(execution.id, resend=again, claim_timeout=on.claim_timeout)
         return JobHandle(execution.id, follow, self)
+
+    def _check_reach(self, job: Job) -> None:
+        """A step whose partitions run elsewhere refuses a repository the workers cannot
+        reach (SQLite) now, before an execution is recorded, not when the step starts."""
+        for step in iter_steps(job.steps):
+            check = getattr(getattr(step, "handler", None), "check_repository", None)
+            if check is not None:
+                check(self.repository.url(), step.name)
 
     def _unqueued(self, execution: JobExecution, error: Exception) -> None:
         """The launcher could not send the execution: record it FAILED, so it does not wait
@@ -332,6 +345,7 @@ class Engine(Explorer):
         """Run a new instance with the next ``run.id`` (see batchline.runid): the parameters
         given, plus those named in ``carry`` copied from the job's newest execution."""
         resolved = self._job(job)
+        self._check_reach(resolved)
         return self._run(
             resolved, launch_next_instance(self.repository, resolved, parameters, carry)
         )
@@ -340,6 +354,7 @@ class Engine(Explorer):
         self, job: Job | str, parameters: Params = None, *, carry: Iterable[str] = ()
     ) -> JobHandle:
         resolved = self._job(job)
+        self._check_reach(resolved)
         return self._submit(
             resolved, launch_next_instance(self.repository, resolved, parameters, carry)
         )
@@ -371,6 +386,7 @@ class Engine(Explorer):
                 )
             old = found
         job = self.registry.get(old.job_name)
+        self._check_reach(job)
         if old.status is BatchStatus.UNKNOWN:
             raise JobRestartRefused(
                 f"job execution {old.id} is UNKNOWN; abandon it or recover it before a restart"
@@ -417,6 +433,7 @@ class Engine(Explorer):
         """A job step's child: launch (or restart) its instance and run it here, tracked like
         any execution, its run control sharing the parent's stop requests."""
         job.validate(parameters)
+        self._check_reach(job)
         execution = self.repository.create_job_execution(
             job.name, parameters, restartable=job.restartable
         )

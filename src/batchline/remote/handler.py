@@ -27,6 +27,7 @@ from typing import Any, Literal
 from batchline.errors import ConfigurationError, WorkerLost
 from batchline.logging import log
 from batchline.model import JobExecution, StepExecution, utcnow
+from batchline.remote import settings
 from batchline.remote.app import DEFAULT_QUEUE, PUBLISH_RETRY, TASK, make_app
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
@@ -50,20 +51,21 @@ class CeleryPartitionHandler:
         broker: str,
         *,
         queue: str = DEFAULT_QUEUE,
-        lease: float = 60.0,
-        claim_timeout: float = 120.0,
+        lease: float | None = None,
+        claim_timeout: float | None = None,
         poll_interval: float = 0.5,
-        on_worker_lost: Literal["fail", "retry"] = "fail",
+        on_worker_lost: Literal["fail", "retry"] | None = None,
     ) -> None:
-        if lease <= 0 or claim_timeout <= 0 or poll_interval <= 0:
+        if poll_interval <= 0:
             raise ConfigurationError("celery partition handler: times must be > 0 seconds")
-        if on_worker_lost not in ("fail", "retry"):
-            raise ConfigurationError("celery partition handler: on_worker_lost 'fail' or 'retry'")
-        self.on_worker_lost = on_worker_lost
         self.broker = broker
         self.queue = queue
-        self.lease = lease
-        self.claim_timeout = claim_timeout
+        # Unset ones come from the environment (``batchline.remote.settings``) when a step
+        # runs, so that the command line's options reach handlers built in job modules.
+        self._lease = lease
+        self._claim_timeout = claim_timeout
+        self._on_worker_lost = on_worker_lost
+        self._check()
         self.poll_interval = poll_interval
         self._app: Any = None
         self._manager_lease: float | None = None
@@ -72,6 +74,36 @@ class CeleryPartitionHandler:
         # Each running execution's observer specs, by job execution id (one handler object
         # serves every execution of its job).
         self._observers: dict[int, list[list[Any]]] = {}
+
+    def _check(self) -> None:
+        try:
+            self.lease, self.claim_timeout, self.on_worker_lost  # noqa: B018 - validates
+        except ConfigurationError as err:
+            raise ConfigurationError(f"celery partition handler: {err}") from None
+
+    @property
+    def lease(self) -> float:
+        return settings.seconds(self._lease, settings.LEASE_ENV, settings.DEFAULT_LEASE)
+
+    @property
+    def claim_timeout(self) -> float:
+        return settings.seconds(
+            self._claim_timeout,
+            settings.CLAIM_TIMEOUT_ENV,
+            settings.DEFAULT_PARTITION_CLAIM_TIMEOUT,
+        )
+
+    @property
+    def on_worker_lost(self) -> str:
+        return settings.on_worker_lost(self._on_worker_lost)
+
+    def check_repository(self, url: str | None, step_name: str) -> None:
+        """Workers elsewhere must reach the repository: refused before anything is recorded."""
+        if url is None or url.startswith("sqlite"):
+            raise ConfigurationError(
+                f"step {step_name!r}: partitions on remote workers need a repository they can "
+                "reach (PostgreSQL or MariaDB), not SQLite"
+            )
 
     def __repr__(self) -> str:
         return f"CeleryPartitionHandler(queue={self.queue!r}, lease={self.lease:g})"
@@ -85,11 +117,9 @@ class CeleryPartitionHandler:
     ) -> Mapping[str, BaseException]:
         repo = runtime.repository
         url = repo.url()
-        if url is None or url.startswith("sqlite"):
-            raise ConfigurationError(
-                f"step {step.name!r}: partitions on remote workers need a repository they can "
-                "reach (PostgreSQL or MariaDB), not SQLite"
-            )
+        self.check_repository(url, step.name)
+        assert url is not None
+        self._check()
         execution = manager.job_execution
         assert execution is not None
         # Workers judge the manager by the job's heartbeat, against the manager's own lease.
