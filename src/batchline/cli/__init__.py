@@ -7,7 +7,6 @@ Every error batchline raises ends the command with one line on stderr and an exi
 from __future__ import annotations
 
 import os
-
 import sys
 from typing import Any
 

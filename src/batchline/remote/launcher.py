@@ -39,7 +39,7 @@ class CeleryLauncher:
         queue: str = DEFAULT_QUEUE,
         lease: float | None = None,
         heartbeat_interval: float = 10.0,
-        claim_timeout: float | None | EllipsisType = ...,
+        claim_timeout: float | EllipsisType | None = ...,
     ) -> None:
         lease = settings.seconds(lease, settings.LEASE_ENV, settings.DEFAULT_LEASE)
         if heartbeat_interval <= 0 or lease <= heartbeat_interval:
