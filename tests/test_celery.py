@@ -44,10 +44,12 @@ class Workers:
         self.broker, self.queue, self.log = broker, queue, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, delay: float = 0.0, concurrency: int = 2) -> None:
+    def start(
+        self, *, delay: float = 0.0, concurrency: int = 2, extra: tuple[str, ...] = ()
+    ) -> None:
         env = {**self.env, partition_jobs.DELAY_ENV: str(delay)}
         argv = [sys.executable, "-m", "batchline", "--jobs", "tests.jobs.celery_jobs", "worker"]
-        argv += ["--broker", self.broker, "--queue", self.queue, "-c", str(concurrency)]
+        argv += ["--broker", self.broker, "--queue", self.queue, "-c", str(concurrency), *extra]
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True

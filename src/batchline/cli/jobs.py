@@ -171,8 +171,10 @@ def recover(execution_id: int | None, force: bool) -> None:
     know the process is gone.
     """
     skipped: list[str] = []
-    recovered = state().engine().recover(
-        execution_id, force=force, skipped=lambda i, why: skipped.append(f"{i}: {why}")
+    recovered = (
+        state()
+        .engine()
+        .recover(execution_id, force=force, skipped=lambda i, why: skipped.append(f"{i}: {why}"))
     )
     for line in skipped:
         click.echo(line)
