@@ -333,3 +333,21 @@ def test_a_sample_interval_from_a_message_is_checked(carried: Any, taken: float 
     from batchline.remote.worker import _interval
 
     assert _interval(carried) == taken
+
+
+def test_partitions_behind_busy_workers_are_sent_once(
+    setup: tuple[str, Workers], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four partitions on one worker slot with a claim timeout of 1 s: those waiting behind
+    the busy worker are asked about (the queue, the workers), not sent again; the step
+    completes with every row copied once."""
+    url, workers = setup
+    os.environ[celery_jobs.CLAIM_ENV] = "1"
+    workers.start(delay=0.01, concurrency=1)
+    with Engine(url) as engine:
+        job = _job("celery_job", workers.env)
+        execution = engine.start(job, {"db": url})  # type: ignore[arg-type]
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+    assert "offering it again" not in caplog.text
+    assert "not claimed" not in workers.log.read_text(errors="replace")

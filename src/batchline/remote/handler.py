@@ -163,6 +163,9 @@ class CeleryPartitionHandler:
         repo = runtime.repository
         errors: dict[str, BaseException] = {}
         lease = dt.timedelta(seconds=self.lease)
+        # Per partition: how long it may wait unclaimed (doubled each time it waited on
+        # without the broker or the workers telling whether it was lost).
+        patience: dict[int, float] = {}
         while True:
             rows = {s.id: s for s in repo.step_executions(request.job_execution_id) if s.id in sent}
             running = [s for s in rows.values() if s.status.is_running]
@@ -170,16 +173,29 @@ class CeleryPartitionHandler:
                 return errors
             failed = errors or any(s.status is BatchStatus.FAILED for s in rows.values())
             now = utcnow()
+            overdue = [
+                se.id
+                for se in running
+                if se.status is BatchStatus.STARTING
+                and time.monotonic() - sent[se.id][1] > patience.get(se.id, self.claim_timeout)
+            ]
+            waiting = self._waiting(overdue) if overdue else set()
             for se in running:
                 name, when = sent[se.id]
                 if se.status is BatchStatus.STARTING and failed and request.stop_on_failure:
                     # Nobody runs it yet: it never will in this execution (a restart will).
                     # At the version read: a worker that claimed it meanwhile keeps it.
                     repo.fail_step_execution(se.id, _NOT_STARTED, version=se.version)
+                elif se.id in overdue:
+                    if waiting is None:  # nobody could tell: wait twice as long next time
+                        patience[se.id] = 2 * patience.get(se.id, self.claim_timeout)
+                    if waiting is not None and se.id in waiting:
+                        sent[se.id] = (name, time.monotonic())  # queued behind busy workers
+                        continue
+                    log.warning("partition %s unclaimed: offering it again", name)
+                    sent[se.id] = (name, self._offer(request, se.id, name, url))
                 elif se.status is BatchStatus.STARTING:
-                    if time.monotonic() - when > self.claim_timeout:
-                        log.warning("partition %s unclaimed: offering it again", name)
-                        sent[se.id] = (name, self._offer(request, se.id, name, url))
+                    continue
                 elif se.last_updated is not None and now - se.last_updated > lease:
                     error = WorkerLost(
                         f"partition {name!r} lost its worker: no sign of life since "
@@ -192,6 +208,33 @@ class CeleryPartitionHandler:
                     elif repo.fail_step_execution(se.id, str(error)):
                         errors[name] = error
             time.sleep(self.poll_interval)
+
+    def _waiting(self, overdue: list[int]) -> set[int] | None:
+        """Of partitions unclaimed past ``claim_timeout``, those known to wait rather than be
+        lost: all of them while the queue still holds messages (they are behind), else those
+        a worker holds (prefetched or running). None when neither the broker nor any worker
+        answered: then a partition is sent again, with twice the patience the next time."""
+        try:
+            if self._app is None:
+                self._app = make_app(self.broker, queue=self.queue)
+            with self._app.connection_for_write() as conn:
+                try:
+                    declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+                except conn.channel_errors:  # Redis: an empty queue is no key, "not found"
+                    declared = None
+                if declared is not None and declared.message_count:
+                    return set(overdue)
+            replies = self._app.control.inspect(timeout=1.0)
+            held: set[int] = set()
+            answered = False
+            for found in (replies.reserved(), replies.active()):
+                for tasks in (found or {}).values():
+                    answered = True
+                    held.update(_partition_id(task) for task in tasks)
+        except Exception as exc:  # the broker is away: nobody can tell
+            log.info("cannot tell waiting partitions from lost ones: %r", exc)
+            return None
+        return held if answered else None
 
     def _offer(
         self, request: PartitionRequest, step_execution_id: int, name: str, url: str
@@ -233,3 +276,14 @@ class CeleryPartitionHandler:
             queue=self.queue,
             retry_policy=PUBLISH_RETRY,
         )
+
+
+def _partition_id(task: Any) -> int:
+    """The step execution id a worker's task (from ``inspect``) carries, or -1."""
+    if not isinstance(task, dict):
+        return -1
+    args = task.get("args")
+    if task.get("name") == TASK and isinstance(args, list | tuple) and len(args) > 3:
+        value = args[3]
+        return value if isinstance(value, int) else -1
+    return -1
