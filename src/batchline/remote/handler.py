@@ -181,7 +181,7 @@ class CeleryPartitionHandler:
             ]
             waiting = self._waiting(overdue) if overdue else set()
             for se in running:
-                name, when = sent[se.id]
+                name = sent[se.id][0]
                 if se.status is BatchStatus.STARTING and failed and request.stop_on_failure:
                     # Nobody runs it yet: it never will in this execution (a restart will).
                     # At the version read: a worker that claimed it meanwhile keeps it.
