@@ -56,7 +56,15 @@ def run_partition(
         execution = repository.get_job_execution(job_execution_id)
         se = repository.get_step_execution(step_execution_id)
         if se.status is not BatchStatus.STARTING:
-            log.info("partition %s is %s: claimed elsewhere", se.step_name, se.status.value)
+            if se.status.is_running:
+                log.info("partition %s is %s: claimed elsewhere", se.step_name, se.status.value)
+            else:  # said as it is: ended by its manager, a recovery, or an earlier delivery
+                log.info(
+                    "partition %s has already ended %s (%s): not run",
+                    se.step_name,
+                    se.status.value,
+                    se.exit_status.description or se.exit_status.code,
+                )
             return f"skipped: {se.status.value}"
         se.job_execution = execution
         if _stale(repository, execution.id, manager_lease):
