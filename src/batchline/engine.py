@@ -48,7 +48,10 @@ class Launcher(Protocol):
 
     ``claim_timeout``: seconds after which an execution still STARTING is sent again while a
     handle follows it (its message may have been lost with a worker that took it before
-    claiming it); None never sends again. The claim makes a second delivery harmless.
+    claiming it); None never sends again. The claim makes a second delivery harmless. It is
+    also the execution's claim deadline: waiting until then is not death to ``recover``.
+    ``check_repository(url, job_name)``, if the launcher has it, refuses a repository its
+    workers cannot reach before anything is recorded.
     """
 
     claim_timeout: float | None
