@@ -44,10 +44,12 @@ class Workers:
         self.broker, self.queue, self.log = broker, queue, log
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, delay: float = 0.0, concurrency: int = 2) -> None:
+    def start(
+        self, *, delay: float = 0.0, concurrency: int = 2, extra: tuple[str, ...] = ()
+    ) -> None:
         env = {**self.env, partition_jobs.DELAY_ENV: str(delay)}
         argv = [sys.executable, "-m", "batchline", "--jobs", "tests.jobs.celery_jobs", "worker"]
-        argv += ["--broker", self.broker, "--queue", self.queue, "-c", str(concurrency)]
+        argv += ["--broker", self.broker, "--queue", self.queue, "-c", str(concurrency), *extra]
         out = self.log.open("ab")
         self.proc = subprocess.Popen(
             argv, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
@@ -133,7 +135,13 @@ def test_a_task_delivered_twice_runs_once(setup: tuple[str, Workers]) -> None:
     assert partition_jobs.copied(url) == partition_jobs.expected()
     log = workers.log.read_text(errors="replace")
     eventually(
-        lambda: workers.log.read_text(errors="replace").count("claimed") >= 4,
+        lambda: (
+            sum(
+                workers.log.read_text(errors="replace").count(seen)
+                for seen in ("claimed", "not run")
+            )
+            >= 4
+        ),
         timeout=30,
         message=lambda: f"the second deliveries were not seen: {log[-2000:]}",
     )
@@ -275,7 +283,7 @@ def test_a_queued_job_waits_then_runs_once_on_a_worker(setup: tuple[str, Workers
     eventually(
         lambda: (
             "claimed" in workers.log.read_text(errors="replace")
-            or "not waiting" in workers.log.read_text(errors="replace")
+            or "not run" in workers.log.read_text(errors="replace")
         ),
         timeout=30,
         message="the second delivery was not seen",
@@ -308,14 +316,17 @@ def test_the_cli_queues_a_job(setup: tuple[str, Workers]) -> None:
 
 
 def test_sqlite_is_refused_for_remote_workers(sqlite_url: str) -> None:
-    """A SQLite repository cannot be shared with workers elsewhere: a clear refusal."""
+    """A SQLite repository cannot be shared with workers elsewhere: a partitioned job and a
+    queued one are refused with a clear error before anything is recorded."""
     partition_jobs.create_tables(sqlite_url)
     with Engine(sqlite_url) as engine:
         job = _job("celery_job", {})
-        execution = engine.start(job, {"db": sqlite_url})  # type: ignore[arg-type]
-    assert execution.status is BatchStatus.FAILED
-    assert "not SQLite" in execution.exit_status.description
-    assert ConfigurationError.__name__ in execution.exit_status.description
+        with pytest.raises(ConfigurationError, match="not SQLite"):
+            engine.start(job, {"db": sqlite_url})  # type: ignore[arg-type]
+        with pytest.raises(ConfigurationError, match="not SQLite"):
+            engine.start_async(celery_jobs.whole_job, on=CeleryLauncher("redis://127.0.0.1:1"))
+        assert engine.list_executions() == []
+        assert engine.repository.job_names() == []
 
 
 @pytest.mark.parametrize(
@@ -328,3 +339,21 @@ def test_a_sample_interval_from_a_message_is_checked(carried: Any, taken: float 
     from batchline.remote.worker import _interval
 
     assert _interval(carried) == taken
+
+
+def test_partitions_behind_busy_workers_are_sent_once(
+    setup: tuple[str, Workers], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four partitions on one worker slot with a claim timeout of 1 s: those waiting behind
+    the busy worker are asked about (the queue, the workers), not sent again; the step
+    completes with every row copied once."""
+    url, workers = setup
+    os.environ[celery_jobs.CLAIM_ENV] = "1"
+    workers.start(delay=0.01, concurrency=1)
+    with Engine(url) as engine:
+        job = _job("celery_job", workers.env)
+        execution = engine.start(job, {"db": url})  # type: ignore[arg-type]
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status.description
+    assert partition_jobs.copied(url) == partition_jobs.expected()
+    assert "offering it again" not in caplog.text
+    assert "not claimed" not in workers.log.read_text(errors="replace")

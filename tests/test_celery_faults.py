@@ -7,9 +7,12 @@ Real ``batchline worker`` processes on Redis (repository on PostgreSQL) and Rabb
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -18,13 +21,14 @@ from typing import Any
 
 import pytest
 
-from batchline import BatchStatus, Engine, ExecutionQuery
+from batchline import BatchStatus, Engine, ExecutionQuery, JobExecutionAlreadyRunning
+from batchline.model import utcnow
 from batchline.remote import CeleryLauncher
 from batchline.testing import eventually
 from tests.backends import fresh_database, require_broker
 from tests.frozen_proxy import FrozenProxy
 from tests.jobs import celery_jobs, partition_jobs
-from tests.test_celery import Workers, _job, setup
+from tests.test_celery import ROOT, Workers, _job, setup
 
 pytestmark = pytest.mark.slow
 
@@ -305,3 +309,95 @@ def test_partitions_on_workers_join_the_jobs_trace(
         assert span["trace_id"] == manager.context.trace_id
         assert span["parent_id"] == manager.context.span_id
         assert span["pid"] != os.getpid()
+
+
+def test_a_queued_job_waiting_longer_than_the_lease_is_left_to_its_worker(
+    setup: tuple[str, Workers],
+) -> None:
+    """Two jobs queued while no worker runs, until their heartbeat is older than the lease:
+    recover leaves them waiting and a restart is refused; one recovered by an operator's
+    force is FAILED and the worker says it found it ended, not "claimed elsewhere"; the
+    other runs on the worker once one starts."""
+    url, workers = setup
+    with Engine(url, lease=1.0, heartbeat_interval=0.2) as engine:
+        engine.register(celery_jobs.whole_job)
+        launcher = CeleryLauncher(
+            workers.broker, queue=workers.queue, lease=4, heartbeat_interval=1, claim_timeout=600
+        )
+        waiting, lost = (
+            engine.start_async(celery_jobs.whole_job, {"run": n}, on=launcher).execution_id
+            for n in (1, 2)
+        )
+
+        def past_the_lease() -> bool:
+            beat = engine.repository.heartbeat_of(lost)
+            return beat is not None and utcnow() - beat > dt.timedelta(seconds=1.5)
+
+        eventually(past_the_lease, timeout=30, message="the heartbeat never aged")
+        assert engine.recover() == []
+        with pytest.raises(JobExecutionAlreadyRunning, match="waits for a worker's claim"):
+            engine.restart(waiting)
+        [recovered] = engine.recover(lost, force=True)
+        assert recovered.status is BatchStatus.FAILED
+        workers.start()
+        done = eventually(
+            lambda: (e := engine.get_execution(waiting)).status is BatchStatus.COMPLETED and e,
+            timeout=120,
+            message=lambda: workers.log.read_text(errors="replace")[-3000:],
+        )
+        assert done
+        assert engine.get_execution(lost).status is BatchStatus.FAILED
+    eventually(
+        lambda: f"job execution {lost} has already ended FAILED" in workers.log.read_text(),
+        timeout=30,
+        message=lambda: workers.log.read_text(errors="replace")[-3000:],
+    )
+    assert f"job execution {lost} is not waiting" not in workers.log.read_text()
+
+
+# A Redis database of these tests' own: a worker with a short visibility timeout puts back
+# every message of its database's unacknowledged set, other tests' included.
+LOST_PREFETCH_DB = 11
+
+_TAKE_AND_DIE = """
+import os, signal, sys
+from kombu import Connection
+with Connection(sys.argv[1]) as conn:
+    queue = conn.SimpleQueue(sys.argv[2])
+    queue.get(timeout=30)  # delivered, never acknowledged: a prefetched message
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_lost_prefetched_job_message_on_redis_comes_back(tmp_path: Path) -> None:
+    """`start --queue-to` exits at once; the worker that took the message is SIGKILLed before
+    it starts it: a worker with a claim timeout of 3 s gets the message back and runs the job,
+    where kombu's default would have held it an hour."""
+    broker = require_broker("redis").rsplit("/", 1)[0] + f"/{LOST_PREFETCH_DB}"
+    queue = f"batchline-test-{uuid.uuid4().hex[:8]}"
+    workers = Workers(broker, queue, 2.0, tmp_path / "workers.log")
+    with fresh_database("postgresql", tmp_path) as url, Engine(url) as engine:
+        argv = [sys.executable, "-m", "batchline", "-r", url, "--claim-timeout", "600", "start"]
+        argv += ["tests.jobs.celery_jobs:whole_job", "run:int=3", "--queue-to", broker]
+        argv += ["--queue", queue]
+        queued = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert queued.returncode == 0, queued.stderr
+        execution_id = int(queued.stdout.split()[0])
+        taker = subprocess.run(
+            [sys.executable, "-c", _TAKE_AND_DIE, broker, queue], cwd=ROOT, timeout=60
+        )
+        assert taker.returncode == -signal.SIGKILL
+        try:
+            workers.start(concurrency=1, extra=("--claim-timeout", "3"))
+            eventually(
+                lambda: engine.get_execution(execution_id).status is BatchStatus.COMPLETED,
+                timeout=120,
+                message=lambda: workers.log.read_text(errors="replace")[-3000:],
+            )
+        finally:
+            workers.kill()
+            import redis
+
+            client = redis.Redis.from_url(broker)
+            client.delete(queue)
+            client.close()

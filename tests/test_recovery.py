@@ -24,8 +24,10 @@ from batchline import (
 )
 from batchline.job import Job
 from batchline.model import JobExecution, utcnow
+from batchline.repository.base import JobRepository
 from batchline.repository.schema import job_execution
 from batchline.repository.sql import SqlJobRepository
+from batchline.testing import eventually
 
 
 def numbers_job(name: str = "recovering") -> Job:
@@ -178,3 +180,119 @@ class TestHeartbeat:
                 assert watcher.recover() == []
             release.set()
             assert handle.wait(30).status is BatchStatus.COMPLETED
+
+
+class Nowhere:
+    """A launcher whose messages wait in a broker no worker reads (a queue of busy workers):
+    the execution stays queued, STARTING, as long as the test likes."""
+
+    def __init__(self, claim_timeout: float | None = 300.0) -> None:
+        self.claim_timeout = claim_timeout
+        self.sent = 0
+
+    def send(self, job: Job, execution: JobExecution, repository: JobRepository) -> None:
+        self.sent += 1
+
+
+def set_claim_deadline(engine: Engine, execution_id: int, seconds: float) -> None:
+    bind: sa.Engine = engine.repository.engine  # type: ignore[attr-defined]
+    with bind.begin() as conn:
+        conn.execute(
+            job_execution.update()
+            .where(job_execution.c.id == execution_id)
+            .values(claim_deadline=utcnow() + dt.timedelta(seconds=seconds))
+        )
+
+
+class TestQueued:
+    def test_a_queued_execution_waiting_past_the_lease_is_not_dead(
+        self, pair: tuple[Engine, Engine]
+    ) -> None:
+        """A queued execution whose heartbeat is older than the lease but whose claim deadline
+        is ahead is neither recovered nor restarted; past its deadline recover fails it,
+        saying no worker claimed it."""
+        launching, operator = pair
+        job = numbers_job()
+        operator.register(job)
+        queued = launching.start_async(job, on=Nowhere()).execution_id
+        age_heartbeat(operator, queued, 120)
+        assert operator.recover() == []
+        with pytest.raises(JobExecutionAlreadyRunning, match="waits for a worker's claim until"):
+            operator.restart(queued)
+        with pytest.raises(JobExecutionAlreadyRunning, match="waits for a worker's claim"):
+            operator.recover(queued)
+        assert operator.get_execution(queued).status is BatchStatus.STARTING
+        set_claim_deadline(operator, queued, -1)
+        [failed] = operator.recover()
+        assert failed.id == queued and failed.status is BatchStatus.FAILED
+        assert "no worker claimed it by" in failed.exit_status.description
+
+    def test_a_queued_execution_without_a_claim_timeout_waits(
+        self, pair: tuple[Engine, Engine]
+    ) -> None:
+        """A launcher that never sends again (claim_timeout None) leaves its execution waiting
+        for good; an operator's force recovers it."""
+        launching, operator = pair
+        job = numbers_job()
+        queued = launching.start_async(job, on=Nowhere(None)).execution_id
+        age_heartbeat(operator, queued, 10_000)
+        assert operator.recover() == []
+        [failed] = operator.recover(queued, force=True)
+        assert "its queued message is lost" in failed.exit_status.description
+
+    def test_handles_share_one_poller_and_a_lost_message_is_sent_again(
+        self, pair: tuple[Engine, Engine]
+    ) -> None:
+        """Twenty followed queued executions are read by one thread of the engine; one still
+        unclaimed after its claim timeout is sent again; each handle ends with its execution."""
+        launching, operator = pair
+        job = numbers_job()
+        operator.register(job)
+        quick, slow = Nowhere(0.3), Nowhere(None)
+        handles = [launching.start_async(job, {"n": n}, on=slow) for n in range(19)]
+        handles.append(launching.start_async(job, {"n": 19}, on=quick))
+        followers = [t for t in threading.enumerate() if t.name.startswith("batchline-follow")]
+        assert len(followers) == 1
+        eventually(lambda: quick.sent >= 2, timeout=30, message="never sent again")
+        for handle in handles:
+            assert operator.run_queued(handle.execution_id) is not None
+        for handle in handles:
+            assert handle.wait(30).status is BatchStatus.COMPLETED
+
+
+class RacingRepository(SqlJobRepository):
+    """Lists the stale executions, then lets the first one complete before it is marked: the
+    race of a job ending while ``recover`` walks its list."""
+
+    def stale_executions(self, older_than: dt.datetime) -> list[JobExecution]:
+        found = super().stale_executions(older_than)
+        with self.engine.begin() as conn:
+            conn.execute(
+                job_execution.update()
+                .where(job_execution.c.id == found[0].id)
+                .values(
+                    status="COMPLETED",
+                    exit_code="COMPLETED",
+                    end_time=utcnow(),
+                    version=job_execution.c.version + 1,
+                    running_instance_id=None,
+                )
+            )
+        return found
+
+
+def test_recover_skips_what_ended_meanwhile_and_goes_on(db_url: str) -> None:
+    """An execution that completes after recover listed it is left COMPLETED and reported;
+    the other dead executions of the list are still recovered."""
+    with Engine(db_url, lease=30) as crashed:
+        ids = [crashed.launch(numbers_job(f"j{n}"))[1].id for n in range(3)]
+        for execution_id in ids:
+            age_heartbeat(crashed, execution_id, 120)
+    reported: list[tuple[int, str]] = []
+    with Engine(RacingRepository(db_url), lease=30) as operator:
+        recovered = operator.recover(skipped=lambda i, why: reported.append((i, why)))
+        first = max(ids)  # listed newest first
+        assert sorted(e.id for e in recovered) == sorted(set(ids) - {first})
+        assert [i for i, _ in reported] == [first]
+        assert "COMPLETED" in reported[0][1]
+        assert operator.get_execution(first).status is BatchStatus.COMPLETED

@@ -119,3 +119,35 @@ def test_close_puts_back_what_it_holds(queue: tuple[str, str]) -> None:
         assert message is not None and message.properties["message_id"] == "m-3"
     finally:
         second.close()
+
+
+@pytest.mark.parametrize(
+    ("entry", "said"),
+    [
+        (b"raw text", "not a kombu message (JSONDecodeError"),
+        (b'{"n": 1}', "its envelope has no body"),
+        (b"[1, 2]", "a JSON list, not kombu's envelope"),
+        (b'{"body": "x", "headers": [1]}', "its headers are not an object"),
+        (b'{"body": "!!", "properties": {"body_encoding": "base64"}}', "Error"),
+        (b'{"body": "e30=", "properties": {"body_encoding": "base64"}, '
+         b'"headers": {"compression": "x-nope"}}', "body cannot be decompressed"),
+    ],
+)  # fmt: skip
+def test_an_entry_that_is_not_kombus_is_taken_with_the_reason(
+    queue: tuple[str, str], entry: bytes, said: str
+) -> None:
+    """An entry the consumer cannot read is taken like any message (never raised, never
+    dropped): as it was on the list, with the reason, for the trigger to dead-letter."""
+    url, name = queue
+    taking = RedisQueue(url, name, lease=5)
+    try:
+        taking.client.lpush(name, entry)
+        message = taking.take(1.0)
+        assert message is not None and message.refused is not None
+        assert said in message.refused
+        if "decompressed" not in said:
+            assert message.body == entry
+        message.ack()
+        assert taking.client.llen(taking.processing) == 0
+    finally:
+        taking.close()

@@ -67,7 +67,7 @@ class TestSlashInJobNames:
         form = operator.post("/jobs/reports/daily/start", data={"parameters": "nonce:int=-1"})
         assert form.status_code == 303, form.text
         page = operator.get("/jobs/reports/daily")
-        assert page.status_code == 200 and "<h1><bdi class=\"name\">reports/daily</bdi>" in page.text
+        assert page.status_code == 200 and '<h1><bdi class="name">reports/daily</bdi>' in page.text
         assert 'href="/jobs/reports/daily"' in operator.get("/").text
         instances = operator.get("/api/jobs/reports/daily/instances").json()
         assert instances["total"] == 2

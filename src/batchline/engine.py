@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from batchline.errors import (
     ConfigurationError,
+    IllegalTransition,
     JobExecutionAlreadyRunning,
     JobExecutionNotRunning,
     JobRestartRefused,
@@ -22,6 +23,7 @@ from batchline.errors import (
     OptimisticLockingFailure,
 )
 from batchline.explorer import Explorer
+from batchline.flow import iter_steps
 from batchline.job import Job, run_job
 from batchline.logging import log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
@@ -52,12 +54,36 @@ class Launcher(Protocol):
 
     ``claim_timeout``: seconds after which an execution still STARTING is sent again while a
     handle follows it (its message may have been lost with a worker that took it before
-    claiming it); None never sends again. The claim makes a second delivery harmless.
+    claiming it); None never sends again. The claim makes a second delivery harmless. It is
+    also the execution's claim deadline: waiting until then is not death to ``recover``.
+    ``check_repository(url, job_name)``, if the launcher has it, refuses a repository its
+    workers cannot reach before anything is recorded.
     """
 
     claim_timeout: float | None
 
     def send(self, job: Job, execution: JobExecution, repository: JobRepository) -> None: ...
+
+
+# A launcher that never sends again (claim_timeout None): the execution waits for its worker.
+_NO_CLAIM_DEADLINE = dt.datetime(9999, 12, 31)
+
+
+def claim_deadline(claim_timeout: float | None) -> dt.datetime:
+    """Until when an execution queued now waits for a worker's claim."""
+    if claim_timeout is None:
+        return _NO_CLAIM_DEADLINE
+    return utcnow() + dt.timedelta(seconds=claim_timeout)
+
+
+@dataclass
+class _Followed:
+    """A queued execution a handle follows: its future, and how to send it again."""
+
+    future: Future[JobExecution]
+    resend: Callable[[], None] | None
+    claim_timeout: float | None
+    sent: float
 
 
 @dataclass(frozen=True)
@@ -138,6 +164,10 @@ class Engine(Explorer):
         # Child jobs' executions (job steps) -> their parent's, whose stop requests reach them.
         self._parents: dict[int, int] = {}
         self._lock = threading.Lock()
+        # Queued executions followed by their handles, read by one thread (``_poll``).
+        self._followed: dict[int, _Followed] = {}
+        self._poller: threading.Thread | None = None
+        self.follow_interval = 0.5
         self._closed = threading.Event()
         self._heart = threading.Thread(target=self._beat, name="batchline-heartbeat", daemon=True)
         self._heart.start()
@@ -178,6 +208,7 @@ class Engine(Explorer):
         resolved = self._job(job)
         params = parameters if isinstance(parameters, JobParameters) else JobParameters(parameters)
         resolved.validate(params)
+        self._check_reach(resolved)
         execution = self.repository.create_job_execution(
             resolved.name,
             params,
@@ -208,20 +239,35 @@ class Engine(Explorer):
         ``on`` sends the execution elsewhere instead (``batchline.remote.CeleryLauncher``): it
         stays STARTING until a worker claims it; the handle follows it in the repository.
         """
+        check = getattr(on, "check_repository", None)
+        if check is not None:  # before anything is recorded
+            check(self.repository.url(), self._job(job).name)
         resolved, execution = self.launch(job, parameters, new_instance_only=new_instance_only)
         if on is None:
             return self._submit(resolved, execution)
         try:
+            # Before the send: a worker may claim it at once. Until the deadline, its waiting
+            # in the broker is not a dead process (recover and restart leave it alone).
+            self.repository.set_claim_deadline(execution.id, claim_deadline(on.claim_timeout))
             on.send(resolved, execution, self.repository)
         except Exception as exc:
             self._unqueued(execution, exc)
             raise
 
         def again() -> None:
+            self.repository.set_claim_deadline(execution.id, claim_deadline(on.claim_timeout))
             on.send(resolved, execution, self.repository)
 
         follow = self._follow(execution.id, resend=again, claim_timeout=on.claim_timeout)
         return JobHandle(execution.id, follow, self)
+
+    def _check_reach(self, job: Job) -> None:
+        """A step whose partitions run elsewhere refuses a repository the workers cannot
+        reach (SQLite) now, before an execution is recorded, not when the step starts."""
+        for step in iter_steps(job.steps):
+            check = getattr(getattr(step, "handler", None), "check_repository", None)
+            if check is not None:
+                check(self.repository.url(), step.name)
 
     def _unqueued(self, execution: JobExecution, error: Exception) -> None:
         """The launcher could not send the execution: record it FAILED, so it does not wait
@@ -245,48 +291,70 @@ class Engine(Explorer):
     def _follow(
         self,
         execution_id: int,
-        interval: float = 0.5,
         *,
         resend: Callable[[], None] | None = None,
         claim_timeout: float | None = None,
     ) -> Future[JobExecution]:
         """A future that ends when the repository shows the execution ended; with ``resend``,
-        an execution still STARTING ``claim_timeout`` seconds after it was sent is sent again."""
+        an execution still STARTING ``claim_timeout`` seconds after it was sent is sent again.
+        One thread of the engine reads every followed execution's status in one query."""
         future: Future[JobExecution] = Future()
-
-        def poll() -> None:
-            sent = time.monotonic()
-            while not self._closed.wait(interval):
-                try:
-                    execution = self.get_execution(execution_id)
-                except Exception as exc:  # the repository is gone: so is the answer
-                    future.set_exception(exc)
-                    return
-                if not execution.status.is_running:
-                    future.set_result(execution)
-                    return
-                waited = time.monotonic() - sent
-                if (
-                    resend is not None
-                    and claim_timeout is not None
-                    and execution.status is BatchStatus.STARTING
-                    and waited > claim_timeout
-                ):
-                    log.warning(
-                        "execution %d unclaimed after %.0fs: sending it again", execution_id, waited
-                    )
-                    try:
-                        resend()
-                    except Exception:  # the broker is away: tried again after claim_timeout
-                        log.warning("execution %d not sent again", execution_id, exc_info=True)
-                    sent = time.monotonic()
-
-        threading.Thread(target=poll, name=f"batchline-follow-{execution_id}", daemon=True).start()
+        with self._lock:
+            self._followed[execution_id] = _Followed(
+                future, resend, claim_timeout, time.monotonic()
+            )
+            if self._poller is None:
+                self._poller = threading.Thread(
+                    target=self._poll, name="batchline-follow", daemon=True
+                )
+                self._poller.start()
         return future
 
     def run(self, job: Job | str, execution: JobExecution) -> JobExecution:
         """Run in this thread an execution that ``launch`` created (a backfill's threads)."""
         return self._run(self._job(job), execution)
+
+    def _poll(self) -> None:
+        while not self._closed.wait(self.follow_interval):
+            with self._lock:
+                followed = dict(self._followed)
+            if not followed:
+                continue
+            try:
+                statuses = self.repository.job_statuses(sorted(followed))
+                ended = {i: self.get_execution(i) for i, s in statuses.items() if not s.is_running}
+            except Exception as exc:  # the repository is gone: so is every answer
+                for execution_id, one in followed.items():
+                    self._unfollow(execution_id)
+                    one.future.set_exception(exc)
+                continue
+            for execution_id, one in followed.items():
+                execution = ended.get(execution_id)
+                if execution is not None or execution_id not in statuses:
+                    self._unfollow(execution_id)
+                    if execution is not None:
+                        one.future.set_result(execution)
+                    else:
+                        one.future.set_exception(
+                            NoSuchExecution(f"no job execution {execution_id}")
+                        )
+                elif statuses[execution_id] is BatchStatus.STARTING:
+                    self._maybe_resend(execution_id, one)
+
+    def _unfollow(self, execution_id: int) -> None:
+        with self._lock:
+            self._followed.pop(execution_id, None)
+
+    def _maybe_resend(self, execution_id: int, one: _Followed) -> None:
+        waited = time.monotonic() - one.sent
+        if one.resend is None or one.claim_timeout is None or waited <= one.claim_timeout:
+            return
+        log.warning("execution %d unclaimed after %.0fs: sending it again", execution_id, waited)
+        try:
+            one.resend()
+        except Exception:  # the broker is away: tried again after claim_timeout
+            log.warning("execution %d not sent again", execution_id, exc_info=True)
+        one.sent = time.monotonic()
 
     def run_queued(self, execution_id: int) -> JobExecution | None:
         """Claim a STARTING execution that a launcher queued and run it here; None when it was
@@ -304,6 +372,7 @@ class Engine(Explorer):
         """Run a new instance with the next ``run.id`` (see batchline.runid): the parameters
         given, plus those named in ``carry`` copied from the job's newest execution."""
         resolved = self._job(job)
+        self._check_reach(resolved)
         return self._run(
             resolved, launch_next_instance(self.repository, resolved, parameters, carry)
         )
@@ -312,6 +381,7 @@ class Engine(Explorer):
         self, job: Job | str, parameters: Params = None, *, carry: Iterable[str] = ()
     ) -> JobHandle:
         resolved = self._job(job)
+        self._check_reach(resolved)
         return self._submit(
             resolved, launch_next_instance(self.repository, resolved, parameters, carry)
         )
@@ -343,6 +413,7 @@ class Engine(Explorer):
                 )
             old = found
         job = self.registry.get(old.job_name)
+        self._check_reach(job)
         if old.status is BatchStatus.UNKNOWN:
             raise JobRestartRefused(
                 f"job execution {old.id} is UNKNOWN; abandon it or recover it before a restart"
@@ -403,6 +474,7 @@ class Engine(Explorer):
         """A job step's child: launch (or restart) its instance and run it here, tracked like
         any execution, its run control sharing the parent's stop requests."""
         job.validate(parameters)
+        self._check_reach(job)
         execution = self.repository.create_job_execution(
             job.name, parameters, restartable=job.restartable
         )
@@ -516,12 +588,19 @@ class Engine(Explorer):
         return self.repository.mark_abandoned(execution_id)
 
     def recover(
-        self, execution_id: int | None = None, *, force: bool = False
+        self,
+        execution_id: int | None = None,
+        *,
+        force: bool = False,
+        skipped: Callable[[int, str], None] | None = None,
     ) -> list[JobExecution]:
         """Mark dead executions FAILED so they can be restarted.
 
         Dead means: not running in this engine and no heartbeat within the lease (or ``force``,
-        when an operator knows the process is gone). Without an id, every dead execution.
+        when an operator knows the process is gone); for a queued execution no worker has
+        claimed yet, its claim deadline passed instead. Without an id, every dead execution:
+        one that changed after it was listed (it ended, renewed its lease, a worker claimed
+        it) is left as it is and reported to ``skipped(id, why)`` (logged), and the rest go on.
         """
         if execution_id is not None:
             execution = self.repository.get_job_execution(execution_id)
@@ -534,7 +613,16 @@ class Engine(Explorer):
                 )
             return [self._recover_if_dead(execution, force=force)]
         cutoff = utcnow() - dt.timedelta(seconds=self.lease)
-        return [self._recover_if_dead(e) for e in self.repository.stale_executions(cutoff)]
+        recovered = []
+        for execution in self.repository.stale_executions(cutoff):
+            try:
+                recovered.append(self._recover_if_dead(execution))
+            except (IllegalTransition, OptimisticLockingFailure, JobExecutionAlreadyRunning) as e:
+                why = f"changed while being recovered, left as it is: {e}"
+                log.warning("job execution %d %s", execution.id, why)
+                if skipped is not None:
+                    skipped(execution.id, why)
+        return recovered
 
     def _recover_if_dead(self, execution: JobExecution, *, force: bool = False) -> JobExecution:
         with self._lock:
@@ -543,9 +631,12 @@ class Engine(Explorer):
             raise JobExecutionAlreadyRunning(
                 f"job execution {execution.id} is running in this process"
             )
+        now = utcnow()
+        deadline = self.repository.claim_deadline(execution.id)
+        if execution.status is BatchStatus.STARTING and deadline is not None:
+            return self._recover_unclaimed(execution, deadline, now, force=force)
         beat = self.repository.heartbeat_of(execution.id)
         expires = beat + dt.timedelta(seconds=self.lease) if beat else None
-        now = utcnow()
         if not force and expires is not None and expires > now:
             raise JobExecutionAlreadyRunning(
                 f"job execution {execution.id} is {execution.status.value} and its heartbeat "
@@ -561,6 +652,29 @@ class Engine(Explorer):
         log.warning("job execution %d: %s", execution.id, message)
         stale_before = None if force else now - dt.timedelta(seconds=self.lease)
         return self.repository.mark_failed(execution.id, message, stale_before=stale_before)
+
+    def _recover_unclaimed(
+        self, execution: JobExecution, deadline: dt.datetime, now: dt.datetime, *, force: bool
+    ) -> JobExecution:
+        """A queued execution no worker claimed: waiting is no death until its deadline."""
+        if not force and deadline >= now:
+            until = (
+                "with no deadline"
+                if deadline == _NO_CLAIM_DEADLINE
+                else f"until {deadline:%Y-%m-%d %H:%M:%S} UTC"
+            )
+            raise JobExecutionAlreadyRunning(
+                f"job execution {execution.id} is queued and waits for a worker's claim "
+                f"{until} (recover with force if you know its message is lost)"
+            )
+        message = (
+            "recovered by an operator: its queued message is lost"
+            if force and deadline >= now
+            else f"recovered: queued, but no worker claimed it by {deadline:%Y-%m-%d %H:%M:%S} "
+            "UTC (its message was lost, or no worker serves its queue)"
+        )
+        log.warning("job execution %d: %s", execution.id, message)
+        return self.repository.mark_failed(execution.id, message, unclaimed=not force)
 
     def _beat(self) -> None:
         while not self._closed.wait(self.heartbeat_interval):

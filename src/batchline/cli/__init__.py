@@ -6,6 +6,7 @@ Every error batchline raises ends the command with one line on stderr and an exi
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -183,6 +184,33 @@ class _Group(click.Group):
     help="Traces and metrics through OpenTelemetry's global providers (the otel extra; set up "
     "the SDK, e.g. with opentelemetry-instrument).",
 )
+@click.option(
+    "--worker-lease",
+    type=click.FloatRange(min=0.01, min_open=False),
+    default=None,
+    envvar="BATCHLINE_WORKER_LEASE",
+    show_envvar=True,
+    help="Celery workers: seconds without a sign of life after which a partition (or a queued "
+    "job) counts as lost [default: 60].",
+)
+@click.option(
+    "--claim-timeout",
+    type=click.FloatRange(min=0.1),
+    default=None,
+    envvar="BATCHLINE_CLAIM_TIMEOUT",
+    show_envvar=True,
+    help="Celery workers: seconds a partition or queued job waits for a worker's claim before "
+    "it is offered again [default: 120 for partitions, 300 for jobs].",
+)
+@click.option(
+    "--on-worker-lost",
+    type=click.Choice(["fail", "retry"]),
+    default=None,
+    envvar="BATCHLINE_ON_WORKER_LOST",
+    show_envvar=True,
+    help="Celery workers: a lost partition fails the step, or is offered to another worker "
+    "[default: fail].",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 @click.version_option(package_name="batchline")
@@ -200,9 +228,21 @@ def main(
     log_format: str,
     push_gateway: str | None,
     otel: bool,
+    worker_lease: float | None,
+    claim_timeout: float | None,
+    on_worker_lost: str | None,
     verbose: int,
     quiet: bool,
 ) -> None:
+    # Handlers and launchers built without these values read them from the environment
+    # (batchline.remote.settings): set here, they reach those built in job modules too.
+    for name, value in (
+        ("BATCHLINE_WORKER_LEASE", worker_lease),
+        ("BATCHLINE_CLAIM_TIMEOUT", claim_timeout),
+        ("BATCHLINE_ON_WORKER_LOST", on_worker_lost),
+    ):
+        if value is not None:
+            os.environ[name] = str(value)
     if lease <= heartbeat_interval:
         raise click.BadParameter(
             f"the lease ({lease:g}s) must be longer than the heartbeat interval "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import click
@@ -95,8 +96,12 @@ def start(
     if broker is not None:
         from batchline.remote.launcher import CeleryLauncher
 
+        # The worker's lease: --worker-lease (the launcher reads it), else the engine's.
         launcher = CeleryLauncher(
-            broker, queue=queue, lease=st.lease, heartbeat_interval=st.heartbeat_interval
+            broker,
+            queue=queue,
+            lease=None if os.environ.get("BATCHLINE_WORKER_LEASE") else st.lease,
+            heartbeat_interval=st.heartbeat_interval,
         )
         handle = engine.start_async(resolved, params, on=launcher)
         click.echo(f"{handle.execution_id} STARTING: queued on {queue!r}")
@@ -170,7 +175,14 @@ def recover(execution_id: int | None, force: bool) -> None:
     Dead: still marked running, but no heartbeat within the lease. Use --force only when you
     know the process is gone.
     """
-    recovered = state().engine().recover(execution_id, force=force)
+    skipped: list[str] = []
+    recovered = (
+        state()
+        .engine()
+        .recover(execution_id, force=force, skipped=lambda i, why: skipped.append(f"{i}: {why}"))
+    )
+    for line in skipped:
+        click.echo(line)
     if not recovered:
         click.echo("no dead executions")
         return

@@ -26,13 +26,28 @@ from batchline.cli.state import state
 )
 @click.option("--pool", default="prefork", show_default=True, help="Celery pool: prefork or solo.")
 @click.option(
+    "--claim-timeout",
+    type=click.FloatRange(min=0.1),
+    default=300.0,
+    show_default=True,
+    envvar="BATCHLINE_CLAIM_TIMEOUT",
+    show_envvar=True,
+    help="Redis: a message a worker took and died holding before starting it is delivered "
+    "again after this many seconds (RabbitMQ does it when the worker's connection drops).",
+)
+@click.option(
     "--hostname",
     "-n",
     default=None,
     help="Celery node name (default: batchline.PID@HOST, unique for each worker process).",
 )
 def worker(
-    broker: str, queue: str, concurrency: int | None, pool: str, hostname: str | None
+    broker: str,
+    queue: str,
+    concurrency: int | None,
+    pool: str,
+    claim_timeout: float,
+    hostname: str | None,
 ) -> None:
     """Run partitions sent by a CeleryPartitionHandler (needs batchline[celery]).
 
@@ -45,7 +60,7 @@ def worker(
     st.load_modules()
     if not len(st.registry):
         raise click.UsageError("batchline worker needs --jobs MODULE: the jobs it may run")
-    app = make_app(broker, queue=queue, registry=st.registry)
+    app = make_app(broker, queue=queue, registry=st.registry, claim_timeout=claim_timeout)
     argv = ["worker", "--queues", queue, "--pool", pool, "-O", "fair", "--loglevel", "INFO"]
     argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     # Celery's default node name is celery@HOST: a second worker on the same machine would then

@@ -8,6 +8,11 @@
 - No redelivery loops: early acknowledgement means Redis's visibility timeout never re-sends a
   running task, and RabbitMQ's consumer timeout never kills a long unacknowledged one.
 - JSON only: messages carry names and ids, and are never unpickled.
+- A message a worker took and was killed holding (prefetched, not started) is not lost: RabbitMQ
+  delivers it again when the worker's connection drops; on Redis kombu puts it back once its
+  visibility timeout has passed, which a worker sets to ``claim_timeout`` (kombu's default is an
+  hour), checked every tenth of it. A message put back while it still waits in a busy worker
+  finds its execution claimed when it is run twice: the claim decides.
 """
 
 from __future__ import annotations
@@ -28,12 +33,17 @@ DEFAULT_QUEUE = "batchline"
 
 
 def make_app(
-    broker: str, *, queue: str = DEFAULT_QUEUE, registry: JobRegistry | None = None
+    broker: str,
+    *,
+    queue: str = DEFAULT_QUEUE,
+    registry: JobRegistry | None = None,
+    claim_timeout: float | None = None,
 ) -> Any:
     """A Celery app on ``broker`` (``redis://...`` or ``amqp://...``) with batchline's task.
 
     ``registry`` holds the jobs a worker may run (``batchline worker --jobs`` fills it); the
-    manager's side needs none.
+    manager's side needs none. ``claim_timeout`` (a worker's): on Redis, how long a message
+    taken by a worker that died before starting it waits before it is delivered again.
     """
     app = Celery("batchline", broker=broker, set_as_current=False)
     app.conf.update(
@@ -47,6 +57,12 @@ def make_app(
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
     )
+    if claim_timeout is not None and broker.split(":", 1)[0] in ("redis", "rediss"):
+        app.conf.broker_transport_options = {
+            "visibility_timeout": claim_timeout,
+            "unacked_restore_interval": max(min(claim_timeout / 10, 10.0), 0.5),
+            "unacked_restore_throttle": 1,
+        }
     app.batchline_registry = registry if registry is not None else JobRegistry()
 
     from batchline.remote.worker import run_job, run_partition

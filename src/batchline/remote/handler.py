@@ -27,6 +27,7 @@ from typing import Any, Literal
 from batchline.errors import ConfigurationError, WorkerLost
 from batchline.logging import log
 from batchline.model import JobExecution, StepExecution, utcnow
+from batchline.remote import settings
 from batchline.remote.app import DEFAULT_QUEUE, PUBLISH_RETRY, TASK, make_app
 from batchline.status import BatchStatus
 from batchline.steps.base import StepRuntime
@@ -50,20 +51,21 @@ class CeleryPartitionHandler:
         broker: str,
         *,
         queue: str = DEFAULT_QUEUE,
-        lease: float = 60.0,
-        claim_timeout: float = 120.0,
+        lease: float | None = None,
+        claim_timeout: float | None = None,
         poll_interval: float = 0.5,
-        on_worker_lost: Literal["fail", "retry"] = "fail",
+        on_worker_lost: Literal["fail", "retry"] | None = None,
     ) -> None:
-        if lease <= 0 or claim_timeout <= 0 or poll_interval <= 0:
+        if poll_interval <= 0:
             raise ConfigurationError("celery partition handler: times must be > 0 seconds")
-        if on_worker_lost not in ("fail", "retry"):
-            raise ConfigurationError("celery partition handler: on_worker_lost 'fail' or 'retry'")
-        self.on_worker_lost = on_worker_lost
         self.broker = broker
         self.queue = queue
-        self.lease = lease
-        self.claim_timeout = claim_timeout
+        # Unset ones come from the environment (``batchline.remote.settings``) when a step
+        # runs, so that the command line's options reach handlers built in job modules.
+        self._lease = lease
+        self._claim_timeout = claim_timeout
+        self._on_worker_lost = on_worker_lost
+        self._check()
         self.poll_interval = poll_interval
         self._app: Any = None
         self._manager_lease: float | None = None
@@ -72,6 +74,36 @@ class CeleryPartitionHandler:
         # Each running execution's observer specs, by job execution id (one handler object
         # serves every execution of its job).
         self._observers: dict[int, list[list[Any]]] = {}
+
+    def _check(self) -> None:
+        try:
+            self.lease, self.claim_timeout, self.on_worker_lost  # noqa: B018 - validates
+        except ConfigurationError as err:
+            raise ConfigurationError(f"celery partition handler: {err}") from None
+
+    @property
+    def lease(self) -> float:
+        return settings.seconds(self._lease, settings.LEASE_ENV, settings.DEFAULT_LEASE)
+
+    @property
+    def claim_timeout(self) -> float:
+        return settings.seconds(
+            self._claim_timeout,
+            settings.CLAIM_TIMEOUT_ENV,
+            settings.DEFAULT_PARTITION_CLAIM_TIMEOUT,
+        )
+
+    @property
+    def on_worker_lost(self) -> str:
+        return settings.on_worker_lost(self._on_worker_lost)
+
+    def check_repository(self, url: str | None, step_name: str) -> None:
+        """Workers elsewhere must reach the repository: refused before anything is recorded."""
+        if url is None or url.startswith("sqlite"):
+            raise ConfigurationError(
+                f"step {step_name!r}: partitions on remote workers need a repository they can "
+                "reach (PostgreSQL or MariaDB), not SQLite"
+            )
 
     def __repr__(self) -> str:
         return f"CeleryPartitionHandler(queue={self.queue!r}, lease={self.lease:g})"
@@ -85,11 +117,9 @@ class CeleryPartitionHandler:
     ) -> Mapping[str, BaseException]:
         repo = runtime.repository
         url = repo.url()
-        if url is None or url.startswith("sqlite"):
-            raise ConfigurationError(
-                f"step {step.name!r}: partitions on remote workers need a repository they can "
-                "reach (PostgreSQL or MariaDB), not SQLite"
-            )
+        self.check_repository(url, step.name)
+        assert url is not None
+        self._check()
         execution = manager.job_execution
         assert execution is not None
         # Workers judge the manager by the job's heartbeat, against the manager's own lease.
@@ -133,6 +163,9 @@ class CeleryPartitionHandler:
         repo = runtime.repository
         errors: dict[str, BaseException] = {}
         lease = dt.timedelta(seconds=self.lease)
+        # Per partition: how long it may wait unclaimed (doubled each time it waited on
+        # without the broker or the workers telling whether it was lost).
+        patience: dict[int, float] = {}
         while True:
             rows = {s.id: s for s in repo.step_executions(request.job_execution_id) if s.id in sent}
             running = [s for s in rows.values() if s.status.is_running]
@@ -140,16 +173,29 @@ class CeleryPartitionHandler:
                 return errors
             failed = errors or any(s.status is BatchStatus.FAILED for s in rows.values())
             now = utcnow()
+            overdue = [
+                se.id
+                for se in running
+                if se.status is BatchStatus.STARTING
+                and time.monotonic() - sent[se.id][1] > patience.get(se.id, self.claim_timeout)
+            ]
+            waiting = self._waiting(overdue) if overdue else set()
             for se in running:
-                name, when = sent[se.id]
+                name = sent[se.id][0]
                 if se.status is BatchStatus.STARTING and failed and request.stop_on_failure:
                     # Nobody runs it yet: it never will in this execution (a restart will).
                     # At the version read: a worker that claimed it meanwhile keeps it.
                     repo.fail_step_execution(se.id, _NOT_STARTED, version=se.version)
+                elif se.id in overdue:
+                    if waiting is None:  # nobody could tell: wait twice as long next time
+                        patience[se.id] = 2 * patience.get(se.id, self.claim_timeout)
+                    if waiting is not None and se.id in waiting:
+                        sent[se.id] = (name, time.monotonic())  # queued behind busy workers
+                        continue
+                    log.warning("partition %s unclaimed: offering it again", name)
+                    sent[se.id] = (name, self._offer(request, se.id, name, url))
                 elif se.status is BatchStatus.STARTING:
-                    if time.monotonic() - when > self.claim_timeout:
-                        log.warning("partition %s unclaimed: offering it again", name)
-                        sent[se.id] = (name, self._offer(request, se.id, name, url))
+                    continue
                 elif se.last_updated is not None and now - se.last_updated > lease:
                     error = WorkerLost(
                         f"partition {name!r} lost its worker: no sign of life since "
@@ -162,6 +208,33 @@ class CeleryPartitionHandler:
                     elif repo.fail_step_execution(se.id, str(error)):
                         errors[name] = error
             time.sleep(self.poll_interval)
+
+    def _waiting(self, overdue: list[int]) -> set[int] | None:
+        """Of partitions unclaimed past ``claim_timeout``, those known to wait rather than be
+        lost: all of them while the queue still holds messages (they are behind), else those
+        a worker holds (prefetched or running). None when neither the broker nor any worker
+        answered: then a partition is sent again, with twice the patience the next time."""
+        try:
+            if self._app is None:
+                self._app = make_app(self.broker, queue=self.queue)
+            with self._app.connection_for_write() as conn:
+                try:
+                    declared = conn.default_channel.queue_declare(queue=self.queue, passive=True)
+                except conn.channel_errors:  # Redis: an empty queue is no key, "not found"
+                    declared = None
+                if declared is not None and declared.message_count:
+                    return set(overdue)
+            replies = self._app.control.inspect(timeout=1.0)
+            held: set[int] = set()
+            answered = False
+            for found in (replies.reserved(), replies.active()):
+                for tasks in (found or {}).values():
+                    answered = True
+                    held.update(_partition_id(task) for task in tasks)
+        except Exception as exc:  # the broker is away: nobody can tell
+            log.info("cannot tell waiting partitions from lost ones: %r", exc)
+            return None
+        return held if answered else None
 
     def _offer(
         self, request: PartitionRequest, step_execution_id: int, name: str, url: str
@@ -203,3 +276,14 @@ class CeleryPartitionHandler:
             queue=self.queue,
             retry_policy=PUBLISH_RETRY,
         )
+
+
+def _partition_id(task: Any) -> int:
+    """The step execution id a worker's task (from ``inspect``) carries, or -1."""
+    if not isinstance(task, dict):
+        return -1
+    args = task.get("args")
+    if task.get("name") == TASK and isinstance(args, list | tuple) and len(args) > 3:
+        value = args[3]
+        return value if isinstance(value, int) else -1
+    return -1

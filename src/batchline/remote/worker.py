@@ -20,7 +20,7 @@ from typing import Any
 from batchline.errors import ConfigurationError, OptimisticLockingFailure
 from batchline.flow import find_step
 from batchline.logging import log
-from batchline.model import utcnow
+from batchline.model import JobExecution, utcnow
 from batchline.observers import Observers, WorkerSpec, from_specs
 from batchline.repository.samples import DEFAULT_SAMPLE_INTERVAL
 from batchline.repository.sql import SqlJobRepository
@@ -56,7 +56,15 @@ def run_partition(
         execution = repository.get_job_execution(job_execution_id)
         se = repository.get_step_execution(step_execution_id)
         if se.status is not BatchStatus.STARTING:
-            log.info("partition %s is %s: claimed elsewhere", se.step_name, se.status.value)
+            if se.status.is_running:
+                log.info("partition %s is %s: claimed elsewhere", se.step_name, se.status.value)
+            else:  # said as it is: ended by its manager, a recovery, or an earlier delivery
+                log.info(
+                    "partition %s has already ended %s (%s): not run",
+                    se.step_name,
+                    se.status.value,
+                    se.exit_status.description or se.exit_status.code,
+                )
             return f"skipped: {se.status.value}"
         se.job_execution = execution
         if _stale(repository, execution.id, manager_lease):
@@ -189,10 +197,24 @@ def run_job(
         except OptimisticLockingFailure:
             log.info("job execution %d was claimed by another worker", execution_id)
             return "skipped: claimed by another worker"
-    if done is None:
-        log.info("job execution %d is not waiting: claimed elsewhere", execution_id)
-        return "skipped: not waiting"
+        if done is None:
+            return _not_waiting(engine.get_execution(execution_id))
     return done.status.value
+
+
+def _not_waiting(execution: JobExecution) -> str:
+    """Why a queued execution's message finds it no longer waiting, said as it is."""
+    status = execution.status
+    if status.is_running:
+        log.info("job execution %d is %s: claimed elsewhere", execution.id, status.value)
+        return f"skipped: {status.value}, claimed elsewhere"
+    log.warning(
+        "job execution %d has already ended %s (%s): not run",
+        execution.id,
+        status.value,
+        execution.exit_status.description or execution.exit_status.code,
+    )
+    return f"skipped: {status.value}"
 
 
 def _interval(value: Any) -> float | None:

@@ -32,6 +32,7 @@ from batchline.model import (
 )
 from batchline.parameters import JobParameters
 from batchline.repository.filters import Count, ExecutionQuery, JobSummary, Page, ProgressSample
+from batchline.status import BatchStatus
 from batchline.transaction import TransactionManager
 
 
@@ -107,16 +108,32 @@ class JobRepository(Protocol):
     def mark_abandoned(self, execution_id: int) -> JobExecution: ...
 
     def mark_failed(
-        self, execution_id: int, message: str, *, stale_before: dt.datetime | None = None
+        self,
+        execution_id: int,
+        message: str,
+        *,
+        stale_before: dt.datetime | None = None,
+        unclaimed: bool = False,
     ) -> JobExecution:
         """Mark an execution and its running steps FAILED; with ``stale_before``, only if its
         last heartbeat is older than that (checked in the same write: JobExecutionAlreadyRunning
-        when it renewed its lease meanwhile)."""
+        when it renewed its lease meanwhile); with ``unclaimed``, only a queued execution still
+        STARTING past its claim deadline."""
+
+    def set_claim_deadline(self, execution_id: int, deadline: dt.datetime) -> None:
+        """A queued (STARTING) execution waits for a worker's claim until ``deadline``: until
+        then it is not taken for dead, whatever its heartbeat."""
+
+    def claim_deadline(self, execution_id: int) -> dt.datetime | None:
+        """Until when a queued execution waits for a worker's claim (None: never queued)."""
 
     def heartbeat(self, execution_ids: Sequence[int], conn: Any = None) -> list[int]:
         """Prove these executions alive; returns those still running (the others were
         recovered, abandoned or ended elsewhere: their process no longer holds them). With
         ``conn``, inside a chunk's transaction (a chunk commit carries a due heartbeat)."""
+
+    def job_statuses(self, execution_ids: Sequence[int]) -> dict[int, BatchStatus]:
+        """The status of each of these executions that exists, in one read."""
 
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
         """When the execution last proved it was alive (None if it never did)."""

@@ -238,6 +238,19 @@ def retrying(fn: Callable[[], T], *, attempts: int = 5) -> T:
     raise AssertionError("unreachable")
 
 
+def is_disconnect(err: BaseException) -> bool:
+    """Whether an error (or what it wraps) is a connection the driver lost mid-use (SQLAlchemy
+    invalidated it): a transaction on it was rolled back by the server."""
+    seen: set[int] = set()
+    current: BaseException | None = err
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, exc.DBAPIError) and current.connection_invalidated:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def is_unreachable(err: BaseException) -> bool:
     """Whether an error (or what it wraps) is the database not answering: a refused or lost
     connection, a timeout, not the request's own fault."""

@@ -75,6 +75,8 @@ job_execution = Table(
     # The instance's job name, copied: a job's executions newest first is a walk down
     # (job_name, id) instead of a join that reads every execution of the job.
     Column("job_name", String(100), nullable=False),
+    # A queued execution waits for a worker's claim until then (recover leaves it alone).
+    Column("claim_deadline", Timestamp, nullable=True),
     UniqueConstraint("running_instance_id", name="uq_job_execution_running"),
     Index("ix_job_execution_instance", "job_instance_id"),
     Index("ix_job_execution_status", "status"),

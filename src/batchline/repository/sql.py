@@ -539,16 +539,31 @@ class SqlJobRepository(SqlQueries):
         target: BatchStatus,
         message: str,
         stale_before: dt.datetime | None = None,
+        *,
+        unclaimed: bool = False,
     ) -> JobExecution:
         """Move a non-running (or dead) execution and its running steps to a final status.
 
         ``stale_before``: only if its last heartbeat is older (the same UPDATE checks it, so a
-        process that renewed its lease meanwhile is never declared dead).
+        process that renewed its lease meanwhile is never declared dead). ``unclaimed``: only
+        a queued execution still STARTING past its claim deadline (a worker's claim, which
+        bumps the version, wins the race).
         """
 
         def finish(conn: Connection) -> RowMapping:
             row = self._job_row(conn, execution_id)
             current = BatchStatus(row["status"])
+            if unclaimed:
+                deadline = row["claim_deadline"]
+                if current is not BatchStatus.STARTING or deadline is None:
+                    raise JobExecutionAlreadyRunning(
+                        f"job execution {execution_id} is {current.value}: a worker claimed it"
+                    )
+                if deadline >= utcnow():
+                    raise JobExecutionAlreadyRunning(
+                        f"job execution {execution_id} is queued and waits for a worker's "
+                        f"claim until {deadline:%Y-%m-%d %H:%M:%S} UTC"
+                    )
             if current is not target:
                 current.check_transition(target, what=f"job execution {execution_id}")
             now = utcnow()
@@ -617,9 +632,35 @@ class SqlJobRepository(SqlQueries):
         return self._finish_dead(execution_id, BatchStatus.ABANDONED, "abandoned by an operator")
 
     def mark_failed(
-        self, execution_id: int, message: str, *, stale_before: dt.datetime | None = None
+        self,
+        execution_id: int,
+        message: str,
+        *,
+        stale_before: dt.datetime | None = None,
+        unclaimed: bool = False,
     ) -> JobExecution:
-        return self._finish_dead(execution_id, BatchStatus.FAILED, message, stale_before)
+        return self._finish_dead(
+            execution_id, BatchStatus.FAILED, message, stale_before, unclaimed=unclaimed
+        )
+
+    def set_claim_deadline(self, execution_id: int, deadline: dt.datetime) -> None:
+        def write(conn: Connection) -> None:
+            conn.execute(
+                job_execution.update()
+                .where(job_execution.c.id == execution_id)
+                .where(job_execution.c.status == BatchStatus.STARTING.value)
+                .values(claim_deadline=deadline)
+            )
+
+        self._tx(write)
+
+    def claim_deadline(self, execution_id: int) -> dt.datetime | None:
+        deadline = self._read(
+            lambda conn: conn.execute(
+                sa.select(job_execution.c.claim_deadline).where(job_execution.c.id == execution_id)
+            ).scalar_one_or_none()
+        )
+        return deadline if isinstance(deadline, dt.datetime) else None
 
     def heartbeat(self, execution_ids: Sequence[int], conn: Any = None) -> list[int]:
         if not execution_ids:
@@ -640,6 +681,17 @@ class SqlJobRepository(SqlQueries):
 
         return self._tx(beat, conn)
 
+    def job_statuses(self, execution_ids: Sequence[int]) -> dict[int, BatchStatus]:
+        ids = list(execution_ids)
+        rows = self._read(
+            lambda conn: conn.execute(
+                sa.select(job_execution.c.id, job_execution.c.status).where(
+                    job_execution.c.id.in_(ids)
+                )
+            ).all()
+        )
+        return {int(i): BatchStatus(status) for i, status in rows}
+
     def heartbeat_of(self, execution_id: int) -> dt.datetime | None:
         beat = self._read(
             lambda conn: conn.execute(
@@ -649,8 +701,14 @@ class SqlJobRepository(SqlQueries):
         return beat if isinstance(beat, dt.datetime) else None
 
     def stale_executions(self, older_than: dt.datetime) -> list[JobExecution]:
+        waiting = sa.and_(
+            job_execution.c.status == BatchStatus.STARTING.value,
+            job_execution.c.claim_deadline >= utcnow(),
+        )
         where = sa.and_(
-            job_execution.c.status.in_(_RUNNING), job_execution.c.heartbeat < older_than
+            job_execution.c.status.in_(_RUNNING),
+            job_execution.c.heartbeat < older_than,
+            sa.not_(sa.and_(job_execution.c.claim_deadline.is_not(None), waiting)),
         )
         return self._read(lambda conn: self._executions(conn, where, 1000))
 

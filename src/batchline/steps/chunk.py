@@ -57,6 +57,10 @@ _SKIP_CALLBACK: dict[Phase, str] = {
 }
 
 
+# A chunk whose transaction lost its connection is written again this many times at most.
+DISCONNECT_RETRIES = 3
+
+
 @dataclass
 class _Skips:
     """Skips held until their chunk commits: the records, the listener calls, the counts by
@@ -447,7 +451,7 @@ class _Run:
     # --- write ------------------------------------------------------------------------------
 
     def _write_chunk(self, chunk: Chunk, got: _Gathered) -> bool:
-        attempt = 0
+        attempt = disconnects = 0
         while True:
             try:
                 return self._commit(chunk, got, self._write_all)
@@ -457,6 +461,19 @@ class _Run:
                 # A writer error arrives wrapped in _WriteFailed; anything else failed the commit.
                 cause = exc.__cause__ if isinstance(exc, _WriteFailed) else exc
                 assert cause is not None
+                if disconnects < DISCONNECT_RETRIES and self._lost_connection(cause):
+                    disconnects += 1
+                    log.warning(
+                        "step %s chunk %d: the repository's connection was lost (%s); the "
+                        "chunk rolled back, writing it again (%d of %d)",
+                        self.step.name,
+                        chunk.number,
+                        type(cause).__name__,
+                        disconnects,
+                        DISCONNECT_RETRIES,
+                    )
+                    time.sleep(min(0.25 * 2**disconnects, 2.0))
+                    continue
                 attempt += 1
                 if self.ft.may_retry(cause, attempt):
                     self._retrying(cause, attempt, "write", got.outputs)
@@ -477,6 +494,17 @@ class _Run:
                     f"(items {first}-{last}): writing failed",
                     cause,
                 ) from cause
+
+    def _lost_connection(self, error: BaseException) -> bool:
+        """A dropped connection to the repository's database, when the chunk's writes and its
+        progress share one transaction: nothing of the chunk committed (a lost COMMIT reply
+        that did commit is refused by the step's version on the second try), so writing it
+        again is safe without the step saying ``.retry``."""
+        if not self.shared:
+            return False
+        from batchline.repository.database import is_disconnect  # SQLAlchemy: only here
+
+        return is_disconnect(error)
 
     def _write_all(self, chunk: Chunk, got: _Gathered, contribution: _Attempt) -> None:
         outputs = got.outputs

@@ -10,6 +10,7 @@ message claims; anything else is a ``MessageRefused`` whose text names what was 
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import json
 import math
@@ -28,15 +29,31 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def undecodable(content_encoding: object) -> str | None:
+    """Why a body declared in ``content_encoding`` cannot be read, or None when it can: no
+    encoding, kombu's ``binary``, or a codec Python knows."""
+    if content_encoding is None or content_encoding == "binary":
+        return None
+    if not isinstance(content_encoding, str):
+        return f"content-encoding {content_encoding!r} is not a name"
+    try:
+        codec = codecs.lookup(content_encoding)
+    except LookupError:
+        return f"content-encoding {content_encoding[:60]!r} is unknown"
+    if not getattr(codec, "_is_text_encoding", True):  # zlib, base64: not how text is sent
+        return f"content-encoding {content_encoding[:60]!r} is not a text encoding"
+    return None
+
+
 def decode(body: bytes) -> dict[str, Any]:
     """The body's JSON object; MessageRefused for anything else."""
     try:
         data = json.loads(body, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as err:
-        raise MessageRefused(f"body is not JSON ({err}): {_preview(body)}") from None
+        raise MessageRefused(f"body is not JSON ({err}): {preview(body)}") from None
     if not isinstance(data, dict):
         raise MessageRefused(
-            f"body is JSON {type(data).__name__}, not an object of job parameters: {_preview(body)}"
+            f"body is JSON {type(data).__name__}, not an object of job parameters: {preview(body)}"
         )
     return data
 
@@ -86,5 +103,6 @@ def identity(message_id: object, body: bytes) -> str:
     return "sha256:" + hashlib.sha256(body).hexdigest()
 
 
-def _preview(body: bytes) -> str:
+def preview(body: bytes) -> str:
+    """The start of a body, for an error message."""
     return repr(body[:60]) + ("..." if len(body) > 60 else "")

@@ -21,9 +21,13 @@ A message that cannot start the job (not JSON, not an object, parameters the job
 published again to the same queue with the failure count in its ``x-batchline-failures``
 header and the reason in ``x-batchline-error``, and only then acknowledged (a crash in between
 duplicates it, which its identity makes harmless); at ``max_failures`` it goes to the
-dead-letter queue (``<queue>.dead``) instead. Plain publishes, the same on both brokers: no
-dead-letter exchange needed. A repository that cannot be reached is not the message's fault:
-the message is held, unacknowledged, and tried again after a pause.
+dead-letter queue (``<queue>.dead``) instead. A message that cannot even be read (a
+content-encoding that is unknown or not a text encoding, a compression kombu cannot undo, on
+Redis an entry that is not kombu's envelope) goes to the dead letters at once, as it was, with
+the reason: retrying it would change nothing, and it never holds up the messages behind it.
+Plain publishes, the same on both brokers: no dead-letter exchange needed. A repository
+that cannot be reached is not the message's fault: the message is held, unacknowledged, and
+tried again after a pause.
 
 The consumer takes one message at a time (``prefetch``) and none while ``concurrency`` jobs run
 here, reconnects when the broker goes away, and stops between messages. On Redis it takes each
@@ -46,7 +50,12 @@ from batchline.job import Job
 from batchline.model import JobExecution
 from batchline.parameters import JobParameter, JobParameters, ParamValue, parse_parameter
 from batchline.repository.database import is_unreachable
-from batchline.triggers.message_body import MessageRefused, identity, parameters_of
+from batchline.triggers.message_body import (
+    MessageRefused,
+    identity,
+    parameters_of,
+    undecodable,
+)
 
 log = logging.getLogger("batchline.messages")
 
@@ -177,8 +186,19 @@ class MessageTrigger:
         def on_message(message: Any) -> None:
             self._receive(message, producer, stopped)
 
+        def on_decode_error(message: Any, error: Exception) -> None:
+            # A compression kombu cannot undo: raised from here, the message would come back
+            # at the head of the queue after each reconnection, forever.
+            self._receive(message, producer, stopped)
+
         # on_message takes the raw body: kombu decodes nothing, so it unpickles nothing.
-        with Consumer(channel, [queue], on_message=on_message, prefetch_count=self.prefetch):
+        with Consumer(
+            channel,
+            [queue],
+            on_message=on_message,
+            on_decode_error=on_decode_error,
+            prefetch_count=self.prefetch,
+        ):
             log.info("%r: consuming from %s", self, connection.as_uri())
             while not stopped():
                 if len(self.running()) >= self.concurrency:
@@ -214,7 +234,9 @@ class MessageTrigger:
     # --- one message ------------------------------------------------------------------------
 
     def _receive(self, message: Any, producer: Any, stopped: Callable[[], bool]) -> None:
-        body = _raw(message)
+        body, unreadable = _raw(message)
+        if unreadable is not None:  # it will never read better: no second try
+            return self._fail(message, producer, body, unreadable, unreadable=True)
         pause = 1.0
         while True:
             try:
@@ -264,22 +286,39 @@ class MessageTrigger:
             )
             return None
 
-    def _fail(self, message: Any, producer: Any, body: bytes, reason: str) -> None:
+    def _fail(
+        self, message: Any, producer: Any, body: bytes, reason: str, *, unreadable: bool = False
+    ) -> None:
+        """Publish the message again (or, at ``max_failures`` or ``unreadable``, to the dead
+        letters) with the reason, then acknowledge it."""
         reason = " ".join(reason.split())[:500]
-        failures = _count(message.headers.get(FAILURES_HEADER)) + 1
-        dead = failures >= self.max_failures
+        headers = dict(message.headers) if isinstance(message.headers, dict) else {}
+        if not unreadable:
+            headers.pop("compression", None)  # the body was decompressed on its way here
+        failures = _count(headers.get(FAILURES_HEADER)) + 1
+        dead = unreadable or failures >= self.max_failures
         target = self.dead_letter_queue if dead else self.queue
-        kept = {k: message.properties[k] for k in _KEPT if message.properties.get(k) is not None}
-        producer.publish(
-            body,
-            exchange="",
-            routing_key=target,
-            headers={**message.headers, FAILURES_HEADER: failures, ERROR_HEADER: reason},
-            content_type=message.content_type or "application/data",
-            content_encoding=message.content_encoding or "binary",
-            delivery_mode=2,
-            **kept,
-        )
+        kept = _kept(message.properties)
+        extra = {FAILURES_HEADER: failures, ERROR_HEADER: reason}
+        content = {
+            "content_type": _name(message.content_type) or "application/data",
+            "content_encoding": _name(message.content_encoding) or "binary",
+        }
+        try:
+            producer.publish(
+                body,
+                exchange="",
+                routing_key=target,
+                headers={**headers, **extra},
+                delivery_mode=2,
+                **content,
+                **kept,
+            )
+        except (TypeError, ValueError, LookupError) as err:
+            # What the message carried cannot be sent again as it was: its body alone, with
+            # the reason (a lost connection is not caught: unacknowledged, it comes again).
+            log.warning("%r: message republished without its properties (%s)", self, err)
+            producer.publish(body, exchange="", routing_key=target, headers=extra, delivery_mode=2)
         message.ack()  # only now: the copy is on the broker
         if dead:
             log.error("%r: message dead-lettered to %s: %s", self, target, reason)
@@ -289,11 +328,44 @@ class MessageTrigger:
             )
 
 
-def _raw(message: Any) -> bytes:
-    """The body's bytes as published: pyamqp hands over a body in a declared encoding decoded."""
-    if isinstance(message.body, bytes):
-        return message.body
-    return bytes(message.body.encode(message.content_encoding or "utf-8"))
+def _raw(message: Any) -> tuple[bytes, str | None]:
+    """The body's bytes as published (pyamqp hands over a body in a declared encoding
+    decoded), and why it cannot be read, if it cannot."""
+    refused = getattr(message, "refused", None)  # the Redis consumer's own reading
+    if refused is not None:
+        return message.body, str(refused)
+    body = message.body
+    if not isinstance(body, bytes):
+        try:
+            body = bytes(body.encode(message.content_encoding or "utf-8"))
+        except (LookupError, ValueError) as err:
+            return str(body).encode("utf-8", "surrogatepass"), f"body cannot be encoded: {err}"
+    errors = getattr(message, "errors", None)  # kombu: a compression it could not undo
+    if errors:
+        return body, f"body cannot be decompressed: {errors[0][1]!r}"
+    return body, undecodable(message.content_encoding)
+
+
+def _name(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _kept(properties: object) -> dict[str, Any]:
+    """The properties a republished message keeps, of the types a broker takes."""
+    if not isinstance(properties, dict):
+        return {}
+    kept: dict[str, Any] = {}
+    for key in _KEPT:
+        value = properties.get(key)
+        if key == "priority":
+            if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 255:
+                kept[key] = value
+        elif key == "timestamp":
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                kept[key] = value
+        elif isinstance(value, str) and value:
+            kept[key] = value
+    return kept
 
 
 def _count(value: object) -> int:

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from batchline.logging import get_logger
+from batchline.triggers.message_body import preview
 
 log = get_logger("batchline.messages")
 
@@ -30,23 +31,70 @@ _PROCESSING = ".batchline-processing."
 
 
 class RedisMessage:
-    """A message taken from the queue, with what ``MessageTrigger`` reads of kombu's."""
+    """A message taken from the queue, with what ``MessageTrigger`` reads of kombu's.
+
+    An entry that is not kombu's envelope (raw text, plain JSON, a body that does not decode)
+    still makes a message: its ``body`` is the entry as it was on the list and ``refused``
+    says why it cannot be read, for the trigger to dead-letter it (nothing is dropped).
+    """
 
     def __init__(self, raw: bytes, ack: Callable[[], None]) -> None:
-        envelope = json.loads(raw)
-        self.properties: dict[str, Any] = dict(envelope.get("properties") or {})
-        self.headers: dict[str, Any] = dict(envelope.get("headers") or {})
-        self.content_type: str | None = envelope.get("content-type")
-        self.content_encoding: str | None = envelope.get("content-encoding")
-        body = envelope.get("body", "")
-        if self.properties.get("body_encoding") == "base64":
-            self.body: bytes = base64.b64decode(body)
-        else:
-            self.body = body.encode(self.content_encoding or "utf-8")
+        self.properties: dict[str, Any] = {}
+        self.headers: dict[str, Any] = {}
+        self.content_type: str | None = None
+        self.content_encoding: str | None = None
+        self.body: bytes = raw
+        self.refused: str | None = None
         self._ack = ack
+        try:
+            self._read(raw)
+        except (ValueError, TypeError, AttributeError, LookupError) as err:
+            self.properties, self.headers, self.body = {}, {}, raw
+            self.content_type = self.content_encoding = None
+            self.refused = f"not a kombu message ({type(err).__name__}: {err}): {preview(raw)}"
+
+    def _read(self, raw: bytes) -> None:
+        envelope = json.loads(raw)
+        if not isinstance(envelope, dict):
+            raise ValueError(f"a JSON {type(envelope).__name__}, not kombu's envelope")
+        body = envelope.get("body")
+        if not isinstance(body, str):
+            raise ValueError("its envelope has no body")
+        self.properties = _mapping(envelope, "properties")
+        self.headers = _mapping(envelope, "headers")
+        self.content_type = _text(envelope, "content-type")
+        self.content_encoding = _text(envelope, "content-encoding")
+        if self.properties.get("body_encoding") == "base64":
+            self.body = base64.b64decode(body, validate=True)
+        else:
+            # The envelope is JSON text: a body in it is Unicode whatever encoding the
+            # envelope names (an unknown one the trigger refuses, with its name).
+            self.body = body.encode("utf-8", "surrogatepass")
+        compression = self.headers.get("compression")
+        if compression:  # as kombu's own consumers do
+            from kombu.compression import decompress
+
+            try:
+                self.body = decompress(self.body, compression)
+            except Exception as err:  # whatever the codec raises: unreadable
+                self.refused = f"body cannot be decompressed: {err!r}"
 
     def ack(self) -> None:
         self._ack()
+
+
+def _mapping(envelope: dict[str, Any], key: str) -> dict[str, Any]:
+    value = envelope.get(key) or {}
+    if not isinstance(value, dict):
+        raise ValueError(f"its {key} are not an object")
+    return value
+
+
+def _text(envelope: dict[str, Any], key: str) -> str | None:
+    value = envelope.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ValueError(f"its {key} is not text")
+    return value
 
 
 class RedisQueue:
@@ -79,13 +127,7 @@ class RedisQueue:
         if raw is None:
             return None
         body = raw if isinstance(raw, bytes) else str(raw).encode()
-        try:
-            return RedisMessage(body, lambda: self._done(body))
-        except (ValueError, TypeError, AttributeError) as err:
-            # Not kombu's envelope: nothing can be started from it, nor republished as it was.
-            log.error("message on %s is not a kombu message (%s): dropped", self.queue, err)
-            self._done(body)
-            return None
+        return RedisMessage(body, lambda: self._done(body))
 
     def _first_waiting(self) -> Any:
         """A message moved from the first list holding one, highest priority first; or None."""
