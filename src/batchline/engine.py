@@ -31,6 +31,7 @@ from batchline.pools import WorkerPool
 from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
+from batchline.repository.filters import ExecutionQuery
 from batchline.repository.sql import SqlJobRepository
 from batchline.runid import launch_next_instance
 from batchline.status import BatchStatus, ExitStatus
@@ -310,6 +311,13 @@ class Engine(Explorer):
             )
         if execution_id is not None:
             old = self.repository.get_job_execution(execution_id)
+            newest = self.find_executions(ExecutionQuery(instance_id=old.instance.id), limit=1)
+            if newest.items and newest.items[0].id != old.id:
+                # Only the last execution resumes the instance (the page offers no other).
+                raise JobRestartRefused(
+                    f"job execution {old.id} is not its instance's last: restart execution "
+                    f"{newest.items[0].id} instead"
+                )
         else:
             assert job_name is not None
             found = self.repository.last_restartable_execution(job_name)
