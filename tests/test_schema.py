@@ -39,7 +39,7 @@ class TestMigrations:
         migrate(engine)
         with engine.connect() as conn:
             version = conn.execute(sa.text("SELECT version_num FROM batchline_alembic_version"))
-            assert [row[0] for row in version] == ["0004"]
+            assert [row[0] for row in version] == ["0006"]
         engine.dispose()
 
 

@@ -23,6 +23,11 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: it may resolve to any interface
 
 
+def server_url(host: str, port: int) -> str:
+    """The address to print: an IPv6 literal goes in brackets (RFC 3986)."""
+    return f"http://[{host}]:{port}/" if ":" in host else f"http://{host}:{port}/"
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
@@ -33,7 +38,26 @@ def is_loopback(host: str) -> bool:
     help="Run the cron schedules of this TOML file in the server (see "
     "batchline.triggers.schedule_file); the dashboard lists them at /schedules.",
 )
-def serve(host: str, port: int, schedule_file: str | None) -> None:
+@click.option(
+    "--proxy-headers",
+    is_flag=True,
+    help="Behind a TLS-terminating proxy: take the scheme and client address from its "
+    "X-Forwarded-Proto/X-Forwarded-For headers (only from --forwarded-allow-ips), so the "
+    "session cookie is Secure and HSTS is sent for HTTPS requests.",
+)
+@click.option(
+    "--forwarded-allow-ips",
+    default="127.0.0.1",
+    show_default=True,
+    help="With --proxy-headers: the proxies' addresses (comma-separated, or '*') trusted.",
+)
+def serve(
+    host: str,
+    port: int,
+    schedule_file: str | None,
+    proxy_headers: bool,
+    forwarded_allow_ips: str,
+) -> None:
     """Serve the dashboard and the REST API (/api, schema at /api/openapi.json).
 
     Every request needs a token (`batchline token create`): read to look, operate to start,
@@ -65,6 +89,15 @@ def serve(host: str, port: int, schedule_file: str | None) -> None:
 
         scheduler = scheduler_from_file(engine, schedule_file)
     app = create_app(engine, tokens, scheduler)
-    click.echo(f"batchline serving on http://{host}:{port}/", err=True)
+    click.echo(f"batchline serving on {server_url(host, port)}", err=True)
     # SIGTERM or Ctrl-C: the app's shutdown stops the jobs started from the web first.
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    # Forwarded headers only when asked: without a proxy, any client could claim HTTPS.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        proxy_headers=proxy_headers,
+        forwarded_allow_ips=forwarded_allow_ips if proxy_headers else None,
+    )
