@@ -6,6 +6,7 @@ No state lives at module level: two engines (say, on two repositories) work side
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -23,7 +24,7 @@ from batchline.errors import (
 )
 from batchline.explorer import Explorer
 from batchline.job import Job, run_job
-from batchline.logging import log
+from batchline.logging import capture, log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
 from batchline.observers import observers_of
 from batchline.parameters import JobParameters, ParamValue
@@ -32,6 +33,7 @@ from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
 from batchline.repository.filters import ExecutionQuery
+from batchline.repository.logs import DEFAULT_CAP, ExecutionLogs, LogBuffer
 from batchline.repository.sql import SqlJobRepository
 from batchline.runid import launch_next_instance
 from batchline.status import BatchStatus, ExitStatus
@@ -76,6 +78,14 @@ class JobHandle:
         return self.engine.stop(self.execution_id)
 
 
+def _log_buffer(repository: JobRepository, level: int | None, cap: int) -> LogBuffer | None:
+    """Where the jobs' log lines go: an SQL repository's own tables; elsewhere, nowhere."""
+    bind = getattr(repository, "engine", None)
+    if level is None or not isinstance(repository, SqlJobRepository) or bind is None:
+        return None
+    return LogBuffer(ExecutionLogs(bind, cap=cap), level=level)
+
+
 class Engine(Explorer):
     """Starts, stops, restarts, abandons and recovers jobs against one job repository.
 
@@ -84,6 +94,8 @@ class Engine(Explorer):
     ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
     running beside others (split flows, partitions on threads without a pool of their own).
     ``observers`` hear every job, step and chunk (``batchline.observers``: metrics, traces).
+    ``log_level``: the records of a running job at this level and up, from any logger, are kept
+    with its execution in an SQL repository (at most ``log_cap`` lines each; None keeps none).
     The query API (``find_executions``, ``job_instances``...) comes from ``Explorer``.
     """
 
@@ -98,6 +110,8 @@ class Engine(Explorer):
         heartbeat_interval: float = 10.0,
         lease: float = 60.0,
         observers: Sequence[object] = (),
+        log_level: int | None = logging.INFO,
+        log_cap: int = DEFAULT_CAP,
     ) -> None:
         self.repository: JobRepository = (
             SqlJobRepository(repository) if isinstance(repository, str) else repository
@@ -120,6 +134,7 @@ class Engine(Explorer):
         self._parents: dict[int, int] = {}
         self._lock = threading.Lock()
         self._closed = threading.Event()
+        self.log_buffer = _log_buffer(self.repository, log_level, log_cap)
         self._heart = threading.Thread(target=self._beat, name="batchline-heartbeat", daemon=True)
         self._heart.start()
 
@@ -135,6 +150,8 @@ class Engine(Explorer):
         self._step_pool.shutdown(wait=True)
         self._closed.set()
         self._heart.join(timeout=5)
+        if self.log_buffer is not None:
+            self.log_buffer.close()
         self.repository.dispose()
 
     # --- registry ---------------------------------------------------------------------------
@@ -363,7 +380,8 @@ class Engine(Explorer):
                 run_child=self._run_child,
                 observers=self._observing,
             )
-            return run_job(job, execution, runtime)
+            with capture(self.log_buffer):
+                return run_job(job, execution, runtime)
         finally:
             with self._lock:
                 self._running.pop(execution.id, None)

@@ -60,9 +60,7 @@ def upgrade() -> None:
         sa.Column("source", sa.String(200), nullable=False),
         sa.Column("message", sa.Text, nullable=False),
     )
-    create_index(
-        "ix_execution_log_execution_id", "batch_execution_log", ["job_execution_id", "id"]
-    )
+    create_index("ix_execution_log_execution_id", "batch_execution_log", ["job_execution_id", "id"])
     create_index(
         "ix_execution_log_execution_level",
         "batch_execution_log",
