@@ -16,6 +16,7 @@ from batchline.cli.db import db, purge
 from batchline.cli.executions import executions, show, show_step
 from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
 from batchline.cli.listen import listen
+from batchline.cli.logs import logs
 from batchline.cli.schedule import schedule
 from batchline.cli.serve import serve
 from batchline.cli.state import State, configure_logging
@@ -238,6 +239,7 @@ for _command in (
     executions,
     show,
     show_step,
+    logs,
     db,
     purge,
     schedule,

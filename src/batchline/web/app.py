@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from batchline.engine import Engine
 from batchline.errors import BatchlineError
 from batchline.repository.tokens import READ, TokenStore
-from batchline.web import api, pages, problems
+from batchline.web import api, logs, pages, problems
 from batchline.web.auth import Guard
 from batchline.web.launched import Launched
 
@@ -70,6 +70,7 @@ def create_app(
         redoc_url=None,
     )
     app.include_router(api.router(engine, guard, launched, scheduler))
+    app.include_router(logs.router(engine, guard))
     app.include_router(pages.router(engine, guard, launched, scheduler))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
