@@ -14,6 +14,7 @@ import pytest
 from batchline.testing import eventually
 from tests.jobs.web_jobs import MARKUP
 from tests.web_server import Server, batchline, create_token, requires_web, serving
+from tests.web_server import login as sign_in
 
 requires_web()
 pytestmark = pytest.mark.slow
@@ -100,7 +101,7 @@ class TestAccess:
     def test_csrf_for_the_browser_session(self, server: Server, tokens: dict[str, str]) -> None:
         """A session cookie alone cannot change anything: the page's CSRF token must come too."""
         browser = server.client()
-        login = browser.post("/login", data={"token": tokens["operate"]})
+        login = sign_in(browser, tokens["operate"])
         assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
         assert "samesite=strict" in login.headers["set-cookie"].lower()
         refused = browser.post("/jobs/web_count/start", data={"parameters": ""})
@@ -120,7 +121,7 @@ class TestAccess:
     def test_page_errors_are_escaped(self, server: Server, tokens: dict[str, str]) -> None:
         """A bad parameter typed into the start form comes back as text on an error page."""
         browser = server.client()
-        browser.post("/login", data={"token": tokens["operate"]})
+        sign_in(browser, tokens["operate"])
         csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', browser.get("/").text)
         assert csrf is not None
         shown = browser.post(
@@ -130,9 +131,9 @@ class TestAccess:
         assert "&lt;b&gt;bold&lt;/b&gt;" in shown.text and "<b>bold" not in shown.text
 
     def test_login_refuses_unknown_tokens(self, server: Server) -> None:
-        refused = server.client().post("/login", data={"token": "blt_nobody"})
+        refused = sign_in(server.client(), "blt_nobody")
         assert refused.status_code == 401 and "unknown or revoked" in refused.text
-        assert "set-cookie" not in refused.headers
+        assert "batchline_session" not in refused.headers.get("set-cookie", "")
 
     def test_pages_redirect_to_login(self, server: Server) -> None:
         response = server.client().get("/executions")

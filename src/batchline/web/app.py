@@ -19,8 +19,8 @@ from starlette.exceptions import HTTPException
 from batchline.engine import Engine
 from batchline.errors import BatchlineError
 from batchline.repository.tokens import READ, TokenStore
-from batchline.web import api, logs, pages, problems
-from batchline.web.auth import Guard
+from batchline.web import api, login, logs, pages, problems
+from batchline.web.auth import Guard, is_https
 from batchline.web.launched import Launched
 
 if TYPE_CHECKING:
@@ -38,6 +38,7 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+HSTS = "max-age=31536000"
 
 
 def create_app(
@@ -71,6 +72,7 @@ def create_app(
     )
     app.include_router(api.router(engine, guard, launched, scheduler))
     app.include_router(logs.router(engine, guard))
+    app.include_router(login.router(guard))
     app.include_router(pages.router(engine, guard, launched, scheduler))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
@@ -83,6 +85,8 @@ def create_app(
     ) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if is_https(request):  # only over HTTPS: HSTS on plain HTTP would mean nothing (RFC 6797)
+            response.headers["Strict-Transport-Security"] = HSTS
         if not request.url.path.startswith("/static"):
             response.headers["Cache-Control"] = "no-store"
         return response
