@@ -18,8 +18,9 @@ from starlette.exceptions import HTTPException
 
 from batchline.engine import Engine
 from batchline.errors import BatchlineError
+from batchline.repository.audit import AuditLog
 from batchline.repository.tokens import READ, TokenStore
-from batchline.web import api, login, logs, pages, problems
+from batchline.web import api, audit, login, logs, pages, problems
 from batchline.web.auth import Guard, is_https
 from batchline.web.launched import Launched
 
@@ -73,11 +74,14 @@ def create_app(
     app.include_router(api.router(engine, guard, launched, scheduler))
     app.include_router(logs.router(engine, guard))
     app.include_router(login.router(guard))
+    audit_log = AuditLog(tokens.engine)
+    app.include_router(audit.router(audit_log, guard))
     app.include_router(pages.router(engine, guard, launched, scheduler))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
     _metrics_hook(app, engine, guard)
     _problem_schema_for_validation(app)
+    audit.install(app, audit_log)
 
     @app.middleware("http")
     async def secure_headers(

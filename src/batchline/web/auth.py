@@ -79,6 +79,7 @@ class Guard:
                 "a live API token is required (Authorization: Bearer <token>)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
+        request.state.caller = caller  # for the audit: who asked, even if refused below
         if not caller.token.allows(scope):
             raise HTTPException(403, f"token {caller.token.name!r} lacks the {scope!r} scope")
         if scope == OPERATE and caller.from_cookie:
