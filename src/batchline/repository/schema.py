@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     ForeignKey,
@@ -194,6 +195,17 @@ web_session = Table(
     Column("create_time", Timestamp, nullable=False),
     Column("expire_time", Timestamp, nullable=False),
     UniqueConstraint("session_hash", name="uq_web_session_hash"),
+)
+
+# Schedules an operator paused, by schedule id: every replica's scheduler reads it before
+# firing, so a pause holds everywhere at once.
+schedule_state = Table(
+    "batch_schedule_state",
+    metadata,
+    Column("schedule_id", String(200), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("update_time", Timestamp, nullable=False),
+    Column("updated_by", String(100), nullable=False),
 )
 
 # Operator actions (start, stop, restart, abandon, recover...): who (the token's name), when,

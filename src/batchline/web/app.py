@@ -20,7 +20,7 @@ from batchline.engine import Engine
 from batchline.errors import BatchlineError
 from batchline.repository.audit import AuditLog
 from batchline.repository.tokens import READ, TokenStore
-from batchline.web import api, audit, login, logs, pages, problems
+from batchline.web import api, audit, login, logs, pages, problems, schedule_actions
 from batchline.web.auth import Guard, is_https
 from batchline.web.launched import Launched
 
@@ -74,6 +74,7 @@ def create_app(
     app.include_router(api.router(engine, guard, launched, scheduler))
     app.include_router(logs.router(engine, guard))
     app.include_router(login.router(guard))
+    app.include_router(schedule_actions.router(guard, launched, scheduler))
     audit_log = AuditLog(tokens.engine)
     app.include_router(audit.router(audit_log, guard))
     app.include_router(pages.router(engine, guard, launched, scheduler))

@@ -1,4 +1,5 @@
-"""The operator's console: browser sessions, the audit of operator actions, execution logs.
+"""The operator's console: browser sessions, the audit of operator actions, schedule states,
+execution logs.
 
 Revision ID: 0006
 Revises: 0004
@@ -31,6 +32,13 @@ def upgrade() -> None:
         sa.Column("create_time", Timestamp, nullable=False),
         sa.Column("expire_time", Timestamp, nullable=False),
         sa.UniqueConstraint("session_hash", name="uq_web_session_hash"),
+    )
+    create_table(
+        "batch_schedule_state",
+        sa.Column("schedule_id", sa.String(200), primary_key=True),
+        sa.Column("paused", sa.Boolean, nullable=False),
+        sa.Column("update_time", Timestamp, nullable=False),
+        sa.Column("updated_by", sa.String(100), nullable=False),
     )
     create_table(
         "batch_audit",
@@ -83,4 +91,5 @@ def downgrade() -> None:
     op.drop_table("batch_execution_log_dropped")
     op.drop_table("batch_execution_log")
     op.drop_table("batch_audit")
+    op.drop_table("batch_schedule_state")
     op.drop_table("batch_web_session")
