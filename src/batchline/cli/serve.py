@@ -51,12 +51,35 @@ def server_url(host: str, port: int) -> str:
     show_default=True,
     help="With --proxy-headers: the proxies' addresses (comma-separated, or '*') trusted.",
 )
+@click.option(
+    "--alerts",
+    "alert_file",
+    type=click.Path(dir_okay=False),
+    help="Send alerts by the rules of this TOML file (see batchline.alerts.rules): failed, "
+    "stopped, abandoned, long-running, too many skips; once per event across servers.",
+)
+@click.option(
+    "--alert-webhook",
+    multiple=True,
+    metavar="URL",
+    help="POST every alert as JSON to this URL (repeatable; with or without --alerts).",
+)
+@click.option(
+    "--alert-apprise",
+    multiple=True,
+    metavar="URL",
+    help="Send every alert to this Apprise URL: slack://, mailto://, msteams://... "
+    "(repeatable; needs the alerts extra).",
+)
 def serve(
     host: str,
     port: int,
     schedule_file: str | None,
     proxy_headers: bool,
     forwarded_allow_ips: str,
+    alert_file: str | None,
+    alert_webhook: tuple[str, ...],
+    alert_apprise: tuple[str, ...],
 ) -> None:
     """Serve the dashboard and the REST API (/api, schema at /api/openapi.json).
 
@@ -88,7 +111,15 @@ def serve(
         from batchline.triggers.schedule_file import scheduler_from_file
 
         scheduler = scheduler_from_file(engine, schedule_file)
-    app = create_app(engine, tokens, scheduler)
+    alerts = None
+    if alert_file is not None or alert_webhook or alert_apprise:
+        from batchline.alerts import AlertRules, AlertWatcher
+
+        rules = AlertRules.from_file(alert_file) if alert_file is not None else AlertRules()
+        checked = AlertRules.from_mapping({"default": {"webhook": list(alert_webhook)}})
+        rules = rules.with_targets(checked.default.webhooks, alert_apprise)
+        alerts = AlertWatcher(engine, rules)
+    app = create_app(engine, tokens, scheduler, alerts)
     click.echo(f"batchline serving on {server_url(host, port)}", err=True)
     # SIGTERM or Ctrl-C: the app's shutdown stops the jobs started from the web first.
     # Forwarded headers only when asked: without a proxy, any client could claim HTTPS.

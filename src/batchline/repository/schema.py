@@ -259,3 +259,23 @@ execution_log_dropped = Table(
     ),
     Column("dropped", BigInteger, nullable=False),
 )
+
+# Alerts: one row per (execution, kind), claimed (inserted) before the alert is sent, so of
+# several servers watching one repository exactly one sends it; the outcome is kept.
+alert_sent = Table(
+    "batch_alert",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "job_execution_id",
+        Id,
+        ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("claim_time", Timestamp, nullable=False),
+    Column("claimed_by", String(200), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    UniqueConstraint("job_execution_id", "kind", name="uq_alert_execution_kind"),
+)

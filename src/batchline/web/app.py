@@ -25,6 +25,7 @@ from batchline.web.auth import Guard, is_https
 from batchline.web.launched import Launched
 
 if TYPE_CHECKING:
+    from batchline.alerts import AlertWatcher
     from batchline.triggers.schedule import JobScheduler
 
 HERE = Path(__file__).parent
@@ -43,10 +44,14 @@ HSTS = "max-age=31536000"
 
 
 def create_app(
-    engine: Engine, tokens: TokenStore, scheduler: JobScheduler | None = None
+    engine: Engine,
+    tokens: TokenStore,
+    scheduler: JobScheduler | None = None,
+    alerts: AlertWatcher | None = None,
 ) -> FastAPI:
     """The application; with ``scheduler``, it runs (started with the app, shut down with it)
-    and its schedules are listed under /schedules and /api/schedules."""
+    and its schedules are listed under /schedules and /api/schedules; with ``alerts``, the
+    alert watcher runs with the app."""
     guard = Guard(tokens)
     launched = Launched(engine)
 
@@ -54,7 +59,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if scheduler is not None:
             scheduler.start()
+        if alerts is not None:
+            alerts.start()
         yield
+        if alerts is not None:
+            await asyncio.to_thread(alerts.stop)
         if scheduler is not None:
             await asyncio.to_thread(scheduler.shutdown)
             for handle in scheduler.running():

@@ -1,5 +1,5 @@
 """The operator's console: browser sessions, the audit of operator actions, schedule states,
-execution logs.
+execution logs, alerts sent.
 
 Revision ID: 0006
 Revises: 0004
@@ -85,9 +85,26 @@ def upgrade() -> None:
         ),
         sa.Column("dropped", sa.BigInteger, nullable=False),
     )
+    create_table(
+        "batch_alert",
+        sa.Column("id", Id, primary_key=True, autoincrement=True),
+        sa.Column(
+            "job_execution_id",
+            Id,
+            sa.ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+            nullable=False,
+        ),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("claim_time", Timestamp, nullable=False),
+        sa.Column("claimed_by", sa.String(200), nullable=False),
+        sa.Column("outcome", sa.String(16), nullable=False),
+        sa.Column("detail", sa.Text, nullable=False),
+        sa.UniqueConstraint("job_execution_id", "kind", name="uq_alert_execution_kind"),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("batch_alert")
     op.drop_table("batch_execution_log_dropped")
     op.drop_table("batch_execution_log")
     op.drop_table("batch_audit")
