@@ -18,6 +18,9 @@ __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
     "Aggregator": "batchline.steps.partition",
+    "AlertRule": "batchline.alerts.rules",
+    "AlertRules": "batchline.alerts.rules",
+    "AlertWatcher": "batchline.alerts.watcher",
     "Backoff": "batchline.faults",
     "BatchStatus": "batchline.status",
     "BatchlineError": "batchline.errors",
@@ -37,6 +40,7 @@ _EXPORTS: dict[str, str] = {
     "Engine": "batchline.engine",
     "ExecutionContext": "batchline.model",
     "ExecutionFilter": "batchline.logging",
+    "ExecutionLogs": "batchline.repository.logs",
     "ExecutionQuery": "batchline.repository.filters",
     "ExitStatus": "batchline.status",
     "FaultTolerance": "batchline.faults",
@@ -136,6 +140,9 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Aggregator",
+    "AlertRule",
+    "AlertRules",
+    "AlertWatcher",
     "Backoff",
     "BatchStatus",
     "BatchlineError",
@@ -155,6 +162,7 @@ __all__ = [
     "Engine",
     "ExecutionContext",
     "ExecutionFilter",
+    "ExecutionLogs",
     "ExecutionQuery",
     "ExitStatus",
     "FaultTolerance",
@@ -254,6 +262,9 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from batchline.alerts.rules import AlertRule, AlertRules
+    from batchline.alerts.watcher import AlertWatcher
+    from batchline.repository.logs import ExecutionLogs
     from batchline.builders import JobBuilder, StepBuilder
     from batchline.completion import CompletionPolicy, CountOrTimeCompletion
     from batchline.engine import Engine, JobHandle
