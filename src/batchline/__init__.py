@@ -264,7 +264,6 @@ __all__ = [
 if _typing.TYPE_CHECKING:
     from batchline.alerts.rules import AlertRule, AlertRules
     from batchline.alerts.watcher import AlertWatcher
-    from batchline.repository.logs import ExecutionLogs
     from batchline.builders import JobBuilder, StepBuilder
     from batchline.completion import CompletionPolicy, CountOrTimeCompletion
     from batchline.engine import Engine, JobHandle
@@ -346,6 +345,7 @@ if _typing.TYPE_CHECKING:
     from batchline.repository.base import JobRepository
     from batchline.repository.database import create_engine, migrate
     from batchline.repository.filters import ExecutionQuery, JobSummary, Page
+    from batchline.repository.logs import ExecutionLogs
     from batchline.repository.sql import SqlJobRepository
     from batchline.status import BatchStatus, ExitStatus
     from batchline.steps.base import Step
