@@ -81,6 +81,7 @@ def serving(
     module: str = "batchline",
     schedules: Path | None = None,
     serve_options: tuple[str, ...] = (),
+    jobs: str = JOBS,
 ) -> Iterator[Server]:
     port = free_port()
     env = dict(
@@ -91,7 +92,7 @@ def serving(
     )
     if gate is not None:
         env["WEB_JOBS_GATE"] = str(gate)
-    command = [sys.executable, "-m", module, "-r", url, "--jobs", JOBS]
+    command = [sys.executable, "-m", module, "-r", url, "--jobs", jobs]
     command += ["serve", "--port", str(port), *serve_options]
     if schedules is not None:
         command += ["--schedules", str(schedules)]
