@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +67,18 @@ class TestLogsApi:
         assert "the task exploded" in printed.stdout and " INFO " not in printed.stdout
         everything = batchline(server.url, "logs", str(done["id"]), "--follow")
         assert everything.returncode == 0 and "step explode started" in everything.stdout
+
+
+def test_keep_logs_sets_the_level_kept(tmp_path: Path) -> None:
+    """`batchline --keep-logs ERROR start` keeps only the run's ERROR lines."""
+    url = f"sqlite:///{tmp_path / 'repository.db'}"
+    ran = batchline(
+        url, "--jobs", "tests.jobs.web_jobs", "--keep-logs", "ERROR", "start", "web_failing"
+    )
+    assert ran.returncode != 0
+    printed = batchline(url, "logs", "1")
+    assert printed.returncode == 0, printed.stderr
+    assert "the task exploded" in printed.stdout
+    assert {line.split()[2] for line in printed.stdout.splitlines() if line[:2] == "20"} == {
+        "ERROR"
+    }

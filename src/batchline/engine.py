@@ -24,7 +24,7 @@ from batchline.errors import (
 )
 from batchline.explorer import Explorer
 from batchline.job import Job, run_job
-from batchline.logging import capture, log
+from batchline.logging import DEFAULT_CAP, capture, log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
 from batchline.observers import observers_of
 from batchline.parameters import JobParameters, ParamValue
@@ -33,7 +33,7 @@ from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
 from batchline.repository.filters import ExecutionQuery
-from batchline.repository.logs import DEFAULT_CAP, ExecutionLogs, LogBuffer
+from batchline.repository.logs import ExecutionLogs, LogBuffer
 from batchline.repository.sql import SqlJobRepository
 from batchline.runid import launch_next_instance
 from batchline.status import BatchStatus, ExitStatus

@@ -20,12 +20,34 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, Protocol
 
 logger = logging.getLogger("batchline")
+
+DEFAULT_CAP = 10_000  # log lines kept per execution (batchline.repository.logs)
+# What `batchline --keep-logs/--log-cap` set, for the worker processes it starts.
+KEEP_LOGS_ENV = "BATCHLINE_KEEP_LOGS"
+LOG_CAP_ENV = "BATCHLINE_LOG_CAP"
+
+
+def keep_logs_level() -> int | None:
+    """The level of BATCHLINE_KEEP_LOGS (INFO when unset or unknown), None for OFF."""
+    name = os.environ.get(KEEP_LOGS_ENV, "INFO").upper()
+    if name == "OFF":
+        return None
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
+
+
+def log_cap() -> int:
+    """BATCHLINE_LOG_CAP, or DEFAULT_CAP when unset or not a count."""
+    text = os.environ.get(LOG_CAP_ENV, "")
+    return int(text) if text.isdigit() else DEFAULT_CAP
+
 
 _job: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "batchline_job", default=None

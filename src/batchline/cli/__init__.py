@@ -6,6 +6,7 @@ Every error batchline raises ends the command with one line on stderr and an exi
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -24,6 +25,7 @@ from batchline.cli.tokens import token
 from batchline.cli.watch import watch
 from batchline.cli.worker import worker
 from batchline.errors import BatchlineError
+from batchline.logging import DEFAULT_CAP, KEEP_LOGS_ENV, LOG_CAP_ENV, keep_logs_level
 from batchline.repository import DEFAULT_URL
 
 __all__ = ["main"]
@@ -182,6 +184,27 @@ class _Group(click.Group):
     help="Traces and metrics through OpenTelemetry's global providers (the otel extra; set up "
     "the SDK, e.g. with opentelemetry-instrument).",
 )
+@click.option(
+    "--keep-logs",
+    type=click.Choice(
+        ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "OFF"], case_sensitive=False
+    ),
+    default="INFO",
+    show_default=True,
+    envvar=KEEP_LOGS_ENV,
+    show_envvar=True,
+    help="Keep a running job's log lines at this level and up, from any logger, with its "
+    "execution in the repository (batchline logs ID); OFF keeps none.",
+)
+@click.option(
+    "--log-cap",
+    type=click.IntRange(0, 10_000_000),
+    default=DEFAULT_CAP,
+    show_default=True,
+    envvar=LOG_CAP_ENV,
+    show_envvar=True,
+    help="Log lines kept per execution at most; those after it are counted, not kept.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 @click.version_option(package_name="batchline")
@@ -199,6 +222,8 @@ def main(
     log_format: str,
     push_gateway: str | None,
     otel: bool,
+    keep_logs: str,
+    log_cap: int,
     verbose: int,
     quiet: bool,
 ) -> None:
@@ -214,6 +239,8 @@ def main(
     ctx.call_on_close(
         configure_logging(-1 if quiet else verbose, console if live else None, json=json_lines)
     )
+    # Exported: the processes this one starts (pool partitions) and a worker's tasks read them.
+    os.environ[KEEP_LOGS_ENV], os.environ[LOG_CAP_ENV] = keep_logs.upper(), str(log_cap)
     ctx.obj = State(
         repository=repository,
         job_modules=job_modules,
@@ -226,6 +253,8 @@ def main(
         console=console,
         push_gateway=push_gateway or None,
         otel=otel,
+        keep_logs=keep_logs_level(),
+        log_cap=log_cap,
     )
 
 

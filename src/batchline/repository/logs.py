@@ -31,12 +31,11 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from batchline.logging import capture, job_scope
+from batchline.logging import DEFAULT_CAP, capture, job_scope, keep_logs_level, log_cap
 from batchline.repository.columns import fit_chars, fit_text
 from batchline.repository.database import READ_ONLY, retrying
 from batchline.repository.schema import execution_log, execution_log_dropped
 
-DEFAULT_CAP = 10_000  # lines kept per execution
 DEFAULT_INTERVAL = 1.0  # seconds between flushes
 MESSAGE_LIMIT = 8_000  # characters of one line (traceback included)
 BUFFER_LIMIT = 20_000  # lines held in memory between flushes; beyond, counted as dropped
@@ -242,17 +241,16 @@ class LogBuffer:
 
 
 @contextmanager
-def kept_logs(
-    bind: Engine,
-    job_name: str,
-    execution_id: int,
-    *,
-    level: int = logging.INFO,
-    cap: int = DEFAULT_CAP,
-) -> Iterator[None]:
+def kept_logs(bind: Engine, job_name: str, execution_id: int) -> Iterator[None]:
     """In a worker (a pool process, a Celery worker) running part of an execution: its log
-    lines inside go to the execution's, written when it ends or every interval before."""
-    buffer = LogBuffer(ExecutionLogs(bind, cap=cap), level=level)
+    lines inside go to the execution's, written when it ends or every interval before (at the
+    level and cap of BATCHLINE_KEEP_LOGS and BATCHLINE_LOG_CAP, as `batchline` sets them)."""
+    level = keep_logs_level()
+    if level is None:
+        with job_scope(job_name, execution_id):
+            yield
+        return
+    buffer = LogBuffer(ExecutionLogs(bind, cap=log_cap()), level=level)
     try:
         with job_scope(job_name, execution_id), capture(buffer):
             yield
