@@ -25,6 +25,8 @@ MUTATING = [
     ("post", "/api/executions/1/restart", None),
     ("post", "/api/executions/1/abandon", None),
     ("post", "/api/recover", {}),
+    ("post", "/api/schedules/nightly/pause", None),
+    ("post", "/api/schedules/nightly/trigger", None),
 ]
 READING = [
     "/api/jobs",
@@ -33,6 +35,9 @@ READING = [
     "/api/executions/1/skipped",
     "/api/jobs/web_count/instances",
     "/api/step-executions/1",
+    "/api/executions/1/logs",
+    "/api/executions/1/logs.txt",
+    "/api/audit",
 ]
 
 
