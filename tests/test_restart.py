@@ -232,6 +232,30 @@ class TestLaunchRefusals:
         assert harness.prepared == 1
 
 
+class TestOlderExecutions:
+    def test_abandoning_an_older_execution_ends_the_instance(self, engine: Engine) -> None:
+        """An abandoned older execution makes its instance refuse restart and start (Spring)."""
+        Harness(engine, "processor", bad={BAD, BAD + 1})
+        first = engine.start("nightly_load", PARAMS)
+        second = engine.restart(first.id)
+        assert second.status is BatchStatus.FAILED
+        assert engine.abandon(first.id).status is BatchStatus.ABANDONED
+        with pytest.raises(JobInstanceAlreadyComplete, match=f"abandoned .execution {first.id}"):
+            engine.restart(second.id)
+        with pytest.raises(JobInstanceAlreadyComplete, match="abandoned"):
+            engine.start("nightly_load", PARAMS)
+        assert len(engine.list_executions("nightly_load")) == 2
+
+    def test_only_the_last_execution_restarts(self, engine: Engine) -> None:
+        """Restarting an older FAILED execution is refused, naming the last one to restart."""
+        Harness(engine, "processor", bad={BAD, BAD + 1})
+        first = engine.start("nightly_load", PARAMS)
+        second = engine.restart(first.id)
+        with pytest.raises(JobRestartRefused, match=f"restart execution {second.id} instead"):
+            engine.restart(first.id)
+        assert len(engine.list_executions("nightly_load")) == 2
+
+
 class TestRestartByNameChoosesTheRightInstance:
     def test_newer_completed_instance_does_not_hide_an_older_failure(
         self, sqlite_engine: Engine

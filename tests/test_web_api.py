@@ -16,6 +16,7 @@ from tests.backends import MYSQL, POSTGRES, fresh_database
 from tests.frozen_proxy import proxy_to
 from tests.jobs.web_jobs import MARKUP
 from tests.web_server import Server, batchline, create_token, requires_web, serving
+from tests.web_server import login as sign_in
 
 requires_web()
 pytestmark = pytest.mark.slow
@@ -26,6 +27,8 @@ MUTATING = [
     ("post", "/api/executions/1/restart", None),
     ("post", "/api/executions/1/abandon", None),
     ("post", "/api/recover", {}),
+    ("post", "/api/schedules/nightly/pause", None),
+    ("post", "/api/schedules/nightly/trigger", None),
 ]
 READING = [
     "/api/jobs",
@@ -34,6 +37,9 @@ READING = [
     "/api/executions/1/skipped",
     "/api/jobs/web_count/instances",
     "/api/step-executions/1",
+    "/api/executions/1/logs",
+    "/api/executions/1/logs.txt",
+    "/api/audit",
 ]
 
 
@@ -102,7 +108,7 @@ class TestAccess:
     def test_csrf_for_the_browser_session(self, server: Server, tokens: dict[str, str]) -> None:
         """A session cookie alone cannot change anything: the page's CSRF token must come too."""
         browser = server.client()
-        login = browser.post("/login", data={"token": tokens["operate"]})
+        login = sign_in(browser, tokens["operate"])
         assert login.status_code == 303 and "httponly" in login.headers["set-cookie"].lower()
         assert "samesite=strict" in login.headers["set-cookie"].lower()
         refused = browser.post("/jobs/web_count/start", data={"parameters": ""})
@@ -122,7 +128,7 @@ class TestAccess:
     def test_page_errors_are_escaped(self, server: Server, tokens: dict[str, str]) -> None:
         """A bad parameter typed into the start form comes back as text on an error page."""
         browser = server.client()
-        browser.post("/login", data={"token": tokens["operate"]})
+        sign_in(browser, tokens["operate"])
         csrf = re.search(r'name="csrf_token" value="([0-9a-f]{64})"', browser.get("/").text)
         assert csrf is not None
         shown = browser.post(
@@ -132,9 +138,9 @@ class TestAccess:
         assert "&lt;b&gt;bold&lt;/b&gt;" in shown.text and "<b>bold" not in shown.text
 
     def test_login_refuses_unknown_tokens(self, server: Server) -> None:
-        refused = server.client().post("/login", data={"token": "blt_nobody"})
+        refused = sign_in(server.client(), "blt_nobody")
         assert refused.status_code == 401 and "unknown or revoked" in refused.text
-        assert "set-cookie" not in refused.headers
+        assert "batchline_session" not in refused.headers.get("set-cookie", "")
 
     def test_pages_redirect_to_login(self, server: Server) -> None:
         response = server.client().get("/executions")

@@ -4,6 +4,7 @@ the real `batchline token create`."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -52,6 +53,14 @@ def create_token(url: str, name: str, scope: str) -> str:
     return made.stdout.strip()
 
 
+def login(browser: httpx.Client, token: str) -> httpx.Response:
+    """Log a client in as a browser does: the form's login token with its cookie."""
+    form = browser.get("/login")
+    nonce = re.search(r'name="login_token" value="([^"]+)"', form.text)
+    assert nonce is not None, form.text
+    return browser.post("/login", data={"token": token, "login_token": nonce[1]})
+
+
 @dataclass
 class Server:
     base: str
@@ -72,6 +81,8 @@ def serving(
     module: str = "batchline",
     schedules: Path | None = None,
     port: int | None = None,  # a server coming back where one was
+    serve_options: tuple[str, ...] = (),
+    jobs: str = JOBS,
 ) -> Iterator[Server]:
     port = port or free_port()
     env = dict(
@@ -82,8 +93,8 @@ def serving(
     )
     if gate is not None:
         env["WEB_JOBS_GATE"] = str(gate)
-    command = [sys.executable, "-m", module, "-r", url, "--jobs", JOBS]
-    command += ["serve", "--port", str(port)]
+    command = [sys.executable, "-m", module, "-r", url, "--jobs", jobs]
+    command += ["serve", "--port", str(port), *serve_options]
     if schedules is not None:
         command += ["--schedules", str(schedules)]
     base = f"http://127.0.0.1:{port}"

@@ -18,6 +18,9 @@ __version__ = "0.3.0.dev0"
 
 _EXPORTS: dict[str, str] = {
     "Aggregator": "batchline.steps.partition",
+    "AlertRule": "batchline.alerts.rules",
+    "AlertRules": "batchline.alerts.rules",
+    "AlertWatcher": "batchline.alerts.watcher",
     "BackfillHandle": "batchline.backfill.operations",
     "BackfillRange": "batchline.backfill.ranges",
     "BackfillRunning": "batchline.errors",
@@ -42,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "Engine": "batchline.engine",
     "ExecutionContext": "batchline.model",
     "ExecutionFilter": "batchline.logging",
+    "ExecutionLogs": "batchline.repository.logs",
     "ExecutionQuery": "batchline.repository.filters",
     "ExitStatus": "batchline.status",
     "FaultTolerance": "batchline.faults",
@@ -89,6 +93,7 @@ _EXPORTS: dict[str, str] = {
     "NoSuchBackfill": "batchline.errors",
     "NoSuchExecution": "batchline.errors",
     "NoSuchJob": "batchline.errors",
+    "NoSuchSchedule": "batchline.errors",
     "NoTransactionManager": "batchline.transaction",
     "Observer": "batchline.observers",
     "OptimisticLockingFailure": "batchline.errors",
@@ -141,6 +146,9 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "Aggregator",
+    "AlertRule",
+    "AlertRules",
+    "AlertWatcher",
     "BackfillHandle",
     "BackfillRange",
     "BackfillRunning",
@@ -165,6 +173,7 @@ __all__ = [
     "Engine",
     "ExecutionContext",
     "ExecutionFilter",
+    "ExecutionLogs",
     "ExecutionQuery",
     "ExitStatus",
     "FaultTolerance",
@@ -212,6 +221,7 @@ __all__ = [
     "NoSuchBackfill",
     "NoSuchExecution",
     "NoSuchJob",
+    "NoSuchSchedule",
     "NoTransactionManager",
     "Observer",
     "OptimisticLockingFailure",
@@ -264,6 +274,8 @@ __all__ = [
 ]
 
 if _typing.TYPE_CHECKING:
+    from batchline.alerts.rules import AlertRule, AlertRules
+    from batchline.alerts.watcher import AlertWatcher
     from batchline.backfill.grid import BackfillState
     from batchline.backfill.operations import BackfillHandle
     from batchline.backfill.ranges import BackfillRange
@@ -287,6 +299,7 @@ if _typing.TYPE_CHECKING:
         NoSuchBackfill,
         NoSuchExecution,
         NoSuchJob,
+        NoSuchSchedule,
         OptimisticLockingFailure,
         OutputInUse,
         ParameterError,
@@ -349,6 +362,7 @@ if _typing.TYPE_CHECKING:
     from batchline.repository.base import JobRepository
     from batchline.repository.database import create_engine, migrate
     from batchline.repository.filters import Count, ExecutionQuery, JobSummary, Page
+    from batchline.repository.logs import ExecutionLogs
     from batchline.repository.sql import SqlJobRepository
     from batchline.status import BatchStatus, ExitStatus
     from batchline.steps.base import Step

@@ -6,6 +6,7 @@ No state lives at module level: two engines (say, on two repositories) work side
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,7 +26,7 @@ from batchline.errors import (
 from batchline.explorer import Explorer
 from batchline.flow import iter_steps
 from batchline.job import Job, run_job
-from batchline.logging import log
+from batchline.logging import DEFAULT_CAP, capture, log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
 from batchline.observers import observers_of
 from batchline.parameters import JobParameters, ParamValue
@@ -33,6 +34,8 @@ from batchline.pools import WorkerPool
 from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
 from batchline.repository.database import DEFAULT_URL
+from batchline.repository.filters import ExecutionQuery
+from batchline.repository.logs import ExecutionLogs, LogBuffer
 from batchline.repository.sql import SqlJobRepository
 from batchline.runid import launch_next_instance
 from batchline.status import BatchStatus, ExitStatus
@@ -119,6 +122,14 @@ def check_lease(lease: float, heartbeat_interval: float) -> None:
         )
 
 
+def _log_buffer(repository: JobRepository, level: int | None, cap: int) -> LogBuffer | None:
+    """Where the jobs' log lines go: an SQL repository's own tables; elsewhere, nowhere."""
+    bind = getattr(repository, "engine", None)
+    if level is None or not isinstance(repository, SqlJobRepository) or bind is None:
+        return None
+    return LogBuffer(ExecutionLogs(bind, cap=cap), level=level)
+
+
 class Engine(Explorer):
     """Starts, stops, restarts, abandons and recovers jobs against one job repository.
 
@@ -128,6 +139,8 @@ class Engine(Explorer):
     ``max_concurrent_jobs`` bounds the jobs running at once; ``max_concurrent_steps`` the steps
     running beside others (split flows, partitions on threads without a pool of their own).
     ``observers`` hear every job, step and chunk (``batchline.observers``: metrics, traces).
+    ``log_level``: the records of a running job at this level and up, from any logger, are kept
+    with its execution in an SQL repository (at most ``log_cap`` lines each; None keeps none).
     The query API (``find_executions``, ``job_instances``...) comes from ``Explorer``.
     """
 
@@ -142,6 +155,8 @@ class Engine(Explorer):
         heartbeat_interval: float = 10.0,
         lease: float = 60.0,
         observers: Sequence[object] = (),
+        log_level: int | None = logging.INFO,
+        log_cap: int = DEFAULT_CAP,
     ) -> None:
         check_lease(lease, heartbeat_interval)
         self.repository: JobRepository = (
@@ -169,6 +184,7 @@ class Engine(Explorer):
         self._poller: threading.Thread | None = None
         self.follow_interval = 0.5
         self._closed = threading.Event()
+        self.log_buffer = _log_buffer(self.repository, log_level, log_cap)
         self._heart = threading.Thread(target=self._beat, name="batchline-heartbeat", daemon=True)
         self._heart.start()
 
@@ -184,6 +200,8 @@ class Engine(Explorer):
         self._step_pool.shutdown(wait=True)
         self._closed.set()
         self._heart.join(timeout=5)
+        if self.log_buffer is not None:
+            self.log_buffer.close()
         self.repository.dispose()
 
     # --- registry ---------------------------------------------------------------------------
@@ -404,6 +422,13 @@ class Engine(Explorer):
             )
         if execution_id is not None:
             old = self.repository.get_job_execution(execution_id)
+            newest = self.find_executions(ExecutionQuery(instance_id=old.instance.id), limit=1)
+            if newest.items and newest.items[0].id != old.id:
+                # Only the last execution resumes the instance (the page offers no other).
+                raise JobRestartRefused(
+                    f"job execution {old.id} is not its instance's last: restart execution "
+                    f"{newest.items[0].id} instead"
+                )
         else:
             assert job_name is not None
             found = self.repository.last_restartable_execution(job_name)
@@ -464,7 +489,8 @@ class Engine(Explorer):
                 run_child=self._run_child,
                 observers=self._observing,
             )
-            return run_job(job, execution, runtime)
+            with capture(self.log_buffer):
+                return run_job(job, execution, runtime)
         finally:
             with self._lock:
                 self._running.pop(execution.id, None)

@@ -3,6 +3,7 @@
 BatchlineError
 ├── ConfigurationError          a job or step built wrong (names the job, step, option)
 │   ├── NoSuchJob               a job name the registry does not know
+│   ├── NoSuchSchedule          a schedule id the scheduler does not run
 │   └── ExecutionContextError   a context that cannot be stored: not JSON, or too large
 ├── ParameterError              a malformed or missing job parameter (names it)
 ├── IllegalTransition           a status change the state machine forbids
@@ -41,6 +42,10 @@ class ConfigurationError(BatchlineError):
 
 class NoSuchJob(ConfigurationError):
     """The registry holds no job of that name."""
+
+
+class NoSuchSchedule(ConfigurationError):
+    """The scheduler runs no schedule of that id."""
 
 
 class ExecutionContextError(ConfigurationError):

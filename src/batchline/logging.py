@@ -5,6 +5,13 @@ partition) tags its own records; a filter copies them onto the record as ``job_e
 ``step_execution_id``, ``job_name``, ``step_name`` and ``partition_of`` (the partitioned step
 a partition belongs to). ``JsonFormatter`` writes them as one JSON object per line, for log
 shippers; ``json_logging`` sets that up for an embedding application.
+
+``capture(sink)`` sends the records of the job running in this context (batchline's and the
+application's loggers alike, at the sink's level and up) to a sink, which keeps them with the
+execution (``batchline.repository.logs.LogBuffer``). One handler on the root and ``batchline``
+loggers does it, installed once per process; to let INFO records be made at all, it lowers a
+logger whose level is above the sink's, and gives that logger's handlers the old level, so
+what they print does not change.
 """
 
 from __future__ import annotations
@@ -13,12 +20,34 @@ import contextvars
 import datetime as dt
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator, MutableMapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger("batchline")
+
+DEFAULT_CAP = 10_000  # log lines kept per execution (batchline.repository.logs)
+# What `batchline --keep-logs/--log-cap` set, for the worker processes it starts.
+KEEP_LOGS_ENV = "BATCHLINE_KEEP_LOGS"
+LOG_CAP_ENV = "BATCHLINE_LOG_CAP"
+
+
+def keep_logs_level() -> int | None:
+    """The level of BATCHLINE_KEEP_LOGS (INFO when unset or unknown), None for OFF."""
+    name = os.environ.get(KEEP_LOGS_ENV, "INFO").upper()
+    if name == "OFF":
+        return None
+    level = logging.getLevelName(name)
+    return level if isinstance(level, int) else logging.INFO
+
+
+def log_cap() -> int:
+    """BATCHLINE_LOG_CAP, or DEFAULT_CAP when unset or not a count."""
+    text = os.environ.get(LOG_CAP_ENV, "")
+    return int(text) if text.isdigit() else DEFAULT_CAP
+
 
 _job: contextvars.ContextVar[tuple[str, int] | None] = contextvars.ContextVar(
     "batchline_job", default=None
@@ -45,6 +74,76 @@ def step_scope(name: str, execution_id: int, partition_of: str | None = None) ->
         yield
     finally:
         _step.reset(token)
+
+
+class LogSink(Protocol):
+    """Where ``capture`` sends a job's records: ``add`` must be quick (it runs in the thread
+    that logs); ``flush`` writes what it holds."""
+
+    level: int
+
+    def add(self, record: logging.LogRecord, execution_id: int) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+_sink: contextvars.ContextVar[LogSink | None] = contextvars.ContextVar(
+    "batchline_log_sink", default=None
+)
+
+
+class _CaptureHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        sink, job = _sink.get(), _job.get()
+        if sink is None or job is None or record.levelno < sink.level:
+            return
+        if getattr(record, "batchline_captured", False):  # seen on another logger already
+            return
+        record.batchline_captured = True
+        if not hasattr(record, "step_execution_id"):
+            step = _step.get()
+            record.step_name, record.step_execution_id = (step[0], step[1]) if step else ("-", None)
+        try:
+            sink.add(record, job[1])
+        except Exception:
+            self.handleError(record)
+
+
+# Stateless: it asks the context for the sink, so one per process serves every engine.
+_CAPTURE = _CaptureHandler()
+
+
+def _let_through(target: logging.Logger, level: int) -> None:
+    if _CAPTURE not in target.handlers:
+        target.addHandler(_CAPTURE)
+    if target.level != logging.NOTSET and target.level > level:
+        for handler in target.handlers:
+            if handler is not _CAPTURE and handler.level == logging.NOTSET:
+                handler.setLevel(target.level)
+        target.setLevel(level)
+
+
+@contextmanager
+def capture(sink: LogSink | None) -> Iterator[None]:
+    """Send the records of the job run inside to ``sink``; flush it at the end."""
+    if sink is None:
+        yield
+        return
+    _let_through(logging.getLogger(), sink.level)
+    _let_through(logging.getLogger("batchline"), sink.level)
+    token = _sink.set(sink)
+    try:
+        yield
+    finally:
+        _sink.reset(token)
+        sink.flush()
+
+
+def flush_captured() -> None:
+    """Write what the current sink holds (a step has ended)."""
+    sink = _sink.get()
+    if sink is not None:
+        sink.flush()
 
 
 class ExecutionFilter(logging.Filter):

@@ -303,6 +303,7 @@ def run_partition_task(task: PartitionTask) -> str:
 
 
 def _run_partition_task(task: PartitionTask, abort: _WorkerSignal | None) -> str:
+    from batchline.repository.logs import kept_logs
     from batchline.repository.sql import SqlJobRepository
 
     registry = JobRegistry()
@@ -334,14 +335,15 @@ def _run_partition_task(task: PartitionTask, abort: _WorkerSignal | None) -> str
             control,
             observers=from_specs(task.observers),
         )
-        done = run_partition(
-            step,
-            Partition(task.partition, task.context),
-            execution,
-            runtime,
-            rerun_completed=task.rerun_completed,
-            abort=abort,
-        )
+        with kept_logs(repository.engine, execution.job_name, execution.id):
+            done = run_partition(
+                step,
+                Partition(task.partition, task.context),
+                execution,
+                runtime,
+                rerun_completed=task.rerun_completed,
+                abort=abort,
+            )
     finally:
         repository.dispose()
     return done.status.value if done is not None else BatchStatus.COMPLETED.value

@@ -18,6 +18,7 @@ from batchline.cli.db import db, purge
 from batchline.cli.executions import executions, show, show_step
 from batchline.cli.jobs import abandon, list_jobs, recover, restart, start, stop
 from batchline.cli.listen import listen
+from batchline.cli.logs import logs
 from batchline.cli.schedule import schedule
 from batchline.cli.serve import serve
 from batchline.cli.state import State, configure_logging
@@ -26,6 +27,7 @@ from batchline.cli.types import SECONDS_OR_ZERO, Seconds
 from batchline.cli.watch import watch
 from batchline.cli.worker import worker
 from batchline.errors import BatchlineError
+from batchline.logging import DEFAULT_CAP, KEEP_LOGS_ENV, LOG_CAP_ENV, keep_logs_level
 from batchline.repository import DEFAULT_URL
 
 __all__ = ["main"]
@@ -211,6 +213,27 @@ class _Group(click.Group):
     help="Celery workers: a lost partition fails the step, or is offered to another worker "
     "[default: fail].",
 )
+@click.option(
+    "--keep-logs",
+    type=click.Choice(
+        ["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL", "OFF"], case_sensitive=False
+    ),
+    default="INFO",
+    show_default=True,
+    envvar=KEEP_LOGS_ENV,
+    show_envvar=True,
+    help="Keep a running job's log lines at this level and up, from any logger, with its "
+    "execution in the repository (batchline logs ID); OFF keeps none.",
+)
+@click.option(
+    "--log-cap",
+    type=click.IntRange(0, 10_000_000),
+    default=DEFAULT_CAP,
+    show_default=True,
+    envvar=LOG_CAP_ENV,
+    show_envvar=True,
+    help="Log lines kept per execution at most; those after it are counted, not kept.",
+)
 @click.option("-v", "--verbose", count=True, help="More log output (-v: debug).")
 @click.option("-q", "--quiet", is_flag=True, help="Warnings and errors only.")
 @click.version_option(package_name="batchline")
@@ -231,6 +254,8 @@ def main(
     worker_lease: float | None,
     claim_timeout: float | None,
     on_worker_lost: str | None,
+    keep_logs: str,
+    log_cap: int,
     verbose: int,
     quiet: bool,
 ) -> None:
@@ -255,6 +280,8 @@ def main(
     ctx.call_on_close(
         configure_logging(-1 if quiet else verbose, console if live else None, json=json_lines)
     )
+    # Exported: the processes this one starts (pool partitions) and a worker's tasks read them.
+    os.environ[KEEP_LOGS_ENV], os.environ[LOG_CAP_ENV] = keep_logs.upper(), str(log_cap)
     ctx.obj = State(
         repository=repository,
         job_modules=job_modules,
@@ -267,6 +294,8 @@ def main(
         console=console,
         push_gateway=push_gateway or None,
         otel=otel,
+        keep_logs=keep_logs_level(),
+        log_cap=log_cap,
     )
 
 
@@ -280,6 +309,7 @@ for _command in (
     executions,
     show,
     show_step,
+    logs,
     db,
     purge,
     schedule,

@@ -35,6 +35,8 @@ class State:
     console: Console = field(default_factory=lambda: Console(stderr=True))
     push_gateway: str | None = None
     otel: bool = False
+    keep_logs: int | None = logging.INFO
+    log_cap: int = 10_000
     registry: JobRegistry = field(default_factory=JobRegistry)
     _engine: Engine | None = None
     _modules_loaded: bool = False
@@ -68,6 +70,8 @@ class State:
                 heartbeat_interval=self.heartbeat_interval,
                 lease=self.lease,
                 observers=self.observers(),
+                log_level=self.keep_logs,
+                log_cap=self.log_cap,
             )
             click.get_current_context().call_on_close(self._engine.close)
         return self._engine

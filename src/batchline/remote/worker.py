@@ -22,6 +22,7 @@ from batchline.flow import find_step
 from batchline.logging import log
 from batchline.model import JobExecution, utcnow
 from batchline.observers import Observers, WorkerSpec, from_specs
+from batchline.repository.logs import kept_logs
 from batchline.repository.samples import DEFAULT_SAMPLE_INTERVAL
 from batchline.repository.sql import SqlJobRepository
 from batchline.status import BatchStatus
@@ -83,7 +84,8 @@ def run_partition(
         )
         beating = _Heartbeat(repository, se.id, held, control, manager_lease)
         try:
-            done = run_prepared_partition(step, se, runtime, rerun_completed=rerun_completed)
+            with kept_logs(repository.engine, execution.job_name, execution.id):
+                done = run_prepared_partition(step, se, runtime, rerun_completed=rerun_completed)
         except OptimisticLockingFailure:
             log.info("partition %s was claimed by another worker", se.step_name)
             return "skipped: claimed by another worker"

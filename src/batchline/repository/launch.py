@@ -7,6 +7,8 @@ same rules (the SQL store calls it inside its launch transaction):
 - running (STARTING, STARTED, STOPPING): refused, it is already running;
 - UNKNOWN: refused until an operator abandons it or ``recover`` marks it FAILED;
 - COMPLETED or ABANDONED: the instance is done; new identifying parameters make a new one;
+- any execution of the instance ABANDONED, even an older one: done too (as in Spring Batch, an
+  abandoned execution makes its instance non-restartable);
 - FAILED or STOPPED: a restart, if the job is restartable.
 """
 
@@ -35,8 +37,10 @@ def check_launch(
     *,
     restartable: bool = True,
     new_instance_only: bool = False,
+    abandoned_id: int | None = None,
 ) -> None:
-    """Raise the LaunchRefused that says why the instance may not run now; None if it may."""
+    """Raise the LaunchRefused that says why the instance may not run now; None if it may.
+    ``abandoned_id``: an execution of the instance that was abandoned, if any."""
     if last is None:
         return
     what = f"job {job_name!r} with {parameters!r}"
@@ -54,6 +58,11 @@ def check_launch(
         raise JobInstanceAlreadyComplete(
             f"{what} {'completed' if last is BatchStatus.COMPLETED else 'was abandoned'}"
             f" (execution {last_id}); change an identifying parameter to start a new instance"
+        )
+    if abandoned_id is not None:
+        raise JobInstanceAlreadyComplete(
+            f"{what} was abandoned (execution {abandoned_id}); change an identifying parameter"
+            " to start a new instance"
         )
     if not restartable:
         raise JobRestartRefused(f"{what} is not restartable (execution {last_id} {last.value})")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Double,
@@ -245,4 +246,101 @@ backfill = Table(
     Column("version", Integer, nullable=False),
     Index("ix_backfill_job_name_id", "job_name", "id"),
     Index("ix_backfill_status_id", "status", "id"),
+)
+
+# Browser sessions: the cookie holds a random session secret, the table its SHA-256 and the
+# token it was opened with, so every replica knows it and logging out (or revoking the token)
+# ends it everywhere; a copied cookie dies with its row.
+web_session = Table(
+    "batch_web_session",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("session_hash", String(64), nullable=False),
+    Column("token_name", String(100), nullable=False),
+    Column("create_time", Timestamp, nullable=False),
+    Column("expire_time", Timestamp, nullable=False),
+    UniqueConstraint("session_hash", name="uq_web_session_hash"),
+)
+
+# Schedules an operator paused, by schedule id: every replica's scheduler reads it before
+# firing, so a pause holds everywhere at once.
+schedule_state = Table(
+    "batch_schedule_state",
+    metadata,
+    Column("schedule_id", String(200), primary_key=True),
+    Column("paused", Boolean, nullable=False),
+    Column("update_time", Timestamp, nullable=False),
+    Column("updated_by", String(100), nullable=False),
+)
+
+# Operator actions (start, stop, restart, abandon, recover...): who (the token's name), when,
+# on what, and how it ended (done, or refused with the reason).
+audit_entry = Table(
+    "batch_audit",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("action_time", Timestamp, nullable=False),
+    Column("token_name", String(100), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("job_execution_id", Id, nullable=True),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+)
+
+# Log lines of an execution, from every process that worked on it (bounded per execution:
+# batchline.repository.logs); purged with the execution through the foreign key.
+execution_log = Table(
+    "batch_execution_log",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "job_execution_id",
+        Id,
+        ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("step_execution_id", Id, nullable=True),
+    Column("step_name", String(100), nullable=True),
+    Column("log_time", Timestamp, nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("logger", String(200), nullable=False),
+    Column("source", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Index("ix_execution_log_execution_id", "job_execution_id", "id"),
+    Index("ix_execution_log_execution_level", "job_execution_id", "level", "id"),
+)
+
+# Lines an execution's cap turned away (one row per execution, counted up by each writer).
+execution_log_dropped = Table(
+    "batch_execution_log_dropped",
+    metadata,
+    Column(
+        "job_execution_id",
+        Id,
+        ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+        primary_key=True,
+        autoincrement=False,
+    ),
+    Column("dropped", BigInteger, nullable=False),
+)
+
+# Alerts: one row per (execution, kind), claimed (inserted) before the alert is sent, so of
+# several servers watching one repository exactly one sends it; the outcome is kept.
+alert_sent = Table(
+    "batch_alert",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column(
+        "job_execution_id",
+        Id,
+        ForeignKey("batch_job_execution.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("kind", String(16), nullable=False),
+    Column("claim_time", Timestamp, nullable=False),
+    Column("claimed_by", String(200), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("detail", Text, nullable=False),
+    UniqueConstraint("job_execution_id", "kind", name="uq_alert_execution_kind"),
 )

@@ -242,6 +242,16 @@ class SqlJobRepository(SqlQueries):
                 ).one()
                 last = BatchStatus(row.status)
                 context = row.context or "{}"  # a restart resumes the job's context too
+            abandoned_id = None
+            if last is not None and last not in FINAL:
+                abandoned_id = conn.execute(
+                    sa.select(job_execution.c.id)
+                    .where(
+                        job_execution.c.job_instance_id == instance.id,
+                        job_execution.c.status == BatchStatus.ABANDONED.value,
+                    )
+                    .limit(1)
+                ).scalar()
             check_launch(
                 job_name,
                 parameters,
@@ -249,6 +259,7 @@ class SqlJobRepository(SqlQueries):
                 last_id,
                 restartable=restartable,
                 new_instance_only=new_instance_only,
+                abandoned_id=abandoned_id,
             )
             now = utcnow()
             try:

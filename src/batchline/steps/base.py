@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from batchline.errors import OptimisticLockingFailure, StartLimitExceeded, StepFailure
 from batchline.listeners import callbacks
-from batchline.logging import log, step_scope
+from batchline.logging import flush_captured, log, step_scope
 from batchline.model import JobExecution, StepExecution, utcnow
 from batchline.repository.base import JobRepository
 from batchline.status import BatchStatus, ExitStatus
@@ -138,6 +138,7 @@ def run_prepared_step(step: Step, se: StepExecution, runtime: StepRuntime) -> St
                 _finish(se, step, repo, runtime.observers)
                 raise
         _finish(se, step, repo, runtime.observers)
+    flush_captured()
     return se
 
 

@@ -24,6 +24,11 @@ Missed occurrences, the policy:
   it failed: restarting a failed occurrence is an operator's decision (``batchline restart``).
 - Occurrences run on the engine's pool, so a long run does not delay the next occurrence.
 
+Pausing: ``pause(id)`` and ``resume(id)`` record the state in the repository (an SQL one), and
+every replica's scheduler asks it before firing, so a pause holds everywhere; the occurrences
+due while paused are skipped, not replayed. ``trigger(id)`` launches the schedule's job now,
+with the current second as its fire time, paused or not.
+
 Cron expressions have five fields (minute hour day month day-of-week, as crontab) or six, with
 a leading seconds field.
 """
@@ -43,6 +48,7 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.util import astimezone
+from sqlalchemy.engine import Engine as SaEngine
 
 from batchline.engine import Engine, JobHandle
 from batchline.errors import (
@@ -50,9 +56,11 @@ from batchline.errors import (
     JobExecutionAlreadyRunning,
     JobInstanceAlreadyComplete,
     JobInstanceAlreadyExists,
+    NoSuchSchedule,
 )
 from batchline.job import Job
 from batchline.parameters import JobParameter, JobParameters, ParamValue, parse_parameter
+from batchline.repository.schedule_state import ScheduleStates
 
 log = logging.getLogger("batchline.schedule")
 
@@ -96,6 +104,7 @@ class Schedule:
     timezone: str
     parameters: JobParameters
     next_fire_time: dt.datetime | None
+    paused: bool = False
 
 
 class _Occurrence:
@@ -169,6 +178,8 @@ class JobScheduler:
         self.handles: list[JobHandle] = []
         self._lock = threading.Lock()
         self._added: dict[str, tuple[str, str, JobParameters]] = {}  # id -> job, cron, params
+        bind = getattr(engine.repository, "engine", None)
+        self.states = ScheduleStates(bind) if isinstance(bind, SaEngine) else None
         self._scheduler = BackgroundScheduler(
             executors={"default": FireTimeExecutor(4)},
             job_defaults={
@@ -213,8 +224,38 @@ class JobScheduler:
             name=f"{resolved.name} [{cron}]",
             **options,
         )
+        # The id is known once APScheduler chose it: the occurrence asks whether it is paused.
+        added.modify(kwargs={**added.kwargs, "schedule_id": str(added.id)})
         self._added[str(added.id)] = (resolved.name, str(cron), base)
         return str(added.id)
+
+    def _state_store(self) -> ScheduleStates:
+        if self.states is None:
+            raise ConfigurationError("pausing a schedule needs an SQL job repository")
+        return self.states
+
+    def _known(self, schedule_id: str) -> tuple[str, str, JobParameters]:
+        if schedule_id not in self._added:
+            raise NoSuchSchedule(f"no schedule {schedule_id!r} runs here")
+        return self._added[schedule_id]
+
+    def pause(self, schedule_id: str, *, by: str = "-") -> None:
+        """Skip the schedule's occurrences, in every replica, until ``resume``."""
+        self._known(schedule_id)
+        self._state_store().set_paused(schedule_id, True, by)
+        log.info("schedule %r paused by %s", schedule_id, by)
+
+    def resume(self, schedule_id: str, *, by: str = "-") -> None:
+        self._known(schedule_id)
+        self._state_store().set_paused(schedule_id, False, by)
+        log.info("schedule %r resumed by %s", schedule_id, by)
+
+    def trigger(self, schedule_id: str) -> JobHandle | None:
+        """Launch the schedule's job now (fire time: this second), paused or not; None when
+        that occurrence was launched already."""
+        job_name, _, parameters = self._known(schedule_id)
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        return self.fire(job_name, now, parameters)
 
     def fire(
         self,
@@ -251,11 +292,19 @@ class JobScheduler:
         return handle
 
     def _fire_scheduled(
-        self, job_name: str, parameters: JobParameters, scheduled_at: dt.datetime | None = None
+        self,
+        job_name: str,
+        parameters: JobParameters,
+        scheduled_at: dt.datetime | None = None,
+        schedule_id: str | None = None,
     ) -> int | None:
         # The default only satisfies APScheduler's signature check: FireTimeExecutor passes it.
         if scheduled_at is None:
             raise ConfigurationError("JobScheduler's jobs need its FireTimeExecutor")
+        states = self.states
+        if schedule_id is not None and states is not None and states.is_paused(schedule_id):
+            log.info("%s at %s: schedule %r is paused", job_name, scheduled_at, schedule_id)
+            return None
         handle = self.fire(job_name, scheduled_at, parameters)
         return handle.execution_id if handle else None
 
@@ -274,6 +323,7 @@ class JobScheduler:
     def schedules(self) -> list[Schedule]:
         """Every schedule added, in the order added, with its next fire time."""
         found = []
+        paused = self.states.paused() if self.states is not None else set()
         for schedule_id, (job_name, cron, parameters) in list(self._added.items()):
             job = self._scheduler.get_job(schedule_id)
             found.append(
@@ -284,6 +334,7 @@ class JobScheduler:
                     timezone=str(self.timezone),
                     parameters=parameters,
                     next_fire_time=getattr(job, "next_run_time", None) if job else None,
+                    paused=schedule_id in paused,
                 )
             )
         return found

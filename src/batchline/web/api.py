@@ -125,6 +125,7 @@ def schedules(engine: Engine, scheduler: JobScheduler | None) -> list[models.Sch
                 parameters=models.parameters(s.parameters),
                 next_fire_time=s.next_fire_time,
                 recent=[models.execution(e) for e in recent],
+                paused=s.paused,
             )
         )
     return found

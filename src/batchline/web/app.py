@@ -20,12 +20,14 @@ from starlette.exceptions import HTTPException
 
 from batchline.engine import Engine
 from batchline.errors import BatchlineError
+from batchline.repository.audit import AuditLog
 from batchline.repository.tokens import READ, TokenStore
-from batchline.web import api, backfills, pages, problems
-from batchline.web.auth import Guard
+from batchline.web import api, audit, backfills, login, logs, pages, problems, schedule_actions
+from batchline.web.auth import Guard, is_https
 from batchline.web.launched import Launched
 
 if TYPE_CHECKING:
+    from batchline.alerts import AlertWatcher
     from batchline.triggers.schedule import JobScheduler
 
 log = logging.getLogger("batchline.web")
@@ -41,13 +43,18 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "X-Frame-Options": "DENY",
 }
+HSTS = "max-age=31536000"
 
 
 def create_app(
-    engine: Engine, tokens: TokenStore, scheduler: JobScheduler | None = None
+    engine: Engine,
+    tokens: TokenStore,
+    scheduler: JobScheduler | None = None,
+    alerts: AlertWatcher | None = None,
 ) -> FastAPI:
     """The application; with ``scheduler``, it runs (started with the app, shut down with it)
-    and its schedules are listed under /schedules and /api/schedules."""
+    and its schedules are listed under /schedules and /api/schedules; with ``alerts``, the
+    alert watcher runs with the app."""
     guard = Guard(tokens)
     launched = Launched(engine)
     running_backfills = backfills.Backfills(engine)
@@ -56,7 +63,11 @@ def create_app(
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if scheduler is not None:
             scheduler.start()
+        if alerts is not None:
+            alerts.start()
         yield
+        if alerts is not None:
+            await asyncio.to_thread(alerts.stop)
         if scheduler is not None:
             await asyncio.to_thread(scheduler.shutdown)
             for handle in scheduler.running():
@@ -76,11 +87,17 @@ def create_app(
     )
     app.include_router(api.router(engine, guard, launched, scheduler))
     app.include_router(backfills.router(engine, guard, running_backfills))
+    app.include_router(logs.router(engine, guard))
+    app.include_router(login.router(guard))
+    app.include_router(schedule_actions.router(guard, launched, scheduler))
+    audit_log = AuditLog(tokens.engine)
+    app.include_router(audit.router(audit_log, guard))
     app.include_router(pages.router(engine, guard, launched, scheduler, running_backfills))
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _errors(app, guard)
     _metrics_hook(app, engine, guard)
     _problem_schema_for_validation(app)
+    audit.install(app, audit_log)
 
     @app.middleware("http")
     async def secure_headers(
@@ -88,6 +105,8 @@ def create_app(
     ) -> Response:
         response = await call_next(request)
         response.headers.update(SECURITY_HEADERS)
+        if is_https(request):  # only over HTTPS: HSTS on plain HTTP would mean nothing (RFC 6797)
+            response.headers["Strict-Transport-Security"] = HSTS
         if not request.url.path.startswith("/static"):
             response.headers["Cache-Control"] = "no-store"
         return response

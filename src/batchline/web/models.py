@@ -132,6 +132,7 @@ class Schedule(BaseModel):
     parameters: dict[str, Parameter] = Field(description="besides the fire time's")
     next_fire_time: Time | None
     recent: list[Execution] = Field(description="the last executions it launched, newest first")
+    paused: bool = Field(False, description="paused by an operator (every replica skips it)")
 
 
 class Recovered(BaseModel):

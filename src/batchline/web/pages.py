@@ -21,7 +21,7 @@ from batchline.repository.filters import SEARCH_WINDOW
 from batchline.repository.tokens import OPERATE, READ
 from batchline.status import BatchStatus
 from batchline.web import api, backfills, bulk, charts, display, flowsvg, forms, models
-from batchline.web.auth import COOKIE, CSRF_FIELD, Caller, Guard
+from batchline.web.auth import CSRF_FIELD, Caller, Guard
 from batchline.web.launched import Launched
 
 if TYPE_CHECKING:
@@ -111,27 +111,6 @@ def router(
 
     def done(execution_id: int) -> Response:
         return RedirectResponse(f"/executions/{execution_id}", status_code=303)
-
-    @pages.get("/login", response_class=HTMLResponse)
-    def login_form(request: Request) -> Response:
-        return templates.TemplateResponse(request, "login.html", {"failed": False})
-
-    @pages.post("/login")
-    def login(request: Request, token: Annotated[str, Form(max_length=200)]) -> Response:
-        if guard.tokens.find(token.strip()) is None:
-            return templates.TemplateResponse(
-                request, "login.html", {"failed": True}, status_code=401
-            )
-        response = RedirectResponse("/", status_code=303)
-        response.set_cookie(COOKIE, token.strip(), httponly=True, samesite="strict", path="/")
-        return response
-
-    @pages.post("/logout")
-    def logout(request: Request, csrf_token: Annotated[str, Form()] = "") -> Response:
-        guard.require(request, READ)
-        response = RedirectResponse("/login", status_code=303)
-        response.delete_cookie(COOKIE, path="/")
-        return response
 
     @pages.get("/", response_class=HTMLResponse)
     def overview(request: Request) -> Response:

@@ -20,6 +20,7 @@ from batchline.errors import (
     LaunchRefused,
     NoSuchExecution,
     NoSuchJob,
+    NoSuchSchedule,
     ParameterError,
     RepositoryError,
 )
@@ -43,7 +44,7 @@ def problem(
 
 
 def status_of(err: BatchlineError) -> tuple[int, str]:
-    if isinstance(err, NoSuchExecution | NoSuchJob):
+    if isinstance(err, NoSuchExecution | NoSuchJob | NoSuchSchedule):
         return 404, "Not Found"
     if isinstance(err, ParameterError | ConfigurationError):
         return 400, "Bad Request"

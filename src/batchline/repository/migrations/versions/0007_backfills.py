@@ -14,7 +14,7 @@ from sqlalchemy.dialects import mysql
 from batchline.repository.migrations.ops import create_index, create_table
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
