@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
 from batchline.items import copy_rows
+from batchline.items.arrow.text import csv_text, is_arrow
 from batchline.items.base import Chunk
 from batchline.items.rows import tuple_getter
 
@@ -73,6 +74,9 @@ class PostgresCopyWriter:
         from psycopg.copy import QueuedLibpqWriter
 
         target = sql.Identifier(*([self.schema] if self.schema else []), self.table)
+        if is_arrow(items[0]):
+            self._write_arrow(driver, target, items)
+            return
         columns = (
             sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, self.columns)))
             if self.columns
@@ -116,6 +120,22 @@ class PostgresCopyWriter:
                 tx = copy_rows.transformer(cursor)
                 for data in copy_rows.blocks(rows, fmt, tx):
                     copy.write(data)
+
+    def _write_arrow(self, driver: Any, target: Any, batches: Sequence[Any]) -> None:
+        """Record batches (a columnar step): CSV text by Arrow's C++ writer, ``FORMAT csv``."""
+        from psycopg import sql
+
+        data, names = csv_text(batches, self.columns or None)
+        if not data:
+            return
+        statement = sql.SQL("COPY {} ({}) FROM STDIN (FORMAT csv)").format(
+            target, sql.SQL(", ").join(map(sql.Identifier, names))
+        )
+        self.overlaps_reads = True
+        view = memoryview(data)
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for start in range(0, len(view), _SLICE):
+                copy.write(view[start : start + _SLICE])
 
 
 _SLICE = 1 << 20

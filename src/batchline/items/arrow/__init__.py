@@ -1,0 +1,25 @@
+"""Columnar readers and writers (the ``arrow`` extra): record batches for ``.columnar(n)`` steps.
+
+Names load on first use (``batchline._lazy``): pyarrow is imported only when one is touched.
+"""
+
+import typing as _typing
+
+from batchline import _lazy
+
+_EXPORTS: dict[str, str] = {
+    "ArrowCsvReader": "batchline.items.arrow.readers",
+    "ArrowCsvWriter": "batchline.items.arrow.writers",
+    "ArrowJsonReader": "batchline.items.arrow.readers",
+    "ArrowParquetReader": "batchline.items.arrow.parquet",
+    "ArrowParquetWriter": "batchline.items.arrow.parquet",
+    "ArrowSqlWriter": "batchline.items.arrow.writers",
+}
+__all__ = sorted(_EXPORTS)
+
+if _typing.TYPE_CHECKING:
+    from batchline.items.arrow.parquet import ArrowParquetReader, ArrowParquetWriter
+    from batchline.items.arrow.readers import ArrowCsvReader, ArrowJsonReader
+    from batchline.items.arrow.writers import ArrowCsvWriter, ArrowSqlWriter
+else:
+    __getattr__, __dir__ = _lazy.exports(__name__, _EXPORTS, __all__)
