@@ -102,7 +102,9 @@ def kill_and_restart(url: str, mode: str, source: Path, target: Path, seed: int)
             delay = rng.uniform(1.0, 2.5) if step == "delay" else None
             code = run_child(argv, crash, delay)
             kills += code == -signal.SIGKILL
-            newest = max(engine.list_executions(columnar_job.JOB_NAME, limit=100), key=lambda e: e.id)
+            newest = max(
+                engine.list_executions(columnar_job.JOB_NAME, limit=100), key=lambda e: e.id
+            )
             if newest.status is BatchStatus.COMPLETED:
                 return kills
             if newest.status.is_running:
@@ -125,8 +127,10 @@ class TestColumnarSigkill:
         source, _, expected = make_input(tmp_path)
         url = db_url
         if sa.make_url(url).get_backend_name() in ("mysql", "mariadb"):
-            url = sa.make_url(url).update_query_dict({"local_infile": "1"}).render_as_string(
-                hide_password=False
+            url = (
+                sa.make_url(url)
+                .update_query_dict({"local_infile": "1"})
+                .render_as_string(hide_password=False)
             )
         kills = kill_and_restart(url, "db", source, tmp_path / "unused", seed)
         assert kills >= 3, f"seed {seed}: only {kills} kills"

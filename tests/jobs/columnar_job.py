@@ -149,10 +149,7 @@ def main(argv: list[str]) -> int:
             metadata.create_all(engine.repository.engine)  # type: ignore[attr-defined]
         job = build_job(args.url, args.mode, args.source, args.target, args.rows, plan)
         engine.register(job)
-        if args.restart is None:
-            execution = engine.start(job)
-        else:
-            execution = engine.restart(args.restart)
+        execution = engine.start(job) if args.restart is None else engine.restart(args.restart)
         print(execution.status, execution.exit_status, flush=True)
         return 0 if execution.status is BatchStatus.COMPLETED else 1
 

@@ -229,7 +229,8 @@ class _Run:
         self.repo = runtime.repository
         self.tm = step.transaction_manager or runtime.transaction_manager
         self.shared = self.repo.shares_connection_with(self.tm)
-        self.read = getattr(reader, "read", None)
+        # A columnar reader (steps/columnar.py) has read_batch instead.
+        self.read: Callable[[], Any] = getattr(reader, "read", _no_read)
         # read_into(items, n): append up to n items, True at the end (file readers have it).
         self.read_into: Callable[[list[Any], int], bool] | None = getattr(reader, "read_into", None)
         self.process = step.processor.process if step.processor is not None else None
@@ -701,3 +702,7 @@ def _unique(streams: list[ItemStream]) -> list[ItemStream]:
 
 
 ChunkStep._run_class = _Run
+
+
+def _no_read() -> Any:
+    raise ConfigurationError("this reader has no read(): it reads batches, for .columnar steps")

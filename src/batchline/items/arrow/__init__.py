@@ -15,7 +15,14 @@ _EXPORTS: dict[str, str] = {
     "ArrowParquetWriter": "batchline.items.arrow.parquet",
     "ArrowSqlWriter": "batchline.items.arrow.writers",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "ArrowCsvReader",
+    "ArrowCsvWriter",
+    "ArrowJsonReader",
+    "ArrowParquetReader",
+    "ArrowParquetWriter",
+    "ArrowSqlWriter",
+]
 
 if _typing.TYPE_CHECKING:
     from batchline.items.arrow.parquet import ArrowParquetReader, ArrowParquetWriter

@@ -138,14 +138,16 @@ class ArrowParquetWriter(ParquetWriter):
                     f"{self!r} writes record batches (a columnar step), not {type(item).__name__}"
                 )
         self._begin(chunk)
-        self._rows.extend(items)  # type: ignore[arg-type]
+        self._rows.extend(items)
 
     def update(self, context: ExecutionContext) -> None:
         if self._rows:
             import pyarrow.parquet as pq
 
             pa = pyarrow()
-            parts = [b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in self._rows]
+            parts = [
+                b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in self._rows
+            ]
             table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
             if self.schema is not None:
                 table = table.cast(self.schema)

@@ -37,9 +37,7 @@ class ArrowCsvReader(LineBlockReader):
         storage_options: StorageOptions = None,
         name: str = "reader",
     ) -> None:
-        super().__init__(
-            path, block_size=block_size, storage_options=storage_options, name=name
-        )
+        super().__init__(path, block_size=block_size, storage_options=storage_options, name=name)
         pa = pyarrow()
         if isinstance(schema, Mapping):
             schema = pa.schema(list(schema.items()))
@@ -130,9 +128,7 @@ class ArrowJsonReader(LineBlockReader):
         storage_options: StorageOptions = None,
         name: str = "reader",
     ) -> None:
-        super().__init__(
-            path, block_size=block_size, storage_options=storage_options, name=name
-        )
+        super().__init__(path, block_size=block_size, storage_options=storage_options, name=name)
         pa = pyarrow()
         if isinstance(schema, Mapping):
             schema = pa.schema(list(schema.items()))
