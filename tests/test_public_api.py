@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LAZY_PACKAGES = [
     "batchline",
     "batchline.items",
+    "batchline.items.arrow",
     "batchline.items.files",
     "batchline.partitioners",
     "batchline.remote",

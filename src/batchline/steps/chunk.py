@@ -253,7 +253,7 @@ class _Run:
         self.reader = reader
         others = [step.processor, writer, *step.streams]
         ahead = step.completion is None and wanted(step.read_ahead, reader, writer, others)
-        self.ahead = ReadAhead(reader, step.chunk_size, step.name) if ahead else None
+        self.ahead = self._read_ahead(reader) if ahead else None
         # Left to the writer (no setting): it may say after a chunk that it held the GIL.
         self.ahead_asks = step.read_ahead is None
         self.writer = writer
@@ -261,6 +261,9 @@ class _Run:
         self.reader_state: StreamState | None = None
         self.freeze = GcFreeze(step.gc_freeze)
         self.reads_at_start = self.reads
+
+    def _read_ahead(self, reader: Any) -> ReadAhead:
+        return ReadAhead(reader, self.step.chunk_size, self.step.name)
 
     # --- the loop ---------------------------------------------------------------------------
 

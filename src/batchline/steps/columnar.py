@@ -68,9 +68,9 @@ class _ColumnarRun(_Run):
     def __init__(self, step: ChunkStep, *args: Any) -> None:
         super().__init__(step, *args)
         self.read_batch = self.reader.read_batch
-        if self.ahead is not None:
-            self.ahead.stop()
-            self.ahead = _BatchAhead(self.reader, step.chunk_size, step.name)  # type: ignore[assignment]
+
+    def _read_ahead(self, reader: Any) -> Any:
+        return _BatchAhead(reader, self.step.chunk_size, self.step.name)
 
     def _read_chunk(self, chunk: Chunk, ahead: Prefetched | None = None) -> tuple[_Gathered, bool]:
         got = _Batches(_Skips(self.skips_by_class))
