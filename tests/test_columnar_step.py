@@ -259,3 +259,39 @@ class _TableReader:
         piece = self.table.slice(self.at, rows).combine_chunks().to_batches()
         self.at += rows
         return (piece[0] if piece else None), [], self.at >= self.table.num_rows
+
+
+class TestFrames:
+    def test_pandas_and_polars_processors_round_trip(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A processor asking for a pandas or polars frame gets one; its frame becomes the batch
+        written, filtered rows counted."""
+        from batchline.items.arrow import pandas_processor, polars_processor
+
+        write_csv(tmp_path / "in.csv", 20)
+
+        def with_pandas(df: Any) -> Any:
+            out = df[df["qty"] > 0].copy()
+            out["twice"] = out["qty"] * 2
+            return out
+
+        def with_polars(df: Any) -> Any:
+            import polars as pl
+
+            return df.filter(pl.col("qty") > 0).with_columns((pl.col("qty") * 2).alias("twice"))
+
+        for name, processor in (
+            ("pd", pandas_processor(with_pandas)),
+            ("pl", polars_processor(with_polars)),
+        ):
+            out = Collect()
+            step = (
+                StepBuilder(name)
+                .columnar(7)
+                .reader(ArrowCsvReader(str(tmp_path / "in.csv"), schema=SCHEMA))
+            )
+            execution = run_step(sqlite_engine, step.processor(processor).writer(out).build())
+            (se,) = execution.step_executions
+            assert (se.read_count, se.write_count, se.filter_count) == (20, 15, 5), name
+            assert out.rows[0] == {"id": 1, "name": "n1", "qty": 1, "twice": 2}, name

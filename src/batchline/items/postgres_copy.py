@@ -137,6 +137,7 @@ class PostgresCopyWriter:
                     data, _ = csv_text([batch.slice(start, _ARROW_SLICE)], names)
                     copy.write(data)
 
+
 _SLICE = 1 << 20
 # Rows formatted per COPY message from a record batch: about 1 MB of CSV for 10 columns.
 _ARROW_SLICE = 10_000

@@ -14,6 +14,8 @@ _EXPORTS: dict[str, str] = {
     "ArrowParquetReader": "batchline.items.arrow.parquet",
     "ArrowParquetWriter": "batchline.items.arrow.parquet",
     "ArrowSqlWriter": "batchline.items.arrow.writers",
+    "pandas_processor": "batchline.items.arrow.frames",
+    "polars_processor": "batchline.items.arrow.frames",
 }
 __all__ = [
     "ArrowCsvReader",
@@ -22,9 +24,12 @@ __all__ = [
     "ArrowParquetReader",
     "ArrowParquetWriter",
     "ArrowSqlWriter",
+    "pandas_processor",
+    "polars_processor",
 ]
 
 if _typing.TYPE_CHECKING:
+    from batchline.items.arrow.frames import pandas_processor, polars_processor
     from batchline.items.arrow.parquet import ArrowParquetReader, ArrowParquetWriter
     from batchline.items.arrow.readers import ArrowCsvReader, ArrowJsonReader
     from batchline.items.arrow.writers import ArrowCsvWriter, ArrowSqlWriter
