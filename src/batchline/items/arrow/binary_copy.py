@@ -47,6 +47,10 @@ def encoder(types: Sequence[str], schema: Any) -> Callable[[Any], bytes] | None:
     or None when some column cannot be encoded here."""
     import pyarrow as pa
 
+    try:
+        import numpy  # noqa: F401 (pyarrow works without it; the CSV path then)
+    except ImportError:
+        return None
     encoders: list[Encode] = []
     for pg_type, field in zip(types, schema, strict=True):
         made = _column_encoder(pg_type, field.type, pa)
