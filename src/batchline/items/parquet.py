@@ -282,12 +282,12 @@ class ParquetWriter:
         fs = self._fs
         parts = [self._part_path(p) for p in self._parts]
         schema = self.schema
-        if schema is None and parts:
+        if self._assemble(parts):
+            schema = None
+        elif schema is None and parts:
             with fs.open(parts[0], "rb") as f:
                 schema = pq.read_schema(f)
-        if self._assemble(parts):
-            pass
-        elif schema is not None:
+        if schema is not None:
             temporary = f"{self._target}.assembling"
             with fs.open(temporary, "wb") as out:
                 writer = pq.ParquetWriter(out, schema, compression=self.compression)

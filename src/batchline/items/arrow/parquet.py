@@ -121,14 +121,26 @@ class ArrowParquetReader:
 class ArrowParquetWriter(ParquetWriter):
     """Record batches into a Parquet file, a row group per committed chunk.
 
-    Each chunk's batches are written as one part file, listed in the step's context when the
-    chunk commits; a restart drops the parts after the last committed one, so the file keeps
-    exactly the committed row groups. When the step completes the parts become the file: moved
-    into place when there is one, otherwise their row groups copied into it in order.
+    A Parquet file's footer comes last, so a file cut at a commit cannot be read. Each chunk's
+    batches are therefore also kept as an Arrow IPC part file (no encoding: about a memory
+    copy), listed in the step's context when the chunk commits; a restart drops the parts after
+    the last committed one. Meanwhile one ``pq.ParquetWriter`` writes the chunks' row groups
+    into the staging folder as they come. When the step completes, that file gets its footer
+    and is moved into place if it holds exactly the committed chunks (a run from the start
+    with no chunk rolled back after its write); otherwise (after a restart, a retry or a scan)
+    the committed parts are encoded into the file in order. Either way the file holds exactly
+    the committed rows, a row group per chunk.
     """
 
     def __repr__(self) -> str:
         return f"ArrowParquetWriter({self.path!r})"
+
+    def open(self, context: ExecutionContext) -> None:
+        super().open(context)
+        self._stream: Any = None
+        self._stream_file: Any = None
+        self._streamed: list[str] = []  # the parts whose rows the stream holds, in order
+        self._stream_ok = not self._parts  # it can only cover a run from the start
 
     def write(self, items: Sequence[Any], chunk: Chunk) -> None:
         pa = pyarrow()
@@ -140,10 +152,13 @@ class ArrowParquetWriter(ParquetWriter):
         self._begin(chunk)
         self._rows.extend(items)
 
+    def _drop_pending(self) -> None:
+        if any(part in self._streamed for part in self._pending):
+            self._stream_ok = False  # it holds a chunk that did not commit
+        super()._drop_pending()
+
     def update(self, context: ExecutionContext) -> None:
         if self._rows:
-            import pyarrow.parquet as pq
-
             pa = pyarrow()
             parts = [
                 b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in self._rows
@@ -151,18 +166,70 @@ class ArrowParquetWriter(ParquetWriter):
             table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
             if self.schema is not None:
                 table = table.cast(self.schema)
-            part = f"{len(self._parts) + len(self._pending) + 1:06d}.parquet"
-            with self._fs.open(self._part_path(part), "wb") as f:
-                pq.write_table(
-                    table, f, compression=self.compression, row_group_size=max(table.num_rows, 1)
-                )
+            part = f"{len(self._parts) + len(self._pending) + 1:06d}.arrow"
+            with (
+                self._fs.open(self._part_path(part), "wb") as f,
+                pa.ipc.new_file(f, table.schema) as ipc,
+            ):
+                ipc.write_table(table)
             self._pending.append(part)
             self._rows = []
+            self._stream_table(table, part)
         context[f"{self.name}.parts"] = self._parts + self._pending
 
+    def _stream_table(self, table: Any, part: str) -> None:
+        if not self._stream_ok:
+            return
+        import pyarrow.parquet as pq
+
+        if self._stream is None:
+            self._stream_file = self._fs.open(self._part_path("stream.parquet"), "wb")
+            self._stream = pq.ParquetWriter(
+                self._stream_file, table.schema, compression=self.compression
+            )
+        elif table.schema != self._stream.schema:
+            self._stream_ok = False
+            return
+        self._stream.write_table(table, row_group_size=max(table.num_rows, 1))
+        self._streamed.append(part)
+
     def _assemble(self, parts: list[str]) -> bool:
-        """One part is the file already: moved into place rather than copied."""
-        if len(parts) != 1:
+        if not parts:
+            self._close_stream()
             return False
-        self._fs.mv(parts[0], self._target)
+        fs = self._fs
+        if self._stream_ok and self._streamed == self._parts:
+            self._close_stream()
+            fs.mv(self._part_path("stream.parquet"), self._target)
+            return True
+        self._close_stream()
+        import pyarrow.parquet as pq
+
+        pa = pyarrow()
+        temporary = f"{self._target}.assembling"
+        with fs.open(temporary, "wb") as out:
+            writer: Any = None
+            for path in parts:
+                with fs.open(path, "rb") as f:
+                    # a file assembled before a crash came back as the first part: Parquet
+                    is_ipc = not path.endswith(".parquet")
+                    table = pa.ipc.open_file(f).read_all() if is_ipc else pq.read_table(f)
+                if writer is None:
+                    writer = pq.ParquetWriter(
+                        out, self.schema or table.schema, compression=self.compression
+                    )
+                writer.write_table(table, row_group_size=max(table.num_rows, 1))
+            writer.close()
+        fs.mv(temporary, self._target)
         return True
+
+    def _close_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close()
+            self._stream_file.close()
+
+    def close(self) -> None:
+        self._close_stream()
+        self._stream_ok = False
+        super().close()
