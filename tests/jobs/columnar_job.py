@@ -50,6 +50,8 @@ trades_out = sa.Table(
 
 
 class CrashingReader:
+    read_ahead_safe = True  # so the kills also land while the next batch is read ahead
+
     def __init__(self, inner: Any, plan: CrashInjector) -> None:
         self.inner, self.plan = inner, plan
 
@@ -68,6 +70,8 @@ class CrashingReader:
 
 
 class CrashingWriter:
+    overlaps_reads = True
+
     def __init__(self, inner: Any, plan: CrashInjector) -> None:
         self.inner, self.plan = inner, plan
 

@@ -132,6 +132,9 @@ class ArrowParquetWriter(ParquetWriter):
     the committed rows, a row group per chunk.
     """
 
+    # Arrow encodes with the GIL released: the step reads the next batch meanwhile.
+    overlaps_reads = True
+
     def __repr__(self) -> str:
         return f"ArrowParquetWriter({self.path!r})"
 
