@@ -66,6 +66,11 @@ class LineBlockReader:
         if block_size < 1:
             raise ConfigurationError(f"{path}: block_size must be >= 1")
         self.path = str(path)
+        if self.path.endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+            raise ConfigurationError(
+                f"{path}: columnar readers restart at byte offsets, which a compressed file "
+                "does not have; decompress it first (or use the row readers)"
+            )
         self.block_size = block_size
         self.name = name
         self._storage_options = storage_options
