@@ -28,6 +28,7 @@ LAZY_PACKAGES = [
     "batchline",
     "batchline.backfill",
     "batchline.items",
+    "batchline.items.arrow",
     "batchline.items.files",
     "batchline.partitioners",
     "batchline.remote",

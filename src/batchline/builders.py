@@ -32,6 +32,7 @@ from batchline.model import StepExecution
 from batchline.parameters import JobParameters
 from batchline.steps.base import Step, StepOptions
 from batchline.steps.chunk import ChunkStep
+from batchline.steps.columnar import ColumnarStep
 from batchline.steps.gc_freeze import FREEZE_AFTER
 from batchline.steps.job_step import JobStep, ParametersSpec
 from batchline.steps.partition import OnFailure, PartitionerSpec, PartitionHandler, PartitionStep
@@ -62,6 +63,7 @@ class StepBuilder:
         self._child: tuple[Job, ParametersSpec, bool] | None = None
         self._read_ahead: bool | None = None
         self._gc_freeze: int | None = FREEZE_AFTER
+        self._columnar = False
 
     def task(self, task: Callable[[StepExecution], Any] | Any) -> Self:
         """A simple step: a callable, or an object with ``execute(step_execution)``."""
@@ -90,6 +92,17 @@ class StepBuilder:
             raise ConfigurationError(f"step {self._name!r}: chunk size must be an int >= 1")
         self._chunk_size = size
         self._completion = None if seconds is None else CountOrTimeCompletion(size, seconds)
+        return self
+
+    def columnar(self, rows: int) -> Self:
+        """A columnar chunk step: each chunk is up to ``rows`` rows as one pyarrow RecordBatch,
+        from a batch reader (``batchline.items.arrow``) to a writer that takes batches; the
+        counters count rows (see steps/columnar.py)."""
+        if not isinstance(rows, int) or rows < 1:
+            raise ConfigurationError(f"step {self._name!r}: columnar rows must be an int >= 1")
+        self._chunk_size = rows
+        self._completion = None
+        self._columnar = True
         return self
 
     def read_ahead(self, enabled: bool = True) -> Self:
@@ -290,7 +303,13 @@ class StepBuilder:
                 f"step {self._name!r} needs a task, or a reader and a writer (missing "
                 f"{' and '.join(missing)})"
             )
-        return ChunkStep(
+        if self._columnar and self._completion is not None:
+            raise ConfigurationError(
+                f"step {self._name!r} is columnar: its chunks are counted in rows, "
+                "a completion policy does not apply"
+            )
+        step_class = ColumnarStep if self._columnar else ChunkStep
+        return step_class(
             self._name,
             reader=self._reader,
             processor=self._processor,

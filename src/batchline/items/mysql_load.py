@@ -28,6 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from batchline.errors import BatchlineError, ConfigurationError
+from batchline.items.arrow.text import csv_text, is_arrow
 from batchline.items.base import Chunk
 from batchline.items.driver_errors import as_sqlalchemy
 from batchline.items.rows import tuple_getter
@@ -80,6 +81,9 @@ class MySqlLoadDataWriter:
         if not items:
             return
         driver = _pymysql_connection(chunk.connection, self.table)
+        if is_arrow(items[0]):
+            self._load_arrow(driver, chunk, items)
+            return
         get = tuple_getter(items[0], self.columns)
         rows = items if isinstance(items[0], list | tuple) else list(map(get, items))
         if self._render is None:
@@ -92,10 +96,26 @@ class MySqlLoadDataWriter:
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
             f"({', '.join(map(quote, self.columns))})"
         )
-        handle, path = tempfile.mkstemp(prefix="batchline-load-", suffix=".tsv", dir=self.folder)
+        self._load(driver, chunk, statement, text.encode("utf-8"), len(rows))
+
+    def _load_arrow(self, driver: Any, chunk: Chunk, batches: Sequence[Any]) -> None:
+        """Record batches (a columnar step): CSV by Arrow's C++ writer, strings quoted, NULL
+        unquoted for null, booleans as 0 and 1."""
+        data, names = csv_text(batches, self.columns, null="NULL", bools_as_ints=True)
+        quote = chunk.connection.dialect.identifier_preparer.quote
+        target = ".".join(quote(part) for part in (self.schema, self.table) if part)
+        statement = (
+            f"LOAD DATA LOCAL INFILE %s INTO TABLE {target} CHARACTER SET utf8mb4 "
+            "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
+            f"LINES TERMINATED BY '\\n' ({', '.join(map(quote, names))})"
+        )
+        self._load(driver, chunk, statement, data, sum(b.num_rows for b in batches))
+
+    def _load(self, driver: Any, chunk: Chunk, statement: str, data: bytes, rows: int) -> None:
+        handle, path = tempfile.mkstemp(prefix="batchline-load-", suffix=".txt", dir=self.folder)
         try:
-            with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
-                out.write(text)
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
             with as_sqlalchemy(chunk.connection, statement), driver.cursor() as cursor:
                 loaded = cursor.execute(statement, (path,))
                 cursor.execute("SHOW WARNINGS LIMIT 3")
@@ -113,8 +133,8 @@ class MySqlLoadDataWriter:
         if warnings:
             first = "; ".join(f"{w[0]} {w[1]}: {w[2]}" for w in warnings)
             raise LoadDataError(f"{self!r}: the server warned while loading the chunk: {first}")
-        if loaded != len(rows):
-            raise LoadDataError(f"{self!r}: {loaded} rows loaded of the chunk's {len(rows)}")
+        if loaded != rows:
+            raise LoadDataError(f"{self!r}: {loaded} rows loaded of the chunk's {rows}")
 
 
 def _field(value: Any) -> str:

@@ -195,7 +195,7 @@ class ParquetWriter:
         self._staging = f"{self._target}.parts"
         self._parts: list[str] = []  # committed
         self._pending: list[str] = []  # written for the chunk not committed yet
-        self._rows: list[Mapping[str, Any]] = []  # the chunk's rows, written by update()
+        self._rows: list[Any] = []  # the chunk's rows (or batches), written by update()
         self._pending_commits = 0  # the step's commit count when they were written
         self._tracker = WriteTracker(lambda: len(self._rows), self._cut_rows)
         self._se: StepExecution | None = None
@@ -245,6 +245,11 @@ class ParquetWriter:
         self._pending = []
 
     def write(self, items: Sequence[Any], chunk: Chunk) -> None:
+        self._begin(chunk)
+        self._rows.extend(_as_mapping(item) for item in items)
+
+    def _begin(self, chunk: Chunk) -> None:
+        """Follow the chunk's transaction: a new chunk, or one rolled back (see rollback.py)."""
         state = self._tracker.begin(chunk)
         if state is Write.NEW_CHUNK:
             self._parts.extend(self._pending)
@@ -255,7 +260,6 @@ class ParquetWriter:
         self._se = chunk.step_execution
         self._pending_commits = chunk.step_execution.commit_count
         self._tracker.watch(chunk)
-        self._rows.extend(_as_mapping(item) for item in items)
 
     def _cut_rows(self, count: int) -> None:
         del self._rows[count:]
@@ -278,7 +282,9 @@ class ParquetWriter:
         fs = self._fs
         parts = [self._part_path(p) for p in self._parts]
         schema = self.schema
-        if schema is None and parts:
+        if self._assemble(parts):
+            schema = None
+        elif schema is None and parts:
             with fs.open(parts[0], "rb") as f:
                 schema = pq.read_schema(f)
         if schema is not None:
@@ -296,6 +302,10 @@ class ParquetWriter:
             fs.rm(self._staging, recursive=True)
         if self._lock is not None:
             fs.rm(f"{self._target}.lock")  # still held: a waiter finds no parts, only the file
+
+    def _assemble(self, parts: list[str]) -> bool:
+        """A subclass's shortcut to the assembled file; False: copy the parts' row groups."""
+        return False
 
     def close(self) -> None:
         """Release the parts; a step that did not complete leaves them for its restart."""

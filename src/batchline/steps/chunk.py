@@ -101,7 +101,14 @@ class _Gathered:
         return index + 1 + sum(1 for at in self.read_skips_at if at <= index)
 
     def records_read(self) -> int:
-        return len(self.items) + len(self.read_skips_at)
+        return self.read_count() + len(self.read_skips_at)
+
+    # A columnar chunk (steps/columnar.py) counts the rows of its batches instead.
+    def read_count(self) -> int:
+        return len(self.items)
+
+    def output_count(self) -> int:
+        return len(self.outputs)
 
     def input_of(self, output_index: int) -> int:
         """The index in ``items`` of the item that produced outputs[output_index]."""
@@ -117,6 +124,9 @@ class _Attempt:
 
 
 class ChunkStep:
+    # The loop of one execution; a columnar step (steps/columnar.py) has its own.
+    _run_class: type[_Run]
+
     def __init__(
         self,
         name: str,
@@ -162,7 +172,7 @@ class ChunkStep:
         return f"ChunkStep({self.name!r}, chunk_size={self.chunk_size})"
 
     def execute(self, se: StepExecution, runtime: StepRuntime) -> None:
-        reader = resolve_reader(self.reader, se)
+        reader = self._reader_for(se)
         writer = resolve_writer(self.writer, se)
         parts: list[object] = [reader, self.processor, writer, *self.streams]
         streams = _unique([s for s in parts if isinstance(s, ItemStream)])
@@ -172,12 +182,15 @@ class ChunkStep:
                 stream.open(se.context)
                 opened.append(stream)
             _note_expected(reader, se.context)
-            _Run(self, se, runtime, reader, writer, streams).loop()
+            self._run_class(self, se, runtime, reader, writer, streams).loop()
             if se.status is BatchStatus.STARTED:
                 self._complete(se, runtime, streams)
         finally:
             for stream in reversed(opened):
                 stream.close()
+
+    def _reader_for(self, se: StepExecution) -> Any:
+        return resolve_reader(self.reader, se)
 
     def _complete(self, se: StepExecution, runtime: StepRuntime, streams: list[ItemStream]) -> None:
         """Tell the streams the step completed (a file writer's footer): only then, and only
@@ -220,7 +233,8 @@ class _Run:
         self.repo = runtime.repository
         self.tm = step.transaction_manager or runtime.transaction_manager
         self.shared = self.repo.shares_connection_with(self.tm)
-        self.read = reader.read
+        # A columnar reader (steps/columnar.py) has read_batch instead.
+        self.read: Callable[[], Any] = getattr(reader, "read", _no_read)
         # read_into(items, n): append up to n items, True at the end (file readers have it).
         self.read_into: Callable[[list[Any], int], bool] | None = getattr(reader, "read_into", None)
         self.process = step.processor.process if step.processor is not None else None
@@ -243,7 +257,7 @@ class _Run:
         self.reader = reader
         others = [step.processor, writer, *step.streams]
         ahead = step.completion is None and wanted(step.read_ahead, reader, writer, others)
-        self.ahead = ReadAhead(reader, step.chunk_size, step.name) if ahead else None
+        self.ahead = self._read_ahead(reader) if ahead else None
         # Left to the writer (no setting): it may say after a chunk that it held the GIL.
         self.ahead_asks = step.read_ahead is None
         self.writer = writer
@@ -251,6 +265,9 @@ class _Run:
         self.reader_state: StreamState | None = None
         self.freeze = GcFreeze(step.gc_freeze)
         self.reads_at_start = self.reads
+
+    def _read_ahead(self, reader: Any) -> ReadAhead:
+        return ReadAhead(reader, self.step.chunk_size, self.step.name)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -522,7 +539,7 @@ class _Run:
                     )
                 else:
                     raise _WriteFailed() from exc
-        contribution.counts.written = len(outputs)
+        contribution.counts.written = got.output_count()
 
     def _scan(self, chunk: Chunk, got: _Gathered, attempt: _Attempt) -> None:
         """Write item by item, each in a savepoint; skip the items whose write fails."""
@@ -580,7 +597,7 @@ class _Run:
         se, repo = self.se, self.repo
         counts = StepContribution(
             ExecutionContext(dict(se.context)),
-            read=len(got.items),
+            read=got.read_count(),
             read_skips=len(got.read_skips_at),
             process_skips=got.process_skips,
         )
@@ -590,7 +607,7 @@ class _Run:
             with self.tm.begin() as tx:
                 chunk.connection = tx.connection
                 writing(chunk, got, attempt)
-                counts.filtered += len(got.items) - got.process_skips - len(got.outputs)
+                counts.filtered += got.read_count() - got.process_skips - got.output_count()
                 if self.streams:
                     # A file is written here, outside any transaction's fence.
                     self.control.check_lease(f"step {self.step.name!r} chunk {chunk.number}")
@@ -713,3 +730,10 @@ def _unique(streams: list[ItemStream]) -> list[ItemStream]:
             seen.add(id(stream))
             out.append(stream)
     return out
+
+
+ChunkStep._run_class = _Run
+
+
+def _no_read() -> Any:
+    raise ConfigurationError("this reader has no read(): it reads batches, for .columnar steps")

@@ -1,0 +1,155 @@
+"""ArrowCsvReader and ArrowJsonReader: line files parsed by Arrow, by blocks (see blocks.py)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from batchline.errors import ItemReadError
+from batchline.items.arrow.blocks import BLOCK_SIZE, LineBlockReader, pyarrow
+from batchline.items.files.storage import StorageOptions
+
+
+class ArrowCsvReader(LineBlockReader):
+    """CSV into record batches, typed by Arrow's C++ reader on all cores.
+
+    ``schema`` (a pyarrow Schema, or a mapping of column name to type) gives the columns' types
+    and, unless ``columns`` names others, the columns read and their order; without one, Arrow
+    infers the types from the first block and keeps them. ``header=False``: the file has no
+    header line and the schema names the columns. ``newlines_in_values=True`` allows quoted
+    newlines (records then end where an even number of quote characters precedes a newline).
+    ``null_values`` are the strings read as null (Arrow's list by default).
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        schema: Any = None,
+        columns: Sequence[str] | None = None,
+        header: bool = True,
+        delimiter: str = ",",
+        quote_char: str = '"',
+        newlines_in_values: bool = False,
+        null_values: Sequence[str] | None = None,
+        block_size: int = BLOCK_SIZE,
+        storage_options: StorageOptions = None,
+        name: str = "reader",
+    ) -> None:
+        super().__init__(path, block_size=block_size, storage_options=storage_options, name=name)
+        pa = pyarrow()
+        if isinstance(schema, Mapping):
+            schema = pa.schema(list(schema.items()))
+        self.schema = schema
+        self.columns = list(columns) if columns else None
+        self.header = header
+        self.delimiter = delimiter
+        self.quote_char = quote_char
+        self.newlines_in_values = newlines_in_values
+        self.null_values = list(null_values) if null_values is not None else None
+        if not header and schema is None:
+            raise ItemReadError("a CSV file without a header needs a schema", source=self.path)
+        self._names: list[str] | None = None if header else list(schema.names)
+        self._quote = quote_char.encode()
+
+    def __repr__(self) -> str:
+        return f"ArrowCsvReader({self.path!r})"
+
+    def _read_header(self, first: bytes) -> tuple[int, int]:
+        if not self.header:
+            return 0, 0
+        end = self._first_boundary(first + b"\n", 0)
+        if end <= 0:
+            end = len(first)
+        import pyarrow.csv as pacsv
+
+        pa = pyarrow()
+        try:
+            names = pacsv.read_csv(
+                pa.py_buffer(first[:end]),
+                parse_options=self._parse_options(),
+                read_options=pacsv.ReadOptions(use_threads=False),
+            ).column_names
+        except pa.ArrowInvalid as exc:
+            raise ItemReadError(
+                f"cannot read the header: {' '.join(str(exc).split())}", source=self.path, line=1
+            ) from None
+        self._names = list(names)
+        return end, first.count(b"\n", 0, end)
+
+    def _is_boundary(self, data: bytes, end: int) -> bool:
+        return not self.newlines_in_values or data.count(self._quote, 0, end) % 2 == 0
+
+    def _parse_options(self) -> Any:
+        import pyarrow.csv as pacsv
+
+        return pacsv.ParseOptions(
+            delimiter=self.delimiter,
+            quote_char=self.quote_char or False,
+            newlines_in_values=self.newlines_in_values,
+        )
+
+    def _parse(self, data: bytes) -> Any:
+        import pyarrow.csv as pacsv
+
+        pa = pyarrow()
+        types: dict[str, Any] = {}
+        include = self.columns
+        if self.schema is not None:
+            types = {f.name: f.type for f in self.schema}
+            include = include or list(self.schema.names)
+        elif self._schema is not None:
+            types = {f.name: f.type for f in self._schema}  # inferred from the first block
+        options: dict[str, Any] = {"column_types": types, "include_columns": include or []}
+        if self.null_values is not None:
+            options["null_values"] = self.null_values
+        return pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=self._names, use_threads=True),
+            parse_options=self._parse_options(),
+            convert_options=pacsv.ConvertOptions(**options),
+        )
+
+
+class ArrowJsonReader(LineBlockReader):
+    """JSON Lines (one object per line) into record batches, by Arrow's JSON reader.
+
+    ``schema`` (a pyarrow Schema or a mapping) types the fields and drops others; without one
+    Arrow infers the fields of the first block and keeps their types.
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        schema: Any = None,
+        block_size: int = BLOCK_SIZE,
+        storage_options: StorageOptions = None,
+        name: str = "reader",
+    ) -> None:
+        super().__init__(path, block_size=block_size, storage_options=storage_options, name=name)
+        pa = pyarrow()
+        if isinstance(schema, Mapping):
+            schema = pa.schema(list(schema.items()))
+        self.schema = schema
+
+    def __repr__(self) -> str:
+        return f"ArrowJsonReader({self.path!r})"
+
+    def _parse(self, data: bytes) -> Any:
+        import pyarrow.json as pajson
+
+        schema = self.schema if self.schema is not None else self._schema
+        parse = pajson.ParseOptions(
+            explicit_schema=schema,
+            unexpected_field_behavior="ignore" if schema is not None else "infer",
+        )
+        table = pajson.read_json(
+            io.BytesIO(data),
+            read_options=pajson.ReadOptions(use_threads=True),
+            parse_options=parse,
+        )
+        if schema is not None and table.schema != schema:
+            table = table.select(schema.names)
+        return table
