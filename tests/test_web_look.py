@@ -21,7 +21,7 @@ import pytest
 from batchline.testing import eventually
 from tests.backends import import_extra
 from tests.test_web_browser import ARGS, CHROMIUM, SHOTS, WAIT_MS
-from tests.web_server import Server, create_token, requires_web, serving
+from tests.web_server import Server, batchline, create_token, requires_web, serving
 
 requires_web()
 sync_api = import_extra("playwright.sync_api", "test")
@@ -105,6 +105,8 @@ def runs(server: Server, token: str) -> dict[str, int]:
             return got["status"] not in ("RUNNING", "STOPPING", "PENDING")
 
         eventually(backfill_ended, timeout=60, message="the backfill never ended")
+    # An action from the command line for the audit page: refused, the run has ended.
+    assert batchline(server.url, "stop", str(found["web_count"])).returncode != 0
     return found
 
 
