@@ -13,8 +13,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
 
-import click
-
 from batchline.cli.state import State
 
 if TYPE_CHECKING:
@@ -60,12 +58,16 @@ def record(
 def refusals(
     st: State, action: str, target: str, execution_id: int | None = None
 ) -> Iterator[None]:
-    """Records the action refused, with the reason, when the block raises."""
+    """Records the action refused, with the reason, when the block raises one of batchline's
+    errors (a refusal); a repository out of reach is no refusal, and could not record one."""
+    from batchline.errors import BatchlineError
+    from batchline.repository.database import is_unreachable
+
     try:
         yield
-    except (click.exceptions.Exit, click.exceptions.Abort, KeyboardInterrupt):
-        raise
-    except Exception as err:
+    except BatchlineError as err:
+        if is_unreachable(err):
+            raise
         reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
         record(st, action, target, execution_id=execution_id, refused=True, detail=reason)
         raise
