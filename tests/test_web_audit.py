@@ -58,3 +58,24 @@ class TestAudit:
     def test_reading_the_audit_needs_a_token(self, server: Server) -> None:
         """GET /api/audit without a token is 401."""
         assert server.client().get("/api/audit").status_code == 401
+
+    def test_a_backfill_is_recorded_as_a_backfill_not_an_execution(self, server: Server) -> None:
+        """Starting a backfill through the API and stopping it: rows that name the job and the
+        backfill, with no execution (the answer's id is the backfill's)."""
+        client = server.client(create_token(server.url, "carol", "operate"))
+        started = client.post(
+            "/api/backfills",
+            json={
+                "job": "web_count",
+                "range": "day:date=2026-11-01..2026-11-02",
+                "concurrency": 1,
+                "parameters": {"count": {"value": "2", "type": "int"}},
+            },
+        )
+        assert started.status_code == 202, started.text
+        backfill = started.json()["id"]
+        client.post(f"/api/backfills/{backfill}/stop")
+        items = [a for a in client.get("/api/audit").json()["items"] if a["token_name"] == "carol"]
+        seen = [(a["action"], a["target"], a["job_execution_id"], a["detail"]) for a in items]
+        assert seen[1] == ("backfill", "job web_count", None, f"backfill {backfill}")
+        assert seen[0][:3] == ("backfill-stop", f"backfill {backfill}", None)

@@ -5,8 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from pathlib import Path
 
-from tests.web_server import requires_web
+from batchline import Engine, JobParameters
+from batchline.backfill.ranges import parse_range
+from batchline.backfill.store import BackfillStore
+from batchline.repository.audit import AuditLog
+from tests.web_server import create_token, requires_web, serving
 
 requires_web()
 
@@ -56,3 +61,31 @@ def test_the_overview_isolates_a_job_that_poses_as_another() -> None:
     assert RLO not in shown_text
     assert '<bdi class="name">[U+202E]tropmi</bdi>' in html
     assert 'aria-label="parameters of [U+202E]tropmi"' in html
+
+
+def test_the_audit_instance_and_backfill_pages_spell_out_an_override(tmp_path: Path) -> None:
+    """A job named with a right-to-left override, an action by a token so named: the audit,
+    instance and backfill pages show the override escaped inside a <bdi>, never obeyed."""
+    url = f"sqlite:///{tmp_path / 'repository.db'}"
+    job = f"{RLO}tropmi"
+    with Engine(url) as engine:
+        made = engine.repository.create_job_execution(job, JobParameters({}))
+        bind = engine.repository.engine  # type: ignore[attr-defined]
+        AuditLog(bind).record(f"{RLO}nimda", "stop", f"job {job}", detail=f"{RLO}detail")
+        backfill = BackfillStore(bind).create(
+            job,
+            parse_range("day:date=2026-11-01..2026-11-02"),
+            JobParameters({}),
+            concurrency=1,
+            restart_failed=False,
+            started_by=f"token {RLO}nimda",
+        )
+    with serving(url) as server, server.client(create_token(url, "viewer", "read")) as client:
+        for path in ("/audit", f"/instances/{made.instance.id}", f"/backfills/{backfill.id}"):
+            html = client.get(path).text
+            if path == "/audit":  # a message keeps its controls, isolated in a <bdi>
+                assert f"<bdi>{RLO}detail</bdi>" in html
+                html = html.replace(f"<bdi>{RLO}detail</bdi>", "")
+            shown_text = re.sub(r"<[^>]*>", "", html)
+            assert RLO not in shown_text, path
+            assert "[U+202E]tropmi</bdi>" in html, path

@@ -3,7 +3,8 @@ in light and dark: no page scrolls sideways, axe-core finds no WCAG 2.1 AA viola
 are reachable by keyboard, live updates move nothing, the live view says when it loses the
 session or the server, names are isolated, times are the viewer's, charts stay readable.
 
-Saves the README's desktop-dark and phone screenshots in docs/screenshots/.
+Saves the README's desktop-dark and phone screenshots in docs/screenshots/, and the audit page's
+and an execution's logs'.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import pytest
 from batchline.testing import eventually
 from tests.backends import import_extra
 from tests.test_web_browser import ARGS, CHROMIUM, SHOTS, WAIT_MS
-from tests.web_server import Server, create_token, requires_web, serving
+from tests.web_server import Server, batchline, create_token, requires_web, serving
 
 requires_web()
 sync_api = import_extra("playwright.sync_api", "test")
@@ -64,7 +65,8 @@ def token(server: Server) -> str:
 
 @pytest.fixture(scope="module")
 def runs(server: Server, token: str) -> dict[str, int]:
-    """Finished executions of every kind the pages show: skips, a failure, partitions."""
+    """Finished executions of every kind the pages show: skips, a failure, partitions, a flow
+    through a decider; the failure's instance, and a backfill that has ended."""
     found = {}
     with server.client(token) as client:
         for job, parameters in [
@@ -72,6 +74,7 @@ def runs(server: Server, token: str) -> dict[str, int]:
             ("web_failing", {}),
             ("web_partitioned_count", {}),
             ("web_count", {"count": {"value": "6", "type": "int"}, "note": {"value": "plain"}}),
+            ("web_routed", {"route": {"value": "GO"}}),
         ]:
             started = client.post(f"/api/jobs/{job}/start", json={"parameters": parameters})
             assert started.status_code == 202, started.text
@@ -83,6 +86,27 @@ def runs(server: Server, token: str) -> dict[str, int]:
                 return got["status"] in ("COMPLETED", "FAILED")
 
             eventually(ended, timeout=60, message=f"{job} never ended")
+        failed = client.get(f"/api/executions/{found['web_failing']}").json()
+        found["instance"] = failed["instance_id"]
+        backfill = client.post(
+            "/api/backfills",
+            json={
+                "job": "web_count",
+                "range": "day:date=2026-11-01..2026-11-02",
+                "concurrency": 2,
+                "parameters": {"count": {"value": "4", "type": "int"}},
+            },
+        )
+        assert backfill.status_code == 202, backfill.text
+        found["backfill"] = backfill.json()["id"]
+
+        def backfill_ended() -> bool:
+            got = client.get(f"/api/backfills/{found['backfill']}").json()
+            return got["status"] not in ("RUNNING", "STOPPING", "PENDING")
+
+        eventually(backfill_ended, timeout=60, message="the backfill never ended")
+    # An action from the command line for the audit page: refused, the run has ended.
+    assert batchline(server.url, "stop", str(found["web_count"])).returncode != 0
     return found
 
 
@@ -145,9 +169,26 @@ def pages_to_check(runs: dict[str, int]) -> dict[str, str]:
         "execution": f"/executions/{runs['web_skips']}",
         "execution-failed": f"/executions/{runs['web_failing']}",
         "execution-partitions": f"/executions/{runs['web_partitioned_count']}",
+        "execution-logs": f"/executions/{runs['web_count']}",
+        "execution-flow": f"/executions/{runs['web_routed']}",
+        "job-flow": "/jobs/web_routed",
+        "instance": f"/instances/{runs['instance']}",
+        "backfill": f"/backfills/{runs['backfill']}",
+        "audit": "/audit",
         "schedules": "/schedules",
+        "bulk": "/executions",  # then its result: stop two executions (both refused, ended)
         "error": "/jobs/no_such_job",
     }
+
+
+def show_bulk_result(page: sync_api.Page) -> None:
+    """From the executions list, stop the first two: the result page says why each refused."""
+    boxes = page.locator("input[name=ids]")
+    boxes.nth(0).check()
+    boxes.nth(1).check()
+    page.locator("p.bulk-actions button[value=stop]").click()
+    page.wait_for_url("**/executions/bulk")
+    sync_api.expect(page.locator("table.bulk-result tr.refused").first).to_be_visible()
 
 
 def test_phone_charts_keep_readable_text(
@@ -365,9 +406,11 @@ def test_times_in_the_viewers_zone_with_utc_a_click_away(
 def test_failure_shows_its_traceback_once_below_the_actions(
     page: sync_api.Page, runs: dict[str, int]
 ) -> None:
-    """A failed run: its traceback appears once, and Restart/Abandon sit above it."""
+    """A failed run: its traceback appears once (the logs at the end of the page aside, which
+    keep the failing step's ERROR line), and Restart/Abandon sit above it."""
     page.goto(f"/executions/{runs['web_failing']}")
-    blocks = page.locator("main pre").all_inner_texts()
+    sync_api.expect(page.locator("#log-lines")).to_contain_text("the task exploded")
+    blocks = page.locator("main pre:not(#log-lines)").all_inner_texts()
     assert len([b for b in blocks if "the task exploded" in b]) == 1
     actions = page.locator(".actions").bounding_box()
     message = page.locator("#exit-message").bounding_box()
@@ -377,6 +420,8 @@ def test_failure_shows_its_traceback_once_below_the_actions(
 
 # Last, so that the pages (and their screenshots) show the runs of the tests above.
 SHOT_PAGES = ("overview", "execution-partitions", "job", "executions")
+# New pages of the console, shot in light on a desktop for the README.
+NEW_SHOTS = ("audit", "execution-logs")
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -403,6 +448,10 @@ def test_every_page_fits_and_passes_axe(
         for name, tab in checked:
             if tab is page:
                 tab.goto(pages_to_check(runs)[name])
+            if name == "bulk":
+                show_bulk_result(tab)
+            if name == "execution-logs":  # logs.js has fetched the lines
+                sync_api.expect(tab.locator("#log-state")).not_to_be_empty()
             widths = tab.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
             if widths[0] > widths[1]:
                 problems.append(f"{name}: {widths[0]} px wide in a {widths[1]} px window")
@@ -421,6 +470,9 @@ def test_every_page_fits_and_passes_axe(
                 suffix = "-".join(p for p in variant if p not in ("desktop", "light"))
                 SHOTS.mkdir(parents=True, exist_ok=True)
                 tab.screenshot(path=str(SHOTS / f"{name}-{suffix}.png"), full_page=True)
+            if name in NEW_SHOTS and variant == ("desktop", "light"):
+                SHOTS.mkdir(parents=True, exist_ok=True)
+                tab.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
         assert problems == []
     finally:
         page.context.close()

@@ -16,7 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from batchline.cli import output
+from batchline.cli import audited, output
 from batchline.cli.jobs import EXECUTION_ID, non_identifying_option, parse_parameters
 from batchline.cli.running import GracefulStop
 from batchline.cli.state import State, state
@@ -108,7 +108,12 @@ def backfill(
         if job or range_spec or values_spec or dry_run:
             raise click.UsageError("--resume ID takes no JOB, --range, --values or --dry-run")
         engine = st.engine()  # the job must be loaded (--jobs): the record names it
-        handle = engine.resume_backfill(resume_id, on=_launcher(st, broker, queue), wait=True)
+        handle = audited.done(
+            st,
+            "backfill-resume",
+            f"backfill {resume_id}",
+            lambda: engine.resume_backfill(resume_id, on=_launcher(st, broker, queue), wait=True),
+        )
         _follow(st, handle)
     if job is None:
         raise click.UsageError("missing JOB (or --resume ID)")
@@ -123,14 +128,18 @@ def backfill(
     if dry_run:
         _print_plan(engine.backfill_plan(resolved, found, parameters, restart_failed))
         return
-    handle = engine.backfill(
-        resolved,
-        found,
-        parameters=parameters,
-        concurrency=concurrency,
-        on=_launcher(st, broker, queue),
-        restart_failed=restart_failed,
-    )
+    target = f"job {resolved.name}"
+    with audited.refusals(st, "backfill", target):
+        handle = engine.backfill(
+            resolved,
+            found,
+            parameters=parameters,
+            concurrency=concurrency,
+            on=_launcher(st, broker, queue),
+            restart_failed=restart_failed,
+            started_by=audited.actor(),
+        )
+    audited.record(st, "backfill", target, detail=f"backfill {handle.id} over {found.spec}")
     _follow(st, handle)
 
 
@@ -179,7 +188,7 @@ def _follow(st: State, handle: BackfillHandle) -> None:
                     "to exit at once)",
                     err=True,
                 )
-                handle.stop()
+                audited.done(st, "backfill-stop", f"backfill {handle.id}", handle.stop)
             grid = handle.state()
             if isinstance(live, Live):
                 live.update(render(grid), refresh=True)

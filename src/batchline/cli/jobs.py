@@ -9,7 +9,7 @@ import click
 from click.core import ParameterSource
 from rich.table import Table
 
-from batchline.cli import output
+from batchline.cli import audited, output
 from batchline.cli.running import run_in_foreground
 from batchline.cli.state import state
 from batchline.cli.types import SECONDS
@@ -89,7 +89,14 @@ def start(
     if next_instance:
         engine = st.engine()
         run_in_foreground(
-            st, resolved, lambda: engine.start_next_instance_async(resolved, params, carry=carry)
+            st,
+            resolved,
+            audited.launch(
+                st,
+                "start",
+                f"job {resolved.name}",
+                lambda: engine.start_next_instance_async(resolved, params, carry=carry),
+            ),
         )
     resolved.validate(params)  # before connecting: a bad command line needs no database
     engine = st.engine()
@@ -103,10 +110,21 @@ def start(
             lease=None if os.environ.get("BATCHLINE_WORKER_LEASE") else st.lease,
             heartbeat_interval=st.heartbeat_interval,
         )
-        handle = engine.start_async(resolved, params, on=launcher)
+        handle = audited.launch(
+            st,
+            "start",
+            f"job {resolved.name}",
+            lambda: engine.start_async(resolved, params, on=launcher),
+        )()
         click.echo(f"{handle.execution_id} STARTING: queued on {queue!r}")
         return
-    run_in_foreground(st, resolved, lambda: engine.start_async(resolved, params))
+    run_in_foreground(
+        st,
+        resolved,
+        audited.launch(
+            st, "start", f"job {resolved.name}", lambda: engine.start_async(resolved, params)
+        ),
+    )
 
 
 @click.command(epilog=output.EXIT_CODES_HELP)
@@ -132,9 +150,21 @@ def restart(target: str, job_ref: str | None) -> None:
                 "MODULE:ATTR or --jobs MODULE"
             )
         job = st.registry.get(old.job_name)
-        run_in_foreground(st, job, lambda: engine.restart_async(old.id))
+        run_in_foreground(
+            st,
+            job,
+            audited.launch(
+                st, "restart", f"execution {old.id}", lambda: engine.restart_async(old.id), old.id
+            ),
+        )
     job = st.job(target)
-    run_in_foreground(st, job, lambda: engine.restart_async(job_name=job.name))
+    run_in_foreground(
+        st,
+        job,
+        audited.launch(
+            st, "restart", f"job {job.name}", lambda: engine.restart_async(job_name=job.name)
+        ),
+    )
 
 
 @click.command()
@@ -143,8 +173,10 @@ def restart(target: str, job_ref: str | None) -> None:
 @click.option("--timeout", type=SECONDS, default=600.0, show_default=True, help="With --wait.")
 def stop(execution_id: int, wait: bool, timeout: float) -> None:
     """Ask a running execution to stop at its next chunk boundary."""
-    engine = state().engine()
-    execution = engine.stop(execution_id)
+    st = state()
+    engine = st.engine()
+    target = f"execution {execution_id}"
+    execution = audited.done(st, "stop", target, lambda: engine.stop(execution_id), execution_id)
     click.echo(f"stop requested for execution {execution_id} ({execution.status.value})")
     if not wait:
         return
@@ -162,7 +194,14 @@ def stop(execution_id: int, wait: bool, timeout: float) -> None:
 @click.argument("execution_id", type=EXECUTION_ID)
 def abandon(execution_id: int) -> None:
     """Mark a FAILED, STOPPED or UNKNOWN execution ABANDONED: its instance never runs again."""
-    execution = state().engine().abandon(execution_id)
+    st = state()
+    execution = audited.done(
+        st,
+        "abandon",
+        f"execution {execution_id}",
+        lambda: st.engine().abandon(execution_id),
+        execution_id,
+    )
     output.stdout_console().print(output.execution_detail(execution))
 
 
@@ -176,10 +215,19 @@ def recover(execution_id: int | None, force: bool) -> None:
     know the process is gone.
     """
     skipped: list[str] = []
-    recovered = (
-        state()
-        .engine()
-        .recover(execution_id, force=force, skipped=lambda i, why: skipped.append(f"{i}: {why}"))
+    st = state()
+    target = "dead executions" if execution_id is None else f"execution {execution_id}"
+    with audited.refusals(st, "recover", target, execution_id):
+        recovered = st.engine().recover(
+            execution_id, force=force, skipped=lambda i, why: skipped.append(f"{i}: {why}")
+        )
+    ids = ", ".join(str(e.id) for e in recovered)
+    audited.record(
+        st,
+        "recover",
+        target,
+        execution_id=execution_id,
+        detail=f"recovered {ids}" if ids else "none was dead",
     )
     for line in skipped:
         click.echo(line)

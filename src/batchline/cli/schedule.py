@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from batchline.cli import audited
 from batchline.cli.jobs import non_identifying_option, parse_parameters
 from batchline.cli.running import log, serve_until_signal
 from batchline.cli.state import state
@@ -64,8 +65,11 @@ def schedule(
         timezone=timezone,
         parameter=parameter,
     )
-    scheduler.add(resolved, cron, params)
-    scheduler.start()
+    target = f"job {resolved.name}"
+    with audited.refusals(st, "schedule", target):
+        scheduler.add(resolved, cron, params)
+        scheduler.start()
+    audited.record(st, "schedule", target, detail=f"cron {cron!r} ({timezone})")
     for name, when in scheduler.next_fire_times().items():
         log.info("scheduled %s; next occurrence %s", name, when)
     serve_until_signal(st.engine(), scheduler.running, scheduler.shutdown)

@@ -31,7 +31,9 @@ UNAUDITED = ("/login", "/logout")
 _EXECUTION = re.compile(r"^/(?:api/)?executions/(\d+)/([a-z-]+)$")
 _JOB = re.compile(r"^/(?:api/)?jobs/(.+)/([a-z-]+)$")
 _SCHEDULE = re.compile(r"^/(?:api/)?schedules/(.+)/([a-z-]+)$")
+_BACKFILL = re.compile(r"^/(?:api/)?backfills/(\d+)/([a-z-]+)$")
 _MADE = re.compile(r"/executions/(\d+)$")
+_MADE_BACKFILL = re.compile(r"/backfills/(\d+)$")
 _ERROR = re.compile(r'id="error-message">([^<]*)<')
 
 
@@ -40,6 +42,7 @@ class Action:
     name: str
     target: str
     execution_id: int | None = None
+    makes: str = "execution"  # what the id of a created thing in the answer names
 
 
 def action_of(path: str) -> Action:
@@ -47,7 +50,13 @@ def action_of(path: str) -> Action:
     if found := _EXECUTION.match(path):
         return Action(found[2], f"execution {found[1]}", int(found[1]))
     if found := _JOB.match(path):
-        return Action(found[2], f"job {found[1]}")
+        return Action(
+            found[2], f"job {found[1]}", makes="backfill" if found[2] == "backfill" else "execution"
+        )
+    if found := _BACKFILL.match(path):
+        return Action(f"backfill-{found[2]}", f"backfill {found[1]}", makes="backfill")
+    if path.rstrip("/") == "/api/backfills":
+        return Action("backfill", "backfills", makes="backfill")
     if found := _SCHEDULE.match(path):
         return Action(f"schedule-{found[2]}", f"schedule {found[1]}")
     name = path.rstrip("/").rsplit("/", 1)[-1] or path
@@ -87,6 +96,27 @@ def _outcome(
     status: int, body: bytes, media_type: str, location: str
 ) -> tuple[str, str, int | None]:
     """(done or refused, the detail, the execution it made) from the answer."""
+    outcome, detail, made = _answer(status, body, media_type, location, _MADE)
+    return outcome, (f"execution {made}" if made is not None else detail), made
+
+
+def _backfill_outcome(
+    status: int, body: bytes, media_type: str, location: str, target: str
+) -> tuple[str, str, str]:
+    """(done or refused, the detail, the target) of a backfill's start, stop or resume: the
+    id in the answer is the backfill's, never an execution's."""
+    outcome, detail, made = _answer(status, body, media_type, location, _MADE_BACKFILL)
+    if target == "backfills" and "json" in media_type and outcome == DONE:
+        try:
+            target = f"job {json.loads(body)['job_name']}"
+        except (ValueError, TypeError, KeyError):
+            target = "job ?"
+    return outcome, (f"backfill {made}" if made is not None else detail), target
+
+
+def _answer(
+    status: int, body: bytes, media_type: str, location: str, made_at: re.Pattern[str]
+) -> tuple[str, str, int | None]:
     text = body.decode("utf-8", "replace")
     if status >= 400:
         if "json" in media_type:
@@ -97,7 +127,7 @@ def _outcome(
         found = _ERROR.search(text)
         return REFUSED, (found[1] if found else f"HTTP {status}"), None
     made = None
-    if found := _MADE.search(location):
+    if found := made_at.search(location):
         made = int(found[1])
     elif "json" in media_type:
         try:
@@ -105,7 +135,7 @@ def _outcome(
             made = int(value["id"]) if isinstance(value, dict) and "id" in value else None
         except (ValueError, TypeError):
             made = None
-    return DONE, (f"execution {made}" if made is not None else ""), made
+    return DONE, "", made
 
 
 def install(app: FastAPI, audit: AuditLog) -> None:
@@ -121,19 +151,25 @@ def install(app: FastAPI, audit: AuditLog) -> None:
             return response
         body = b"".join([chunk async for chunk in response.body_iterator])  # type: ignore[attr-defined]
         action = action_of(request.url.path)
-        outcome, detail, made = _outcome(
+        answer_of = (
             response.status_code,
             body,
             response.headers.get("content-type", ""),
             response.headers.get("location", ""),
         )
+        target = action.target
+        if action.makes == "backfill":
+            outcome, detail, target = _backfill_outcome(*answer_of, target)
+            made = None
+        else:
+            outcome, detail, made = _outcome(*answer_of)
         if made is not None and action.execution_id is not None and made != action.execution_id:
             detail = f"new execution {made}"
         try:
             audit.record(
                 caller.token.name,
                 action.name,
-                action.target,
+                target,
                 job_execution_id=action.execution_id or made,
                 outcome=outcome,
                 detail=detail,
