@@ -9,10 +9,10 @@ import datetime as dt
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from batchline.errors import (
     ConfigurationError,
@@ -26,10 +26,12 @@ from batchline.errors import (
 from batchline.explorer import Explorer
 from batchline.flow import iter_steps
 from batchline.job import Job, run_job
+from batchline.launching import Launcher as Launcher  # re-exported: its home before launching.py
+from batchline.launching import Params as Params
 from batchline.logging import DEFAULT_CAP, capture, log
 from batchline.model import JobExecution, SkippedItem, StepExecution, utcnow
 from batchline.observers import observers_of
-from batchline.parameters import JobParameters, ParamValue
+from batchline.parameters import JobParameters
 from batchline.pools import WorkerPool
 from batchline.registry import JobRegistry
 from batchline.repository.base import JobRepository
@@ -48,25 +50,6 @@ if TYPE_CHECKING:
     from batchline.backfill.operations import BackfillHandle
     from batchline.backfill.ranges import BackfillRange
     from batchline.backfill.store import BackfillRecord
-
-Params = JobParameters | Mapping[str, ParamValue] | None
-
-
-class Launcher(Protocol):
-    """Sends a launched (STARTING) execution to be run elsewhere, e.g. a queue of workers.
-
-    ``claim_timeout``: seconds after which an execution still STARTING is sent again while a
-    handle follows it (its message may have been lost with a worker that took it before
-    claiming it); None never sends again. The claim makes a second delivery harmless. It is
-    also the execution's claim deadline: waiting until then is not death to ``recover``.
-    ``check_repository(url, job_name)``, if the launcher has it, refuses a repository its
-    workers cannot reach before anything is recorded.
-    """
-
-    claim_timeout: float | None
-
-    def send(self, job: Job, execution: JobExecution, repository: JobRepository) -> None: ...
-
 
 # A launcher that never sends again (claim_timeout None): the execution waits for its worker.
 _NO_CLAIM_DEADLINE = dt.datetime(9999, 12, 31)

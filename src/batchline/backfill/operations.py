@@ -18,8 +18,9 @@ from batchline.errors import ConfigurationError, ParameterError
 from batchline.parameters import JobParameters
 
 if TYPE_CHECKING:
-    from batchline.engine import Engine, Launcher, Params
+    from batchline.backfill.ports import BackfillEngine
     from batchline.job import Job
+    from batchline.launching import Launcher, Params
 
 MAX_CONCURRENCY = 256
 
@@ -30,7 +31,7 @@ class BackfillHandle:
 
     id: int
     future: Future[BackfillState]
-    engine: Engine
+    engine: BackfillEngine
 
     def state(self) -> BackfillState:
         """The grid as the repository has it now."""
@@ -46,7 +47,7 @@ class BackfillHandle:
         return stop_backfill(self.engine, self.id)
 
 
-def store_of(engine: Engine) -> BackfillStore:
+def store_of(engine: BackfillEngine) -> BackfillStore:
     bind = getattr(engine.repository, "engine", None)
     if bind is None:
         raise ConfigurationError("backfills are recorded in an SQL job repository")
@@ -66,7 +67,7 @@ def as_range(values: str | BackfillRange, step: str | None = None) -> BackfillRa
 
 
 def plan(
-    engine: Engine,
+    engine: BackfillEngine,
     job: Job | str,
     values: str | BackfillRange,
     *,
@@ -99,7 +100,7 @@ def plan(
 
 
 def start_backfill(
-    engine: Engine,
+    engine: BackfillEngine,
     job: Job | str,
     values: str | BackfillRange,
     *,
@@ -136,7 +137,7 @@ def start_backfill(
 
 
 def resume_backfill(
-    engine: Engine, backfill_id: int, *, on: Launcher | None = None, wait: bool = False
+    engine: BackfillEngine, backfill_id: int, *, on: Launcher | None = None, wait: bool = False
 ) -> BackfillHandle:
     """Run again what a killed, stopped or failed backfill has not finished (stopped values
     are restarted: the backfill's stop stopped them). Refused (BackfillRunning) while its
@@ -157,11 +158,11 @@ def resume_backfill(
     return _run(engine, record, job, on, restart_stopped=restart_stopped, wait=wait)
 
 
-def stop_backfill(engine: Engine, backfill_id: int) -> BackfillRecord:
+def stop_backfill(engine: BackfillEngine, backfill_id: int) -> BackfillRecord:
     return store_of(engine).request_stop(backfill_id, engine.lease)
 
 
-def backfill_state(engine: Engine, backfill_id: int) -> BackfillState:
+def backfill_state(engine: BackfillEngine, backfill_id: int) -> BackfillState:
     store = store_of(engine)
     return read_state(store, store.get(backfill_id), engine.lease)
 
@@ -176,7 +177,7 @@ def _params(parameters: Params, values: BackfillRange) -> JobParameters:
 
 
 def _run(
-    engine: Engine,
+    engine: BackfillEngine,
     record: BackfillRecord,
     job: Job,
     on: Launcher | None,

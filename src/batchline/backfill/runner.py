@@ -52,8 +52,9 @@ from batchline.parameters import JobParameters
 from batchline.status import BatchStatus
 
 if TYPE_CHECKING:
-    from batchline.engine import Engine, Launcher
+    from batchline.backfill.ports import BackfillEngine
     from batchline.job import Job
+    from batchline.launching import Launcher
 
 POLL = 0.5  # seconds between two looks at executions running elsewhere
 CLAIM_TRIES = 3  # leases waited out before a resume gives up on a live rival
@@ -85,7 +86,7 @@ class BackfillRunner:
 
     def __init__(
         self,
-        engine: Engine,
+        engine: BackfillEngine,
         store: BackfillStore,
         record: BackfillRecord,
         job: Job,

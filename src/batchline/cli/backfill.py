@@ -25,7 +25,7 @@ from batchline.status import BatchStatus
 if TYPE_CHECKING:
     from batchline.backfill.grid import BackfillState
     from batchline.backfill.operations import BackfillHandle
-    from batchline.engine import Launcher
+    from batchline.launching import Launcher
 
 REFRESH = 0.5  # seconds between two readings of the grid
 GRID_COLUMNS = 7
