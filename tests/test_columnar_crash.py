@@ -15,13 +15,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
 from batchline import BatchStatus, Engine
-from tests.jobs import columnar_job
+from tests.backends import import_extra
+
+pa = import_extra("pyarrow", "arrow")
+pq = import_extra("pyarrow.parquet", "arrow")
+
+from tests.jobs import columnar_job  # noqa: E402  (it imports pyarrow: after the check)
 
 pytestmark = pytest.mark.slow
 

@@ -9,8 +9,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 import pytest
 import sqlalchemy as sa
 
@@ -19,7 +17,10 @@ from batchline.items.arrow import ArrowCsvReader, ArrowCsvWriter, ArrowSqlWriter
 from batchline.items.mysql_load import MySqlLoadDataWriter
 from batchline.items.postgres_copy import PostgresCopyWriter
 from batchline.testing import run_step
-from tests.backends import fresh_database
+from tests.backends import fresh_database, import_extra
+
+pa = import_extra("pyarrow", "arrow")
+pc = import_extra("pyarrow.compute", "arrow")
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("qty", pa.int64())])
 

@@ -103,7 +103,7 @@ class TestExecutionPath:
         decisions = [(r.node, r.kind, r.code, r.led_to) for r in d.decisions]
         assert ("route", "decider", "GO", "load") in decisions
         assert d.restart_at is None
-        assert {b.name: b.status for b in d.boxes}["load"] == "COMPLETED"
+        assert {b.name: b.ran for b in d.boxes}["load"] == "COMPLETED"
 
     def test_stopped_flow_shows_where_a_restart_begins(self, sqlite_engine: Engine) -> None:
         """Stopped by the decider: the stop is taken and the restart begins at load."""

@@ -169,6 +169,19 @@ class TestBulk:
             body = {"action": "delete", "execution_ids": [1]}
             assert op.post("/api/executions/bulk", json=body).status_code == 422
 
+    def test_ids_beyond_64_bits_are_no_execution(self, operator: httpx.Client) -> None:
+        """An id the database cannot hold (schemathesis sent -5.4e25) is a 422 from the API and
+        a refused line on the page's form, never a 500."""
+        body = {"action": "abandon", "execution_ids": [2**80, 7]}
+        assert operator.post("/api/executions/bulk", json=body).status_code == 422
+        huge = -(2**85)
+        response = operator.post(
+            "/executions/bulk", data={"action": "abandon", "ids": [str(huge), "999999"]}
+        )
+        assert response.status_code == 200, response.text
+        rows = dict(re.findall(r'<tr data-id="(-?\d+)" class="(done|refused)"', response.text))
+        assert rows == {str(huge): "refused", "999999": "refused"}
+
     def test_page_form_shows_each_result(self, operator: httpx.Client) -> None:
         """The list's form abandons a failed execution and refuses a completed one, each
         with its own line."""

@@ -9,8 +9,6 @@ from pathlib import Path
 from tempfile import TemporaryDirectory
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +17,10 @@ from batchline.items.arrow import ArrowCsvReader, ArrowJsonReader
 from batchline.items.files.delimited import DelimitedReader
 from batchline.items.memory import ListWriter
 from batchline.testing import run_step, temporary_engine
+from tests.backends import import_extra
+
+pa = import_extra("pyarrow", "arrow")
+pc = import_extra("pyarrow.compute", "arrow")
 
 SCHEMA = pa.schema([("id", pa.int64()), ("name", pa.string()), ("qty", pa.int64())])
 

@@ -9,6 +9,7 @@ fails is logged and the action's outcome stands.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, TypeVar
@@ -96,13 +97,19 @@ def launch(
         with refusals(st, action, target, execution_id):
             handle = run()
         made = handle.execution_id
-        record(
-            st,
-            action,
-            target,
-            execution_id=execution_id or made,
-            detail=f"new execution {made}" if execution_id else f"execution {made}",
-        )
+        # In a thread of its own: on SQLite the job just launched holds the write lock for its
+        # chunks nearly all the time, and the command must go on following it (a SIGTERM's
+        # stop has to get out) instead of waiting behind it. Not a daemon: the interpreter
+        # waits for the record before it exits.
+        threading.Thread(
+            target=record,
+            args=(st, action, target),
+            kwargs={
+                "execution_id": execution_id or made,
+                "detail": f"new execution {made}" if execution_id else f"execution {made}",
+            },
+            name=f"audit-{action}-{made}",
+        ).start()
         return handle
 
     return launched

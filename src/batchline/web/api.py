@@ -21,7 +21,7 @@ from batchline.web.problems import responses
 if TYPE_CHECKING:
     from batchline.triggers.schedule import JobScheduler
 
-MAX_ID = 2**63 - 1
+MAX_ID = bulk.MAX_ID
 RECENT_LAUNCHES = 5  # a schedule's last executions shown
 SCANNED = 200  # a job's newest executions searched for them
 Id = Annotated[int, Path(ge=1, le=MAX_ID)]

@@ -5,6 +5,7 @@ block the others; there is no all-or-nothing across executions, as there is none
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated
 
 from pydantic import BaseModel, Field
 
@@ -15,6 +16,7 @@ from batchline.web.problems import one_line, status_of
 
 ACTIONS = ("stop", "restart", "abandon")
 MAX_IDS = 200
+MAX_ID = 2**63 - 1  # the repository's ids are 64-bit: a larger one is no execution
 
 
 class Outcome(BaseModel):
@@ -28,7 +30,9 @@ class Outcome(BaseModel):
 
 class BulkRequest(BaseModel):
     action: str = Field(pattern="^(stop|restart|abandon)$")
-    execution_ids: list[int] = Field(min_length=1, max_length=MAX_IDS)
+    execution_ids: list[Annotated[int, Field(ge=1, le=MAX_ID)]] = Field(
+        min_length=1, max_length=MAX_IDS
+    )
 
 
 class BulkResult(BaseModel):
@@ -39,6 +43,14 @@ def act(engine: Engine, launched: Launched, action: str, ids: Iterable[int]) -> 
     """Apply ``action`` to each execution in turn (each id once, in the order given)."""
     outcomes = []
     for execution_id in dict.fromkeys(ids):
+        if not 1 <= execution_id <= MAX_ID:  # the form's ids are not checked by a model
+            reason = f"no job execution {execution_id}"
+            outcomes.append(
+                Outcome(
+                    execution_id=execution_id, action=action, done=False, reason=reason, status=404
+                )
+            )
+            continue
         try:
             new_id = None
             if action == "stop":

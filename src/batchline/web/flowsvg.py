@@ -41,7 +41,7 @@ class Box:
     y: int = 0
     w: int = BOX_W
     h: int = BOX_H
-    status: str = ""  # this execution's status of the step, when it ran
+    ran: str = ""  # the status this execution's step ended with (empty: it did not run)
     taken: bool = False
     restart: bool = False
     detail: str = ""  # a split's flows
@@ -56,8 +56,8 @@ class Box:
         text = what.get(self.kind, f"{self.kind} {self.name}")
         if self.detail:
             text += f" ({self.detail})"
-        if self.status:
-            text += f": {self.status}"
+        if self.ran:
+            text += f": {self.ran}"
         if self.restart:
             text += " · a restart begins here"
         return text
@@ -255,7 +255,7 @@ def execution_diagram(
     arrows = {(a.source, a.target): a for a in diagram.arrows}
     for name, step_status in steps.items():
         if name in boxes:
-            boxes[name].status = step_status
+            boxes[name].ran = step_status
             boxes[name].taken = True
     path = context.get(PATH_KEY)
     if job.flow is not None and isinstance(path, dict) and path.get("execution") == execution_id:
