@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint typecheck dist clean
+.PHONY: demo test bench lint typecheck dist docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,5 +33,18 @@ dist: $(STAMP)
 	rm -rf dist
 	$(BIN)/python -m build --sdist --wheel --outdir dist .
 
+DOCS_STAMP := $(VENV)/.docs-installed
+
+$(DOCS_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[docs,web]'
+	touch $(DOCS_STAMP)
+
+# The site in site/, warnings as errors (mkdocs.yml sets strict).
+docs: $(DOCS_STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(DOCS_STAMP)
+	$(BIN)/mkdocs serve
+
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .mypy_cache demo-output
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .mypy_cache demo-output

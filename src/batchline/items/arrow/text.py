@@ -3,7 +3,7 @@
 PostgreSQL's ``COPY ... (FORMAT csv)`` and MySQL's ``LOAD DATA`` parse it as they parse a file:
 strings always quoted (an empty string is ``""``, a null an empty unquoted field for COPY and
 ``NULL`` for LOAD DATA), quotes doubled. PostgreSQL gets binary COPY instead when every column
-type allows (binary_copy.py): the server then parses nothing (see docs/columnar.md).
+type allows (binary_copy.py): the server then parses nothing (see docs/how-to/columnar.md).
 """
 
 from __future__ import annotations
