@@ -15,6 +15,7 @@ import typing as _typing
 from batchline import _lazy
 
 __version__ = "0.3.0.dev0"
+"""This batchline's version, a PEP 440 version string."""
 
 _EXPORTS: dict[str, str] = {
     "Aggregator": "batchline.steps.partition",

@@ -327,6 +327,12 @@ class StepBuilder:
 
 
 class JobBuilder:
+    """Fluent builder of a ``Job``.
+
+    Add steps in order with ``step``, or route them by exit status with
+    ``on(pattern).to(...)``, ``.end()``, ``.fail()`` and ``.stop_and_restart(...)``; run flows
+    side by side with ``split``; then ``build()``."""
+
     def __init__(self, name: str) -> None:
         self._name = name
         self._steps: list[Step] = []

@@ -116,6 +116,11 @@ class SkipPolicy(Protocol):
 
 
 class RetryListener(Protocol):
+    """Called once per retry of a chunk step, before the backoff wait.
+
+    ``attempt`` counts the retries of this item or chunk from 1; ``phase`` is ``"process"`` or
+    ``"write"``; ``subject`` is the item (process) or the items (write) being retried."""
+
     def on_retry(self, error: BaseException, attempt: int, phase: Phase, subject: Any) -> None: ...
 
 

@@ -28,6 +28,20 @@ if TYPE_CHECKING:
 
 @dataclass
 class Job:
+    """A named sequence of steps, with its listeners and parameter checks.
+
+    Build one with ``JobBuilder`` and register it with ``Engine.register``.
+
+    Attributes:
+        name: the job's name, 1 to 100 characters.
+        steps: the steps, run in order unless ``flow`` routes them.
+        listeners: job listeners (``before_job``, ``after_job``).
+        restartable: False refuses restarts of a failed or stopped execution.
+        required_parameters: parameters a launch must give.
+        validator: called with the parameters before anything is recorded; raises to refuse.
+        timeout: seconds after which the job fails at its next chunk or step boundary.
+        flow: the transitions between the steps (``JobBuilder.on``), or None."""
+
     name: str
     steps: Sequence[Step]
     listeners: list[Any] = field(default_factory=list)

@@ -21,18 +21,31 @@ if TYPE_CHECKING:
 
 
 class JobListener(Protocol):
+    """Called before and after a job execution.
+
+    Every method is optional: batchline calls the ones the listener has."""
+
     def before_job(self, execution: JobExecution) -> None: ...
 
     def after_job(self, execution: JobExecution) -> None: ...
 
 
 class StepListener(Protocol):
+    """Called before and after a step execution.
+
+    Every method is optional: batchline calls the ones the listener has. An ``ExitStatus``
+    returned by ``after_step`` replaces the step's, and routes the job's flow."""
+
     def before_step(self, step_execution: StepExecution) -> None: ...
 
     def after_step(self, step_execution: StepExecution) -> ExitStatus | None: ...
 
 
 class ChunkListener(Protocol):
+    """Called before and after each chunk, and when a chunk rolls back.
+
+    Every method is optional: batchline calls the ones the listener has."""
+
     def before_chunk(self, chunk: Chunk) -> None: ...
 
     def after_chunk(self, chunk: Chunk) -> None:

@@ -129,6 +129,13 @@ def non_finite(value: Any, path: str = "") -> tuple[str, float] | None:
 
 @dataclass(slots=True)
 class JobInstance:
+    """A job name with its identifying parameters: what runs once to completion.
+
+    Attributes:
+        id: the instance's id in the repository.
+        job_name: the job's name.
+        job_key: SHA-256 of the identifying parameters' canonical JSON."""
+
     id: int
     job_name: str
     job_key: str
@@ -136,6 +143,23 @@ class JobInstance:
 
 @dataclass(slots=True)
 class JobExecution:
+    """One run of a job instance, as the repository records it.
+
+    Attributes:
+        id: the execution's id in the repository.
+        instance: the job instance it runs.
+        parameters: the parameters it was launched with.
+        status: where it is in its lifecycle.
+        exit_status: how it ended (code and description).
+        context: the job's execution context.
+        create_time: when it was created.
+        start_time: when it started, or None.
+        end_time: when it ended, or None.
+        last_updated: when it was last written.
+        version: the row's version, for optimistic locking.
+        step_executions: its steps' executions, in the order they ran.
+        failures: the exceptions it failed with (in this process only)."""
+
     id: int
     instance: JobInstance
     parameters: JobParameters
@@ -198,6 +222,30 @@ COUNTERS = (
 
 @dataclass(slots=True)
 class StepExecution:
+    """One run of a step, with its counters and execution context.
+
+    Attributes:
+        id: the step execution's id in the repository.
+        job_execution_id: the job execution it belongs to.
+        step_name: the step's name.
+        status: where it is in its lifecycle.
+        exit_status: how it ended (code and description).
+        context: the step's execution context (readers' and writers' positions, your values).
+        read_count: items read.
+        write_count: items written.
+        filter_count: items the processor filtered out (returned None for).
+        commit_count: chunks committed.
+        rollback_count: chunks rolled back.
+        read_skip_count: items skipped while reading.
+        process_skip_count: items skipped while processing.
+        write_skip_count: items skipped while writing.
+        start_time: when it started, or None.
+        end_time: when it ended, or None.
+        last_updated: when it was last written.
+        version: the row's version, for optimistic locking.
+        job_execution: the job execution, when loaded with it.
+        failures: the exceptions it failed with (in this process only)."""
+
     id: int
     job_execution_id: int
     step_name: str

@@ -90,6 +90,12 @@ def _convert(name: str, type_name: str, text: str) -> ParamValue:
 
 @dataclass(frozen=True, slots=True)
 class JobParameter:
+    """One job parameter: its value, and whether it identifies the job instance.
+
+    Attributes:
+        value: a str, int, float, bool, date or datetime.
+        identifying: False leaves it out of the instance's key."""
+
     value: ParamValue
     identifying: bool = True
 

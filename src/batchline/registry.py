@@ -10,6 +10,11 @@ from batchline.job import Job
 
 
 class JobRegistry:
+    """The jobs an engine knows, by name.
+
+    ``register`` refuses a second job of the same name unless ``replace=True``; ``get`` raises
+    ``NoSuchJob`` naming the jobs it knows."""
+
     def __init__(self) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = Lock()

@@ -30,6 +30,11 @@ class Transaction:
 
 
 class TransactionManager(Protocol):
+    """Begins a chunk's transaction.
+
+    ``SqlTransactionManager`` (the default, on the repository's database) and
+    ``NoTransactionManager`` (for writers with no database) implement it."""
+
     def begin(self) -> Any:
         """A context manager yielding a Transaction; commit on exit, roll back on error."""
 

@@ -27,6 +27,18 @@ _KEYS = {"webhook", "apprise", "on", "max_duration", "usual_factor", "max_skips"
 
 @dataclass(frozen=True)
 class AlertRule:
+    """What to be told of and where.
+
+    Attributes:
+        webhooks: URLs that receive a JSON POST per alert.
+        apprise: Apprise URLs (``slack://...``, ``mailto://...``; the ``alerts`` extra).
+        on: the kinds of alert wanted, among ``failed``, ``stopped``, ``abandoned``, ``long``
+            and ``skips`` (all by default).
+        max_duration: ``long`` once an execution ran longer than this many seconds.
+        usual_factor: ``long`` once a running execution ran this many times the job's usual
+            duration (the mean of its last runs).
+        max_skips: ``skips`` once an ended execution skipped more than this many items."""
+
     webhooks: tuple[str, ...] = ()
     apprise: tuple[str, ...] = ()
     on: frozenset[str] = frozenset(KINDS)
@@ -41,6 +53,12 @@ class AlertRule:
 
 @dataclass(frozen=True)
 class AlertRules:
+    """A default ``AlertRule`` and rules per job name.
+
+    ``from_file`` reads them from TOML (``serve --alerts FILE``): a ``[default]`` table and
+    ``[job.NAME]`` tables whose keys replace the default's for that job. ``for_job`` gives the
+    rule that applies to a job."""
+
     default: AlertRule = AlertRule()
     jobs: dict[str, AlertRule] = field(default_factory=dict)
 

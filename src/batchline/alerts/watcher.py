@@ -46,6 +46,14 @@ class Alert:
 
 
 class AlertWatcher:
+    """Watches the repository and sends each alert once, across servers.
+
+    Every ``interval`` seconds (``start`` runs it on a thread; ``check`` is one look) it reads
+    the executions not yet looked at, works out which alerts their rule asks for, claims each
+    (execution, kind) with a row in the repository and sends the ones it claimed. Several
+    servers may watch one repository: only one of them claims, so each alert goes out once.
+    Needs an SQL job repository."""
+
     def __init__(self, engine: Engine, rules: AlertRules, *, interval: float = 5.0) -> None:
         bind = getattr(engine.repository, "engine", None)
         if bind is None:

@@ -28,11 +28,20 @@ I_contra = TypeVar("I_contra", contravariant=True)
 
 @runtime_checkable
 class ItemReader(Protocol[I_co]):
+    """Returns the next item on each ``read()`` call, and None when there are no more.
+
+    A reader that can resume after a restart is also an ``ItemStream``: it records its position
+    in the step's context and finds it again on ``open``."""
+
     def read(self) -> I_co | None: ...
 
 
 @runtime_checkable
 class ItemProcessor(Protocol[I_contra, R_co]):
+    """Turns an item into another, or into None to filter it out.
+
+    A plain function of one argument works too (``StepBuilder.processor(fn)``)."""
+
     def process(self, item: I_contra) -> R_co | None: ...
 
 
@@ -47,6 +56,10 @@ class Chunk:
 
 @runtime_checkable
 class ItemWriter(Protocol[I_contra]):
+    """Writes a chunk's items, inside the chunk's transaction (``chunk.connection``).
+
+    Called once per chunk; the items written are rolled back with the chunk when it fails."""
+
     def write(self, items: Sequence[I_contra], chunk: Chunk) -> None: ...
 
 

@@ -37,6 +37,11 @@ from batchline.transaction import TransactionManager
 
 
 class JobRepository(Protocol):
+    """Where job instances, executions, step executions and their contexts are recorded.
+
+    ``SqlJobRepository`` implements it on SQLite, PostgreSQL and MariaDB; ``Engine`` builds one
+    from a URL."""
+
     # --- what it is and how to reach it -----------------------------------------------------
 
     def url(self) -> str | None:

@@ -46,6 +46,11 @@ class StepRuntime:
 
 
 class Step(Protocol):
+    """What a job runs: a simple, chunk, columnar, partitioned or job step.
+
+    Build one with ``StepBuilder``. ``execute`` does the work and leaves the execution
+    COMPLETED or STOPPED, or raises."""
+
     name: str
     allow_start_if_complete: bool
     start_limit: int | None

@@ -124,6 +124,12 @@ class _Attempt:
 
 
 class ChunkStep:
+    """Read, process, write: a chunk of items per transaction, with retry and skip.
+
+    Each chunk's items are read, processed and written in one transaction, which also records
+    the step's counters, the reader's and writer's positions and the skips, so a restart resumes
+    after the last committed chunk. Build one with ``StepBuilder(name).chunk(size)``."""
+
     # The loop of one execution; a columnar step (steps/columnar.py) has its own.
     _run_class: type[_Run]
 

@@ -51,6 +51,11 @@ class Partition:
 
 @runtime_checkable
 class Partitioner(Protocol):
+    """Splits a step's work into partitions: one first execution context per partition.
+
+    ``StepBuilder.partition`` takes one, or a factory that makes one from the manager's
+    ``StepExecution`` (to read the job parameters); ``batchline.partitioners`` holds ready ones."""
+
     def partition(self, grid_size: int) -> Sequence[Mapping[str, Any]]:
         """The partitions' first contexts (JSON values only), about ``grid_size`` of them."""
 
@@ -61,11 +66,21 @@ PartitionerSpec = Partitioner | Callable[[StepExecution], Partitioner]
 
 @runtime_checkable
 class Aggregator(Protocol):
+    """Folds the partitions' results into the manager step's execution.
+
+    The manager's counters are the partitions' sums by default; give an aggregator, or a
+    function of the same two arguments (``StepBuilder.partition(..., aggregator=...)``), to
+    carry anything else over, such as values the partitions left in their contexts."""
+
     def aggregate(self, manager: StepExecution, partitions: Sequence[StepExecution]) -> None:
         """Fold the partitions' results (their last executions, plan order) into the manager."""
 
 
 class PartitionListener(Protocol):
+    """Called around the planning of a partitioned step, and when a partition fails.
+
+    Every method is optional: batchline calls the ones the listener has."""
+
     def before_partition(self, step_execution: StepExecution) -> None:
         """Before the plan is made (or read back on a restart)."""
 
