@@ -122,11 +122,26 @@ function carryOver(old, fresh) {
   const oldDetails = old.querySelectorAll("details");
   const freshDetails = fresh.querySelectorAll("details");
   oldDetails.forEach((d, k) => { if (freshDetails[k]) freshDetails[k].open = d.open; });
-  const scrolled = Array.from(old.querySelectorAll(SCROLLERS), (box) => box.scrollLeft);
+  const scrolled = new Map();
+  for (const [key, box] of keyedScrollers(old)) if (box.scrollLeft) scrolled.set(key, box.scrollLeft);
   return () => {
-    const freshBoxes = fresh.querySelectorAll(SCROLLERS);
-    scrolled.forEach((left, k) => { if (freshBoxes[k] && left) freshBoxes[k].scrollLeft = left; });
+    for (const [key, box] of keyedScrollers(fresh)) {
+      if (scrolled.has(key)) box.scrollLeft = scrolled.get(key);
+    }
   };
+}
+
+function keyedScrollers(root) {
+  // A box is known by its id, else by its kind and rank among boxes of that kind: a box that
+  // appears as the run goes on (a chart, an exit message) must not shift the others' places.
+  const seen = new Map();
+  return Array.from(root.querySelectorAll(SCROLLERS), (box) => {
+    if (box.id) return [`#${box.id}`, box];
+    const kind = `${box.tagName}.${box.className}`;
+    const rank = (seen.get(kind) || 0) + 1;
+    seen.set(kind, rank);
+    return [`${kind}:${rank}`, box];
+  });
 }
 
 function focusAgain(focused, old, fresh) {
