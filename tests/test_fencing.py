@@ -17,12 +17,15 @@ import pytest
 
 from batchline import (
     BatchStatus,
+    ConfigurationError,
     DelimitedWriter,
     Engine,
     ExecutionContext,
+    FixedWidthWriter,
     JobBuilder,
     JobExecutionAlreadyRunning,
     JobParameters,
+    JsonLinesWriter,
     LeaseLost,
     OutputInUse,
     StepBuilder,
@@ -260,6 +263,31 @@ class TestOutputLock:
         writer.open(ExecutionContext())  # released: now it starts the file afresh
         writer.close()
         assert target.read_text() == "id,name\n"
+
+    @pytest.mark.parametrize("kind", ["delimited", "fixed_width", "jsonl"])
+    def test_every_file_writer_takes_lock_timeout(self, tmp_path: Path, kind: str) -> None:
+        """Each file writer's constructor takes lock_timeout (it was FileWriter's alone) and
+        waits that long, not the default minute, for a file another process holds."""
+        target = tmp_path / "out.txt"
+        target.write_text("kept\n")
+        writers = {
+            "delimited": lambda: DelimitedWriter(str(target), fields=["id"], lock_timeout=0.2),
+            "fixed_width": lambda: FixedWidthWriter(str(target), [("id", 4)], lock_timeout=0.2),
+            "jsonl": lambda: JsonLinesWriter(str(target), lock_timeout=0.2),
+        }
+        writer = writers[kind]()
+        assert writer.lock_timeout == 0.2
+        with target.open("r+b") as holder:
+            fcntl.flock(holder.fileno(), fcntl.LOCK_EX)
+            with pytest.raises(OutputInUse):
+                writer.open(ExecutionContext())
+        assert target.read_text() == "kept\n"
+
+    def test_a_wrong_csv_format_parameter_is_refused_when_built(self, tmp_path: Path) -> None:
+        """An unknown csv format parameter is a one-line ConfigurationError naming the file, at
+        construction, not a TypeError at the first chunk's write."""
+        with pytest.raises(ConfigurationError, match=r"out\.csv: DelimitedWriter: .*quotechr"):
+            DelimitedWriter(str(tmp_path / "out.csv"), fields=["id"], quotechr="'")
 
 
 class TestFallbackFailure:

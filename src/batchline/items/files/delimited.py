@@ -387,6 +387,7 @@ class DelimitedWriter(FileWriter[Any]):
         fsync: bool = False,
         storage_options: StorageOptions = None,
         name: str = "writer",
+        lock_timeout: float = 60.0,
         **fmtparams: Any,
     ) -> None:
         if header is True and not fields:
@@ -403,10 +404,15 @@ class DelimitedWriter(FileWriter[Any]):
             fsync=fsync,
             storage_options=storage_options,
             name=name,
+            lock_timeout=lock_timeout,
         )
         self.fields = list(fields) if fields else None
         self._names_header = header is True
         self._format = {"dialect": dialect, **fmtparams, "lineterminator": _TERMINATOR}
+        try:  # a wrong format parameter is refused here, not at the first chunk's write
+            csv.writer(io.StringIO(), **self._format)
+        except (TypeError, csv.Error) as exc:
+            raise ConfigurationError(f"{path}: DelimitedWriter: {exc}") from None
         self._row = format_row(self.fields)
 
     def header_text(self) -> str | None:

@@ -152,6 +152,7 @@ class FixedWidthWriter(FileWriter[Any]):
         fsync: bool = False,
         storage_options: StorageOptions = None,
         name: str = "writer",
+        lock_timeout: float = 60.0,
     ) -> None:
         super().__init__(
             path,
@@ -164,6 +165,7 @@ class FixedWidthWriter(FileWriter[Any]):
             fsync=fsync,
             storage_options=storage_options,
             name=name,
+            lock_timeout=lock_timeout,
         )
         self.columns = ranges(columns)
         self.align = dict(align or {})

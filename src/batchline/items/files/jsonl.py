@@ -124,6 +124,7 @@ class JsonLinesWriter(FileWriter[Any]):
         fsync: bool = False,
         storage_options: StorageOptions = None,
         name: str = "writer",
+        lock_timeout: float = 60.0,
     ) -> None:
         super().__init__(
             path,
@@ -134,6 +135,7 @@ class JsonLinesWriter(FileWriter[Any]):
             fsync=fsync,
             storage_options=storage_options,
             name=name,
+            lock_timeout=lock_timeout,
         )
         self._encoder = json.JSONEncoder(
             ensure_ascii=False,
