@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
-from batchline import BatchStatus, ConfigurationError, Engine, JobBuilder, StepBuilder
+from batchline import (
+    BatchStatus,
+    ConfigurationError,
+    CsvRecordReader,
+    Engine,
+    JobBuilder,
+    ListWriter,
+    StepBuilder,
+)
 from batchline.errors import StartLimitExceeded
 from batchline.faults import Backoff, Classifier, Phase
 
@@ -318,3 +327,33 @@ class TestRunLimits:
         assert skip.error_message == "negative quantity"
         assert skip.step_name == "s"
         assert sqlite_engine.count_skipped(execution.id) == {"process": 1}
+
+
+class TestSkippedText:
+    def test_a_skipped_raw_record_is_kept_as_its_line(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """A raw CSV record (bytes) that the processor refuses is recorded as the line it was,
+        without the b'...' of its repr and without its line end; bytes that are not UTF-8 are
+        kept as escapes, not lost."""
+        path = tmp_path / "in.csv"
+        path.write_bytes(b"id,name\r\n1,ok\r\n2,bad\r\n3,caf\xe9 bad\r\n")
+
+        def refuse(record: bytes) -> bytes:
+            if b"bad" in record:
+                raise ValueError("refused")
+            return record
+
+        step = (
+            StepBuilder("s")
+            .chunk(10)
+            .reader(CsvRecordReader(str(path), header="skip"))
+            .processor(refuse)
+            .writer(ListWriter())
+            .skip(ValueError, limit=5)
+        )
+        sqlite_engine.register(JobBuilder("raw").step(step).build())
+        execution = sqlite_engine.start("raw", {})
+        assert execution.status == BatchStatus.COMPLETED
+        items = [s.item for s in sqlite_engine.skipped_items(execution.id)]
+        assert items == ["2,bad", "3,caf\\xe9 bad"]

@@ -377,6 +377,9 @@ class SkippedItem:
             return None
         if isinstance(item, str):
             text = item
+        elif isinstance(item, bytes | bytearray | memoryview):
+            # A raw record (CsvRecordReader) is shown as the line it was, not as b'...'.
+            text = bytes(item).decode("utf-8", "backslashreplace").rstrip("\r\n")
         else:
             try:
                 text = json.dumps(item, default=str, sort_keys=True)
