@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from batchline import BatchStatus, Engine
+from batchline import BatchStatus, Engine, JobParameters
 from batchline.cli import main
 from batchline.cli.output import (
     EXIT_COMPLETED,
@@ -167,6 +167,23 @@ class TestOperate:
         result = cli("recover")
         assert result.exit_code == 0
         assert "no dead executions" in result.stdout
+
+    def test_recover_names_the_executions_that_are_alive(
+        self, cli: Invoke, sqlite_url: str
+    ) -> None:
+        """recover with nothing dead but a job running says which executions hold their lease,
+        rather than only that none is dead."""
+        with Engine(sqlite_url) as engine:
+            running = engine.repository.create_job_execution("nightly", JobParameters())
+            running.set_status(BatchStatus.STARTED)
+            engine.repository.update_job_execution(running)
+            engine.repository.heartbeat([running.id])
+        result = cli("recover")
+        assert result.exit_code == 0, result.output
+        assert (
+            f"no dead executions; running with a live lease: {running.id} (nightly, STARTED)"
+            in result.stdout
+        )
 
 
 class TestInspect:

@@ -232,7 +232,12 @@ def recover(execution_id: int | None, force: bool) -> None:
     for line in skipped:
         click.echo(line)
     if not recovered:
-        click.echo("no dead executions")
+        live = st.engine().running_executions() if execution_id is None else []
+        if live:  # say why nothing was done: the running ones renew their leases
+            listed = ", ".join(f"{e.id} ({e.job_name}, {e.status.value})" for e in live)
+            click.echo(f"no dead executions; running with a live lease: {listed}")
+        else:
+            click.echo("no dead executions")
         return
     console = output.stdout_console()
     console.print(output.executions_table(recovered, title="Recovered executions"))
