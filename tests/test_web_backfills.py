@@ -55,6 +55,16 @@ def test_changing_a_backfill_needs_operate(
     assert refused.status_code == 403 and "operate" in refused.json()["detail"]
 
 
+def test_the_token_is_checked_before_the_body(server: Server, tokens: dict[str, str]) -> None:
+    """A malformed body without a token is 401 (who are you), not 422 (what you sent); with a
+    read token, 403; and the schema lists 401 and 403 for the backfill routes."""
+    assert server.client().post("/api/backfills", json={"bad": 1}).status_code == 401
+    assert server.client(tokens["read"]).post("/api/backfills", json={}).status_code == 403
+    schema = server.client(tokens["read"]).get("/api/openapi.json").json()
+    for path, method in [("/api/backfills", "post"), ("/api/backfills/{backfill_id}", "get")]:
+        assert {"401", "403"} <= set(schema["paths"][path][method]["responses"]), path
+
+
 def test_start_read_the_grid_and_resume(server: Server, tokens: dict[str, str]) -> None:
     """POST starts it in the server; GET shows each value's status and execution; a second
     backfill over the same days skips them all; the job's backfills are listed."""

@@ -189,7 +189,7 @@ def router(engine: Engine, guard: Guard, backfills: Backfills) -> APIRouter:
     def operator(request: Request) -> Caller:
         return guard.require(request, OPERATE)
 
-    routes = APIRouter()
+    routes = APIRouter(responses=responses(401, 403, 422))
     read = [Depends(reader)]
 
     @routes.get("/api/backfills", dependencies=read, response_model=list[Backfill])
@@ -202,13 +202,14 @@ def router(engine: Engine, guard: Guard, backfills: Backfills) -> APIRouter:
 
     @routes.post(
         "/api/backfills",
+        dependencies=[Depends(operator)],  # solved before the body: 401, not 422
         status_code=202,
         response_model=BackfillDetail,
         responses=responses(400, 404, 409),
     )
     def start(request: Annotated[BackfillRequest, Body()], http: Request) -> BackfillDetail:
         """One instance of a loaded job per value, run in the server's engine."""
-        caller = guard.require(http, OPERATE)
+        caller: Caller = http.state.caller  # set by the operator dependency
         return backfills.detail(backfills.start(request, caller).id)
 
     @routes.get(
