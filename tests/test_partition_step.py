@@ -356,6 +356,39 @@ class TestThreadSafety:
         assert execution.status is BatchStatus.FAILED
         assert "reader factory" in execution.exit_status.description
 
+    def test_a_list_writer_shared_by_thread_partitions_is_refused(
+        self, sqlite_engine: Engine
+    ) -> None:
+        """A ListWriter object given to a thread-partitioned worker: the step fails naming the
+        writer and the factory to give, instead of partitions cutting each other's items."""
+        from batchline import ListWriter
+
+        worker = (
+            StepBuilder("w")
+            .chunk(5)
+            .reader(lambda se: iter(range(se.context["n"] * 10)))
+            .writer(ListWriter())
+        )
+        job = JobBuilder("shared_list").step(StepBuilder("p").partition(worker, _Fixed())).build()
+        execution = sqlite_engine.start(job)
+        assert execution.status is BatchStatus.FAILED
+        assert "share the worker's writer object; give a writer factory" in (
+            execution.exit_status.description
+        )
+
+    def test_a_list_writer_open_in_two_step_executions_is_refused(self) -> None:
+        """Outside partitions (two flows of a split given one ListWriter), a second open while
+        the first is open is refused; after close it opens again."""
+        from batchline import ConfigurationError, ExecutionContext, ListWriter
+
+        writer: ListWriter[int] = ListWriter()
+        writer.open(ExecutionContext())
+        with pytest.raises(ConfigurationError, match="already open in another step execution"):
+            writer.open(ExecutionContext())
+        writer.close()
+        writer.open(ExecutionContext())
+        writer.close()
+
 
 class _Fixed:
     def partition(self, grid_size: int) -> list[dict[str, Any]]:

@@ -100,6 +100,7 @@ def _check_shareable(step: PartitionStep) -> None:
     if shared:
         raise ConfigurationError(
             f"step {step.name!r}: partitions on threads would share the worker's "
-            f"{' and '.join(shared)} object; give a reader factory (a callable taking the "
-            "StepExecution) so each partition gets its own, and a stateless processor and writer"
+            f"{' and '.join(shared)} object; give a {' and a '.join(shared)} factory (a "
+            "callable taking the StepExecution, e.g. lambda step: ListWriter()) so each "
+            "partition gets its own"
         )
