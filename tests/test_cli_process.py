@@ -7,6 +7,7 @@ through the chunk's transaction, so "exactly once" is a count of rows.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import re
 import signal
@@ -177,6 +178,26 @@ def test_signal_stops_at_a_chunk_boundary_and_restart_completes(
     assert restarted.returncode == 0, restarted.stderr
     assert sorted(out.items()) == list(range(ITEMS))
     out.bind.dispose()
+
+
+def test_the_applications_loggers_reach_stderr_at_the_cli_level(sqlite_url: str) -> None:
+    """A job's own logger is heard on stderr at INFO like batchline's (DEBUG with -v, nothing
+    with -q, JSON lines with --log-format json), while SQLAlchemy's statements stay quiet."""
+    job = "tests.jobs.cli_jobs:chatty_job"
+    env = cli_env(sqlite_url)
+    plain = batchline("start", job, "run=1", env=env)
+    assert plain.returncode == 0, plain.stderr
+    assert "hello from the application" in plain.stderr
+    assert "details only -v shows" not in plain.stderr
+    assert "SELECT" not in plain.stderr and "INSERT" not in plain.stderr
+    verbose = batchline("-v", "start", job, "run=2", env=env)
+    assert "details only -v shows" in verbose.stderr
+    quiet = batchline("-q", "start", job, "run=3", env=env)
+    assert quiet.returncode == 0 and "hello" not in quiet.stderr
+    as_json = batchline("--log-format", "json", "start", job, "run=4", env=env)
+    lines = [json.loads(line) for line in as_json.stderr.splitlines() if line.startswith("{")]
+    (hello,) = [line for line in lines if line["message"] == "hello from the application"]
+    assert hello["logger"] == "cli_jobs.app" and hello["job_execution_id"] is not None
 
 
 class TestBadInput:

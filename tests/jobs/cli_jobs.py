@@ -11,6 +11,7 @@ lines of the file its ``file`` parameter names (any fsspec URL).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import time
 from collections.abc import Sequence
@@ -64,6 +65,15 @@ count_job = (
 def _needs_date(parameters: JobParameters) -> None:
     if "date" in parameters and not isinstance(parameters["date"], dt.date):
         raise ValueError("date must be of type date")
+
+
+def _chatter(se: StepExecution) -> None:
+    app = logging.getLogger("cli_jobs.app")  # the application's own logger, not batchline's
+    app.info("hello from the application")
+    app.debug("details only -v shows")
+
+
+chatty_job = JobBuilder("cli_chatty").step(StepBuilder("chatter").task(_chatter)).build()
 
 
 def _hello(se: StepExecution) -> None:

@@ -141,7 +141,8 @@ def configure_logging(
     level = logging.DEBUG if verbosity > 0 else logging.WARNING if verbosity < 0 else logging.INFO
     handler: logging.Handler
     if json:
-        return json_logging(level=level)
+        undo = json_logging(level=level)
+        return _and(undo, _application_logging(level, lambda: json_logging(level=level, logger="")))
     if console is not None:
         handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
         handler.setFormatter(_CliFormatter("%(message)s", tracebacks=verbosity > 0))
@@ -150,4 +151,48 @@ def configure_logging(
         handler.setFormatter(
             _CliFormatter("%(asctime)s %(levelname)s %(message)s", tracebacks=verbosity > 0)
         )
-    return attach(handler, level)
+    undo = attach(handler, level)
+    return _and(undo, _application_logging(level, lambda: attach(handler, level, "")))
+
+
+# Libraries that say at INFO what only their own debugging needs (SQLAlchemy would log every
+# statement): under the CLI they speak from WARNING, unless the application set their level.
+QUIET_LIBRARIES = (
+    "sqlalchemy", "alembic", "httpx", "httpcore", "urllib3", "asyncio", "kombu", "amqp",
+    "celery", "apscheduler", "fsspec", "multipart", "watchfiles", "psycopg", "pymysql",
+)  # fmt: skip
+
+
+def _application_logging(
+    level: int, attach_root: Callable[[], Callable[[], None]]
+) -> Callable[[], None]:
+    """The application's own loggers (a job's ``logging.getLogger(__name__)``) reach stderr at
+    the CLI's level too, as in any command-line tool; unless the application configured the
+    root logger itself, which is then left alone."""
+    root = logging.getLogger()
+    if root.handlers:
+        return lambda: None
+    quieted = [
+        logger
+        for name in QUIET_LIBRARIES
+        if (logger := logging.getLogger(name)).level == logging.NOTSET
+    ]
+    for logger in quieted:
+        logger.setLevel(max(level, logging.WARNING))
+    undo_root = attach_root()
+    logging.getLogger().propagate = True  # the root has nowhere to propagate; keep the flag
+
+    def restore() -> None:
+        undo_root()
+        for logger in quieted:
+            logger.setLevel(logging.NOTSET)
+
+    return restore
+
+
+def _and(first: Callable[[], None], second: Callable[[], None]) -> Callable[[], None]:
+    def both() -> None:
+        second()
+        first()
+
+    return both
