@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -41,6 +45,36 @@ class TestMigrations:
             version = conn.execute(sa.text("SELECT version_num FROM batchline_alembic_version"))
             assert [row[0] for row in version] == ["0008"]
         engine.dispose()
+
+    def test_the_head_revision_constant_is_alembics_head(self) -> None:
+        """HEAD_REVISION (the check that skips importing Alembic) names the newest migration:
+        a migration added without moving it would leave repositories unmigrated."""
+        from alembic.config import Config
+        from alembic.script import ScriptDirectory
+
+        from batchline.repository.database import HEAD_REVISION
+
+        config = Config()
+        config.set_main_option("script_location", "batchline.repository:migrations")
+        assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
+
+    def test_a_repository_at_head_is_opened_without_alembic(self, tmp_path: Path) -> None:
+        """Opening an up-to-date repository in a fresh process imports no Alembic module; a
+        new one is migrated (and imports it)."""
+        url = f"sqlite:///{tmp_path / 'repo.db'}"
+        probe = (
+            "import sys; from batchline import Engine; Engine(sys.argv[1]).close(); "
+            "print(any(m == 'alembic' or m.startswith('alembic.') for m in sys.modules))"
+        )
+
+        def alembic_imported() -> str:
+            done = subprocess.run(
+                [sys.executable, "-c", probe, url], capture_output=True, text=True, check=True
+            )
+            return done.stdout.strip()
+
+        assert alembic_imported() == "True"  # a new repository: migrated
+        assert alembic_imported() == "False"  # at head: one SELECT
 
 
 class TestInvariants:
