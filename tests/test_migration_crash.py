@@ -49,14 +49,21 @@ def schema_differences(engine: sa.Engine) -> list[object]:
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_killed_at_every_migration_step(backend: str, tmp_path: Path) -> None:
-    """For every statement of a first migration: kill after it, start again, and the schema
-    equals schema.py at the newest revision, and a launch works."""
+    """For every statement of a first migration (a sample where DDL is transactional): kill
+    after it, start again, and the schema equals schema.py at the newest revision, and a
+    launch works."""
     with fresh_database(backend, tmp_path / "count") as url:
         clean = migrate_in_child(url, 0)
         assert clean.returncode == 0, clean.stderr
         steps = int(clean.stdout.strip().splitlines()[-1])
     assert steps >= 10  # tables, indexes and the version: every one is a kill point
-    for step in range(1, steps + 1):
+    points = list(range(1, steps + 1))
+    if backend != "mariadb":
+        # Transactional DDL: a kill anywhere rolls the whole migration back, so every fifth
+        # point and the last two (around the version stamp) stand for the rest. MariaDB
+        # commits each statement: there every point is its own case.
+        points = sorted({*points[::5], *points[-2:]})
+    for step in points:
         with fresh_database(backend, tmp_path / str(step)) as url:
             killed = migrate_in_child(url, step)
             assert killed.returncode == -signal.SIGKILL, (step, killed.stderr[-2000:])
