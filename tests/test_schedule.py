@@ -267,3 +267,54 @@ def test_two_cli_schedulers_against_one_postgres(postgres_url: str) -> None:
         assert set(counts.values()) == {1}, counts
         skipped = sum(err.count("already launched") + err.count("elsewhere") for _, err in outputs)
         assert skipped >= 1, "the replicas never competed for an occurrence"
+
+
+class TestOverlap:
+    @pytest.mark.parametrize("overlap", [False, True])
+    def test_an_occurrence_waits_for_no_earlier_one_unless_told(
+        self, sqlite_url: str, overlap: bool
+    ) -> None:
+        """overlap=False: while an occurrence's execution runs, the next occurrences are
+        skipped (and the one after it ends runs); overlap=True (the default) runs them side by
+        side."""
+        release = threading.Event()
+        job = (
+            JobBuilder("long_nightly")
+            .step(StepBuilder("s").task(lambda se: release.wait(60) and None))
+            .build()
+        )
+        with Engine(sqlite_url, heartbeat_interval=0.5, lease=5) as engine:
+            scheduler = JobScheduler(engine, misfire_grace_time=10)
+            scheduler.add(job, "* * * * * *", {"region": "eu"}, overlap=overlap)
+            scheduler.start()
+            try:
+                eventually(
+                    lambda: engine.running_executions("long_nightly"),
+                    timeout=30,
+                    message="the first occurrence never started",
+                )
+                first = engine.running_executions("long_nightly")[0].id
+                later = threading.Event()
+                later.wait(3.5)  # three more occurrences fire meanwhile
+                running = engine.running_executions("long_nightly")
+                if overlap:
+                    assert len(running) >= 2
+                else:
+                    assert [e.id for e in running] == [first]
+                    assert len(engine.list_executions("long_nightly", limit=100)) == 1
+                release.set()
+                eventually(
+                    lambda: (
+                        len(engine.list_executions("long_nightly", limit=100)) >= 2
+                        and not engine.running_executions("long_nightly")
+                    ),
+                    timeout=30,
+                    message="no occurrence ran after the first ended",
+                )
+            finally:
+                release.set()
+                scheduler.shutdown()
+                for handle in scheduler.running():
+                    handle.wait(30)
+            statuses = {e.status for e in engine.list_executions("long_nightly", limit=100)}
+            assert statuses == {BatchStatus.COMPLETED}

@@ -83,6 +83,13 @@ class TestScheduleFile:
         assert scheduler.launched_by(us, newest) == []
         assert by_hand.id not in [e.id for e in scheduler.launched_by(eu, newest)]
 
+    def test_overlap_false_is_taken_from_the_file(self, engine: Engine, tmp_path: Path) -> None:
+        """overlap = false in a [[schedule]] reaches the scheduler; the default overlaps."""
+        text = GOOD.replace('id = "nightly-eu"', 'id = "nightly-eu"\noverlap = false', 1)
+        assert text != GOOD
+        eu, us = scheduler_from_file(engine, written(tmp_path, text)).schedules()
+        assert (eu.overlap, us.overlap) == (False, True)
+
     @pytest.mark.parametrize(
         ("text", "message"),
         [
@@ -97,6 +104,10 @@ class TestScheduleFile:
                 "Mars",
             ),
             ("title = 'x'\n", "unknown keys"),
+            (
+                "[[schedule]]\njob = 'nightly'\ncron = '* * * * *'\noverlap = 'no'\n",
+                "'overlap' must be true or false",
+            ),
             ("", "no [[schedule]]"),
             ("[[schedule]\n", "schedules.toml"),
         ],

@@ -29,6 +29,11 @@ from batchline.cli.types import SECONDS
     default=True,
     help="On start, run the latest occurrence missed within the grace time.",
 )
+@click.option(
+    "--overlap/--no-overlap",
+    default=True,
+    help="--no-overlap: skip an occurrence while an earlier one still runs.",
+)
 @click.option("--timezone", default="UTC", show_default=True, help="Time zone of the cron fields.")
 @click.option(
     "--parameter",
@@ -44,6 +49,7 @@ def schedule(
     misfire_grace_time: float,
     coalesce: bool,
     catch_up: bool,
+    overlap: bool,
     timezone: str,
     parameter: str,
 ) -> None:
@@ -67,7 +73,7 @@ def schedule(
     )
     target = f"job {resolved.name}"
     with audited.refusals(st, "schedule", target):
-        scheduler.add(resolved, cron, params)
+        scheduler.add(resolved, cron, params, overlap=overlap)
         scheduler.start()
     audited.record(st, "schedule", target, detail=f"cron {cron!r} ({timezone})")
     for name, when in scheduler.next_fire_times().items():

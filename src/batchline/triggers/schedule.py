@@ -96,7 +96,7 @@ def cron_trigger(expression: str, timezone: Any = "UTC") -> Any:
 class Schedule:
     """One schedule as a scheduler runs it: which job, when (the cron text and its time zone),
     with which parameters besides the fire time, and its next fire time (None when paused or
-    exhausted)."""
+    exhausted); ``overlap`` False when an occurrence is skipped while an earlier one runs."""
 
     id: str
     job_name: str
@@ -105,6 +105,7 @@ class Schedule:
     parameters: JobParameters
     next_fire_time: dt.datetime | None
     paused: bool = False
+    overlap: bool = True
 
 
 class _Occurrence:
@@ -178,6 +179,7 @@ class JobScheduler:
         self.handles: list[JobHandle] = []
         self._lock = threading.Lock()
         self._added: dict[str, tuple[str, str, JobParameters]] = {}  # id -> job, cron, params
+        self._no_overlap: set[str] = set()
         bind = getattr(engine.repository, "engine", None)
         self.states = ScheduleStates(bind) if isinstance(bind, SaEngine) else None
         self._scheduler = BackgroundScheduler(
@@ -200,8 +202,14 @@ class JobScheduler:
         parameters: JobParameters | Mapping[str, ParamValue] | None = None,
         *,
         schedule_id: str | None = None,
+        overlap: bool = True,
     ) -> str:
-        """Schedule ``job`` (a Job, registered here, or a registered name); returns the id."""
+        """Schedule ``job`` (a Job, registered here, or a registered name); returns the id.
+
+        ``overlap=False`` skips an occurrence (logged) while an execution of an earlier one of
+        this schedule still runs, in any replica: Kubernetes' ``concurrencyPolicy: Forbid``,
+        Quartz's ``@DisallowConcurrentExecution``. ``trigger`` (an operator's "run now") is not
+        held back."""
         resolved = (
             self.engine.register(job) if isinstance(job, Job) else self.engine.registry.get(job)
         )
@@ -227,7 +235,20 @@ class JobScheduler:
         # The id is known once APScheduler chose it: the occurrence asks whether it is paused.
         added.modify(kwargs={**added.kwargs, "schedule_id": str(added.id)})
         self._added[str(added.id)] = (resolved.name, str(cron), base)
+        if not overlap:
+            self._no_overlap.add(str(added.id))
         return str(added.id)
+
+    def _earlier_still_running(self, job_name: str, parameters: JobParameters) -> int | None:
+        """The id of a running execution launched by the schedule with these parameters."""
+        wanted = parameters.identifying
+        for execution in self.engine.running_executions(job_name):
+            found = execution.parameters.identifying
+            if self.parameter in found and all(
+                found.get(name) == value for name, value in wanted.items()
+            ):
+                return execution.id
+        return None
 
     def _state_store(self) -> ScheduleStates:
         if self.states is None:
@@ -305,6 +326,18 @@ class JobScheduler:
         if schedule_id is not None and states is not None and states.is_paused(schedule_id):
             log.info("%s at %s: schedule %r is paused", job_name, scheduled_at, schedule_id)
             return None
+        if schedule_id in self._no_overlap:
+            running = self._earlier_still_running(job_name, parameters)
+            if running is not None:
+                log.warning(
+                    "%s at %s: skipped, execution %d of an earlier occurrence still runs "
+                    "(schedule %r does not overlap)",
+                    job_name,
+                    scheduled_at,
+                    running,
+                    schedule_id,
+                )
+                return None
         handle = self.fire(job_name, scheduled_at, parameters)
         return handle.execution_id if handle else None
 
@@ -335,6 +368,7 @@ class JobScheduler:
                     parameters=parameters,
                     next_fire_time=getattr(job, "next_run_time", None) if job else None,
                     paused=schedule_id in paused,
+                    overlap=schedule_id not in self._no_overlap,
                 )
             )
         return found

@@ -28,7 +28,7 @@ from batchline.parameters import JobParameters
 from batchline.triggers.schedule import JobScheduler
 
 _OPTIONS = {"timezone", "misfire_grace_time", "catch_up", "coalesce", "schedule"}
-_ENTRY = {"job", "cron", "parameters", "non_identifying", "id"}
+_ENTRY = {"job", "cron", "parameters", "non_identifying", "id", "overlap"}
 
 
 def _texts(value: Any, where: str) -> tuple[str, ...]:
@@ -60,6 +60,8 @@ def read_schedule_file(path: str | Path) -> dict[str, Any]:
                 raise ConfigurationError(f"{where}: {key!r} must be a non-empty string")
         if "id" in entry and not isinstance(entry["id"], str):
             raise ConfigurationError(f"{where}: 'id' must be a string")
+        if "overlap" in entry and not isinstance(entry["overlap"], bool):
+            raise ConfigurationError(f"{where}: 'overlap' must be true or false")
         _texts(entry.get("parameters", []), f"{where}: 'parameters'")
         _texts(entry.get("non_identifying", []), f"{where}: 'non_identifying'")
     return data
@@ -88,7 +90,13 @@ def scheduler_from_file(engine: Engine, path: str | Path) -> JobScheduler:
                 identifying=_texts(entry.get("parameters", []), where),
                 non_identifying=_texts(entry.get("non_identifying", []), where),
             )
-            scheduler.add(entry["job"], entry["cron"], parameters, schedule_id=entry.get("id"))
+            scheduler.add(
+                entry["job"],
+                entry["cron"],
+                parameters,
+                schedule_id=entry.get("id"),
+                overlap=entry.get("overlap", True),
+            )
         except BatchlineError as err:
             raise ConfigurationError(f"{where}: {err}") from None
         except Exception as err:  # APScheduler: a time zone it does not know, a duplicate id
