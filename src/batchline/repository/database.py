@@ -147,6 +147,8 @@ def migrate(engine: Engine, revision: str = "head") -> None:
         raise RepositoryError(
             f"cannot reach the repository database {describe(engine)}: {_first_line(err)}"
         ) from None
+    except (exc.DatabaseError, sqlite3.DatabaseError):
+        pass  # a file that is not a database, say: the full path below names what it is
     from alembic import command
     from alembic.config import Config
     from alembic.util import CommandError
