@@ -157,9 +157,10 @@ def configure_logging(
 
 # Libraries that say at INFO what only their own debugging needs (SQLAlchemy would log every
 # statement): under the CLI they speak from WARNING, unless the application set their level.
+# Celery is not among them: a worker's "received" and "succeeded" lines are its operators' log.
 QUIET_LIBRARIES = (
     "sqlalchemy", "alembic", "httpx", "httpcore", "urllib3", "asyncio", "kombu", "amqp",
-    "celery", "apscheduler", "fsspec", "multipart", "watchfiles", "psycopg", "pymysql",
+    "apscheduler", "fsspec", "multipart", "watchfiles", "psycopg", "pymysql",
 )  # fmt: skip
 
 
