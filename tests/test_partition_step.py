@@ -376,19 +376,6 @@ class TestThreadSafety:
             execution.exit_status.description
         )
 
-    def test_a_list_writer_open_in_two_step_executions_is_refused(self) -> None:
-        """Outside partitions (two flows of a split given one ListWriter), a second open while
-        the first is open is refused; after close it opens again."""
-        from batchline import ConfigurationError, ExecutionContext, ListWriter
-
-        writer: ListWriter[int] = ListWriter()
-        writer.open(ExecutionContext())
-        with pytest.raises(ConfigurationError, match="already open in another step execution"):
-            writer.open(ExecutionContext())
-        writer.close()
-        writer.open(ExecutionContext())
-        writer.close()
-
 
 class _Fixed:
     def partition(self, grid_size: int) -> list[dict[str, Any]]:

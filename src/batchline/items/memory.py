@@ -66,17 +66,8 @@ class ListWriter(Generic[T]):
         self.chunks: list[int] = []
         self._tracker = WriteTracker(self._snapshot, self._restore)
         self._mark = (0, 0)  # items and chunks where the current chunk began
-        self._open = False
 
     def open(self, context: ExecutionContext) -> None:
-        if self._open:
-            # Two step executions at once (thread partitions given one instance): each open
-            # would cut the other's items and each rollback undo the other's chunks.
-            raise ConfigurationError(
-                f"ListWriter {self.name!r} is already open in another step execution: "
-                "partitions need a writer each (.writer(lambda step: ListWriter()))"
-            )
-        self._open = True
         saved = context.get(f"{self.name}.count")
         if saved is None:
             self.items.clear()
@@ -108,7 +99,7 @@ class ListWriter(Generic[T]):
         context[f"{self.name}.chunks"] = len(self.chunks)
 
     def close(self) -> None:
-        self._open = False
+        pass
 
     def __repr__(self) -> str:
         return f"ListWriter({len(self.items)} items)"
