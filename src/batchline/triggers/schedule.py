@@ -180,6 +180,7 @@ class JobScheduler:
         self._lock = threading.Lock()
         self._added: dict[str, tuple[str, str, JobParameters]] = {}  # id -> job, cron, params
         self._no_overlap: set[str] = set()
+        self._no_overlap_lock = threading.Lock()
         bind = getattr(engine.repository, "engine", None)
         self.states = ScheduleStates(bind) if isinstance(bind, SaEngine) else None
         self._scheduler = BackgroundScheduler(
@@ -327,18 +328,23 @@ class JobScheduler:
             log.info("%s at %s: schedule %r is paused", job_name, scheduled_at, schedule_id)
             return None
         if schedule_id in self._no_overlap:
-            running = self._earlier_still_running(job_name, parameters)
-            if running is not None:
-                log.warning(
-                    "%s at %s: skipped, execution %d of an earlier occurrence still runs "
-                    "(schedule %r does not overlap)",
-                    job_name,
-                    scheduled_at,
-                    running,
-                    schedule_id,
-                )
-                return None
-        handle = self.fire(job_name, scheduled_at, parameters)
+            # Held from the check until the launch has recorded its execution: two occurrences
+            # due together (a catch-up and the next second) must not both find none running.
+            with self._no_overlap_lock:
+                running = self._earlier_still_running(job_name, parameters)
+                if running is not None:
+                    log.warning(
+                        "%s at %s: skipped, execution %d of an earlier occurrence still runs "
+                        "(schedule %r does not overlap)",
+                        job_name,
+                        scheduled_at,
+                        running,
+                        schedule_id,
+                    )
+                    return None
+                handle = self.fire(job_name, scheduled_at, parameters)
+        else:
+            handle = self.fire(job_name, scheduled_at, parameters)
         return handle.execution_id if handle else None
 
     def running(self) -> list[JobHandle]:
