@@ -252,14 +252,21 @@ class ParquetWriter:
         """Follow the chunk's transaction: a new chunk, or one rolled back (see rollback.py)."""
         state = self._tracker.begin(chunk)
         if state is Write.NEW_CHUNK:
-            self._parts.extend(self._pending)
-            self._pending = []
+            self._chunk_committed()
         elif state is Write.ROLLED_BACK:
-            self._drop_pending()
+            self._chunk_rolled_back()
             self._rows = []
         self._se = chunk.step_execution
         self._pending_commits = chunk.step_execution.commit_count
         self._tracker.watch(chunk)
+
+    def _chunk_committed(self) -> None:
+        """What was written for the chunk before this one committed."""
+        self._parts.extend(self._pending)
+        self._pending = []
+
+    def _chunk_rolled_back(self) -> None:
+        self._drop_pending()
 
     def _cut_rows(self, count: int) -> None:
         del self._rows[count:]

@@ -3,13 +3,18 @@
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
 from collections.abc import Sequence
 from typing import Any
 
 from batchline.errors import ConfigurationError, ItemReadError
 from batchline.items.arrow.blocks import pyarrow
+from batchline.items.arrow.parquet_append import AppendedParquet
+from batchline.items.arrow.parquet_footer import as_file, shift_offsets, split_file
 from batchline.items.base import Chunk
-from batchline.items.files.storage import StorageOptions, filesystem
+from batchline.items.files.storage import StorageOptions, filesystem, is_local, lock_beside
 from batchline.items.parquet import ParquetWriter, _one_line
 from batchline.model import ExecutionContext
 
@@ -121,15 +126,17 @@ class ArrowParquetReader:
 class ArrowParquetWriter(ParquetWriter):
     """Record batches into a Parquet file, a row group per committed chunk.
 
-    A Parquet file's footer comes last, so a file cut at a commit cannot be read. Each chunk's
-    batches are therefore also kept as an Arrow IPC part file (no encoding: about a memory
-    copy), listed in the step's context when the chunk commits; a restart drops the parts after
-    the last committed one. Meanwhile one ``pq.ParquetWriter`` writes the chunks' row groups
-    into the staging folder as they come. When the step completes, that file gets its footer
-    and is moved into place if it holds exactly the committed chunks (a run from the start
-    with no chunk rolled back after its write); otherwise (after a restart, a retry or a scan)
-    the committed parts are encoded into the file in order. Either way the file holds exactly
-    the committed rows, a row group per chunk.
+    Each chunk is encoded once, by Arrow, as a row group appended to ``<target>.parts/
+    data.parquet``; when the chunk commits, the step's context records the file's length and
+    row groups, and a restart truncates the file to them (parquet_append.py). When the step
+    completes, the row groups' footers are merged into the file's footer and the file is moved
+    into place: it holds exactly the committed rows, a row group per chunk, and appears only
+    then.
+
+    An object store (``s3://``, ``memory://``) cannot truncate: there each chunk is a Parquet
+    part file of its own, listed in the context when it commits, and the parts' bytes are
+    joined into the file at the end, their footers moved, not decoded (ParquetWriter's
+    folder of parts).
     """
 
     # Arrow encodes with the GIL released: the step reads the next batch meanwhile.
@@ -139,11 +146,30 @@ class ArrowParquetWriter(ParquetWriter):
         return f"ArrowParquetWriter({self.path!r})"
 
     def open(self, context: ExecutionContext) -> None:
-        super().open(context)
-        self._stream: Any = None
-        self._stream_file: Any = None
-        self._streamed: list[str] = []  # the parts whose rows the stream holds, in order
-        self._stream_ok = not self._parts  # it can only cover a run from the start
+        self._appended: AppendedParquet | None = None
+        if not is_local(self._fs) or f"{self.name}.parts" in context:
+            super().open(context)  # an object store, or a restart of a run that wrote parts
+            return
+        self._lock = lock_beside(self._fs, self._target, self.path)
+        self._rows, self._se = [], None
+        self._tracker.reset()
+        appended = AppendedParquet(self._staging, self.path, self.compression)
+        size = context.get(f"{self.name}.bytes")
+        try:
+            if size is None:
+                if os.path.exists(self._staging):
+                    shutil.rmtree(self._staging)
+                appended.start_new()
+            else:
+                appended.resume(int(size), int(context.get(f"{self.name}.groups", 0)), self._target)
+        except BaseException:
+            appended.close()
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
+            raise
+        self._appended = appended
+        self._open = True
 
     def write(self, items: Sequence[Any], chunk: Chunk) -> None:
         pa = pyarrow()
@@ -155,84 +181,117 @@ class ArrowParquetWriter(ParquetWriter):
         self._begin(chunk)
         self._rows.extend(items)
 
-    def _drop_pending(self) -> None:
-        if any(part in self._streamed for part in self._pending):
-            self._stream_ok = False  # it holds a chunk that did not commit
-        super()._drop_pending()
+    def _chunk_committed(self) -> None:
+        if self._appended is None:
+            super()._chunk_committed()
+        else:
+            self._appended.commit()
+
+    def _chunk_rolled_back(self) -> None:
+        if self._appended is None:
+            super()._chunk_rolled_back()
+        else:
+            self._appended.rollback()
 
     def update(self, context: ExecutionContext) -> None:
-        if self._rows:
-            pa = pyarrow()
-            parts = [
-                b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in self._rows
-            ]
-            table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-            if self.schema is not None:
-                table = table.cast(self.schema)
-            part = f"{len(self._parts) + len(self._pending) + 1:06d}.arrow"
-            with (
-                self._fs.open(self._part_path(part), "wb") as f,
-                pa.ipc.new_file(f, table.schema) as ipc,
-            ):
-                ipc.write_table(table)
+        table = self._chunk_table()
+        appended = self._appended
+        if appended is not None:
+            if table is not None:
+                appended.append(table)
+            context[f"{self.name}.bytes"] = appended.size
+            context[f"{self.name}.groups"] = appended.row_groups
+            return
+        if table is not None:
+            import pyarrow.parquet as pq
+
+            part = f"{len(self._parts) + len(self._pending) + 1:06d}.parquet"
+            with self._fs.open(self._part_path(part), "wb") as f:
+                pq.write_table(
+                    table, f, compression=self.compression, row_group_size=max(table.num_rows, 1)
+                )
             self._pending.append(part)
-            self._rows = []
-            self._stream_table(table, part)
         context[f"{self.name}.parts"] = self._parts + self._pending
 
-    def _stream_table(self, table: Any, part: str) -> None:
-        if not self._stream_ok:
-            return
-        import pyarrow.parquet as pq
+    def _chunk_table(self) -> Any:
+        """The chunk's batches as one table (None when there are none), in ``schema``'s types."""
+        if not self._rows:
+            return None
+        pa = pyarrow()
+        parts = [b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in self._rows]
+        self._rows = []
+        table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        return table.cast(self.schema) if self.schema is not None else table
 
-        if self._stream is None:
-            self._stream_file = self._fs.open(self._part_path("stream.parquet"), "wb")
-            self._stream = pq.ParquetWriter(
-                self._stream_file, table.schema, compression=self.compression
-            )
-        elif table.schema != self._stream.schema:
-            self._stream_ok = False
+    def complete(self) -> None:
+        appended = self._appended
+        if appended is None:
+            super().complete()
             return
-        self._stream.write_table(table, row_group_size=max(table.num_rows, 1))
-        self._streamed.append(part)
+        self._commit_if_counted(appended)
+        if not appended.finish(self._target) and self.schema is not None:
+            import pyarrow.parquet as pq
+
+            pq.write_table(self.schema.empty_table(), self._target, compression=self.compression)
+        shutil.rmtree(self._staging, ignore_errors=True)
+        if self._lock is not None:
+            os.remove(f"{self._target}.lock")  # still held: a waiter finds no parts, only the file
+
+    def _commit_if_counted(self, appended: AppendedParquet) -> None:
+        if self._se is not None and self._se.commit_count > self._pending_commits:
+            appended.commit()  # the last chunk committed
+        appended.rollback()  # whatever did not
 
     def _assemble(self, parts: list[str]) -> bool:
+        """The parts' row groups joined as they are, their footers moved (an object store)."""
         if not parts:
-            self._close_stream()
             return False
-        fs = self._fs
-        if self._stream_ok and self._streamed == self._parts:
-            self._close_stream()
-            fs.mv(self._part_path("stream.parquet"), self._target)
-            return True
-        self._close_stream()
         import pyarrow.parquet as pq
 
         pa = pyarrow()
         temporary = f"{self._target}.assembling"
-        with fs.open(temporary, "wb") as out:
-            writer: Any = None
+        merged: Any = None
+        with self._fs.open(temporary, "wb") as out:
+            out.write(b"PAR1")
+            position = 4
             for path in parts:
-                with fs.open(path, "rb") as f:
-                    # a file assembled before a crash came back as the first part: Parquet
-                    is_ipc = not path.endswith(".parquet")
-                    table = pa.ipc.open_file(f).read_all() if is_ipc else pq.read_table(f)
-                if writer is None:
-                    writer = pq.ParquetWriter(
-                        out, self.schema or table.schema, compression=self.compression
+                with self._fs.open(path, "rb") as f:
+                    data = f.read()
+                if path.endswith(".arrow"):  # Arrow IPC: a run begun by an older batchline
+                    table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
+                    encoded = io.BytesIO()
+                    pq.write_table(
+                        table, encoded, compression=self.compression, row_group_size=table.num_rows
                     )
-                writer.write_table(table, row_group_size=max(table.num_rows, 1))
-            writer.close()
-        fs.mv(temporary, self._target)
+                    data = encoded.getvalue()
+                body, footer = split_file(data)
+                out.write(body)
+                meta = pq.read_metadata(io.BytesIO(as_file(shift_offsets(footer, position - 4))))
+                position += len(body)
+                if merged is None:
+                    merged = meta
+                else:
+                    merged.append_row_groups(meta)
+            footer_file = io.BytesIO()
+            merged.write_metadata_file(footer_file)
+            out.write(footer_file.getvalue()[4:])
+        self._fs.mv(temporary, self._target)
         return True
 
-    def _close_stream(self) -> None:
-        stream, self._stream = self._stream, None
-        if stream is not None:
-            stream.close()
-            self._stream_file.close()
-
     def close(self) -> None:
-        self._close_stream()
-        self._stream_ok = False
-        super().close()
+        appended = self._appended
+        if appended is None:
+            super().close()
+            return
+        if not self._open:
+            return
+        self._open = False
+        try:
+            if appended.is_open:  # not finished by complete()
+                self._commit_if_counted(appended)
+        finally:
+            appended.close()
+            self._rows = []
+            if self._lock is not None:
+                self._lock.close()
+                self._lock = None
