@@ -309,7 +309,7 @@ def _mariadb(path: Path, rows: int) -> list[Comparison]:
 
             seconds = alternate(
                 {"columnar": columnar, "client": client_load},
-                repeats=2,
+                repeats=3,
                 setup=truncate,
                 check=check,
             )

@@ -265,3 +265,48 @@ class TestLoadDataWriter:
     def test_column_names_are_needed(self) -> None:
         with pytest.raises(ConfigurationError):
             MySqlLoadDataWriter("t")
+
+
+class TestLoadFeed:
+    """The chunk's text goes to the server through a named pipe as it is rendered
+    (load_feed.py): the awkward ends of that."""
+
+    def test_a_chunk_many_times_the_pipe_is_loaded_whole(self, url: str) -> None:
+        """30,000 rows a chunk, over 1 MiB of text and several pieces: every row arrives."""
+        rows = [(i, f"row {i} " + "x" * 40, None, None, None, i / 2, None) for i in range(60_000)]
+        execution = run(url, MySqlLoadDataWriter(table(sa.MetaData())), rows, chunk=30_000)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        found = stored(url)
+        assert [r[0] for r in found] == list(range(60_000))
+        assert found[-1][1] == "row 59999 " + "x" * 40
+
+    def test_a_statement_failing_before_the_file_is_read_does_not_hang(
+        self, url: str, tmp_path: Path
+    ) -> None:
+        """A missing table fails the statement before the server asks for the file: nobody
+        opens the pipe, the writer's thread is released and the pipe removed."""
+        folder = tmp_path / "feeds"
+        folder.mkdir()
+        writer = MySqlLoadDataWriter("no_such_table", ["id", "s"], folder=str(folder))
+        execution = run(url, writer, [(i, "r") for i in range(25)])
+        assert execution.status is BatchStatus.FAILED
+        assert "no_such_table" in execution.exit_status.description
+        assert list(folder.iterdir()) == []
+
+    def test_a_value_that_cannot_be_rendered_in_a_later_piece_fails_the_chunk(
+        self, url: str, tmp_path: Path
+    ) -> None:
+        """A value of a type LOAD DATA cannot take, in the chunk's third piece: the pieces
+        before it were loaded, the chunk fails with the renderer's error and rolls back."""
+        folder = tmp_path / "feeds"
+        folder.mkdir()
+        rows: list[tuple[Any, ...]] = [
+            (i, "r", None, None, None, None, None) for i in range(20_000)
+        ]
+        rows[9_000] = (9_000, "r", None, None, None, object(), None)
+        writer = MySqlLoadDataWriter(table(sa.MetaData()), folder=str(folder))
+        execution = run(url, writer, rows, chunk=20_000)
+        assert execution.status is BatchStatus.FAILED
+        assert "cannot load a object value" in execution.exit_status.description
+        assert stored(url) == []
+        assert list(folder.iterdir()) == []

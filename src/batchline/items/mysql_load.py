@@ -2,9 +2,11 @@
 table, in the chunk's transaction.
 
 Each chunk is rendered as tab-separated text (``\\N`` for NULL; backslash, tab, newline, CR and
-NUL escaped with a backslash), written to a temporary file and loaded through the chunk's own
-connection, so the rows commit or roll back with the chunk (and with the step's progress when
-the job repository shares the database): a restart neither loses nor repeats a row.
+NUL escaped with a backslash), a slice at a time into a named pipe that PyMySQL reads for the
+server (load_feed.py: the server parses while the rest is rendered), and loaded through the
+chunk's own connection, so the rows commit or roll back with the chunk (and with the step's
+progress when the job repository shares the database): a restart neither loses nor repeats a
+row.
 
 Needs PyMySQL and ``local_infile`` allowed on both sides: the server's ``local_infile``
 variable ON (``SHOW VARIABLES LIKE 'local_infile'``; ``local_infile=1`` under ``[mysqld]``, or
@@ -19,24 +21,26 @@ and checks that every row was inserted: a bad value never passes silently.
 from __future__ import annotations
 
 import datetime as dt
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from batchline.errors import BatchlineError, ConfigurationError
-from batchline.items.arrow.text import csv_text, is_arrow
+from batchline.items.arrow.text import csv_bytes, csv_table, is_arrow
 from batchline.items.base import Chunk
 from batchline.items.driver_errors import as_sqlalchemy
+from batchline.items.load_feed import LoadFeed
 from batchline.items.rows import tuple_getter
 
 _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "\x00": "\\0"})
 
 
 _DUPLICATE_KEY = 1062  # ER_DUP_ENTRY
+# Rows rendered at a time into the pipe the server reads (load_feed.py): the server parses
+# one piece while the next is rendered.
+_ROWS_A_PIECE = 4_096
 
 
 class LoadDataError(BatchlineError):
@@ -49,6 +53,8 @@ class MySqlLoadDataWriter:
     Items are tuples/lists in column order, or mappings, dataclasses or objects whose values
     are taken by column name. Values: None, str, int, float, bool, Decimal, date, datetime,
     time. ``columns`` defaults to the table's columns when ``table`` is an ``sa.Table``.
+    ``folder`` is where the pipe the server reads is made, in a private folder of its own (the
+    system's temporary folder by default).
     """
 
     # Waits on the database with the GIL released: a chunk step reads ahead meanwhile.
@@ -88,7 +94,11 @@ class MySqlLoadDataWriter:
         rows = items if isinstance(items[0], list | tuple) else list(map(get, items))
         if self._render is None:
             self._render = _row_renderer(len(self.columns))
-        text = "".join(map(self._render, rows))
+        render = self._render
+        pieces = (
+            "".join(map(render, rows[i : i + _ROWS_A_PIECE])).encode("utf-8")
+            for i in range(0, len(rows), _ROWS_A_PIECE)
+        )
         quote = chunk.connection.dialect.identifier_preparer.quote
         target = ".".join(quote(part) for part in (self.schema, self.table) if part)
         statement = (
@@ -96,12 +106,13 @@ class MySqlLoadDataWriter:
             "FIELDS TERMINATED BY '\\t' ESCAPED BY '\\\\' LINES TERMINATED BY '\\n' "
             f"({', '.join(map(quote, self.columns))})"
         )
-        self._load(driver, chunk, statement, text.encode("utf-8"), len(rows))
+        self._load(driver, chunk, statement, pieces, len(rows))
 
     def _load_arrow(self, driver: Any, chunk: Chunk, batches: Sequence[Any]) -> None:
         """Record batches (a columnar step): CSV by Arrow's C++ writer, strings quoted, NULL
         unquoted for null, booleans as 0 and 1."""
-        data, names = csv_text(batches, self.columns, null="NULL", bools_as_ints=True)
+        table = csv_table(batches, self.columns, bools_as_ints=True)
+        names = table.column_names
         quote = chunk.connection.dialect.identifier_preparer.quote
         target = ".".join(quote(part) for part in (self.schema, self.table) if part)
         statement = (
@@ -109,19 +120,25 @@ class MySqlLoadDataWriter:
             "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
             f"LINES TERMINATED BY '\\n' ({', '.join(map(quote, names))})"
         )
-        self._load(driver, chunk, statement, data, sum(b.num_rows for b in batches))
+        pieces = (
+            csv_bytes(table.slice(i, _ROWS_A_PIECE), null="NULL")
+            for i in range(0, table.num_rows, _ROWS_A_PIECE)
+        )
+        self._load(driver, chunk, statement, pieces, table.num_rows)
 
-    def _load(self, driver: Any, chunk: Chunk, statement: str, data: bytes, rows: int) -> None:
-        handle, path = tempfile.mkstemp(prefix="batchline-load-", suffix=".txt", dir=self.folder)
+    def _load(
+        self, driver: Any, chunk: Chunk, statement: str, pieces: Iterable[bytes], rows: int
+    ) -> None:
+        feed = LoadFeed(pieces, self.folder)
         try:
-            with os.fdopen(handle, "wb") as out:
-                out.write(data)
             with as_sqlalchemy(chunk.connection, statement), driver.cursor() as cursor:
-                loaded = cursor.execute(statement, (path,))
+                loaded = cursor.execute(statement, (feed.path,))
                 cursor.execute("SHOW WARNINGS LIMIT 3")
                 warnings = cursor.fetchall()
         finally:
-            os.unlink(path)
+            feed.close()
+        if feed.error is not None:  # the rows after it were not sent: the chunk fails
+            raise feed.error
         duplicate = next((w for w in warnings if w[1] == _DUPLICATE_KEY), None)
         if duplicate is not None:
             # LOCAL turns a duplicate key into a warning; the INSERT paths raise it as an

@@ -28,9 +28,17 @@ def csv_text(
 ) -> tuple[bytes, list[str]]:
     """The batches' rows as CSV (no header), and the columns written in order: ``columns``
     when given (selected by name), else the batches' own."""
+    table = csv_table(batches, columns, bools_as_ints=bools_as_ints)
+    return csv_bytes(table, null=null), list(table.column_names)
+
+
+def csv_table(
+    batches: Sequence[Any], columns: Sequence[str] | None, *, bools_as_ints: bool = False
+) -> Any:
+    """The batches as one table of the columns to write (``columns`` when given), booleans as
+    0 and 1 when asked: what ``csv_bytes`` renders, whole or a slice at a time."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    import pyarrow.csv as pacsv
 
     if all(isinstance(b, pa.RecordBatch) for b in batches):
         table = pa.Table.from_batches(batches)
@@ -44,10 +52,18 @@ def csv_text(
         for i, field in enumerate(table.schema):
             if pa.types.is_boolean(field.type):
                 table = table.set_column(i, field.name, pc.cast(table.column(i), pa.int8()))
+    return table
+
+
+def csv_bytes(table: Any, *, null: str = "") -> bytes:
+    """A table's rows as CSV text by Arrow's C++ writer (no header, strings quoted where
+    needed)."""
+    import pyarrow.csv as pacsv
+
     out = io.BytesIO()
     pacsv.write_csv(
         table,
         out,
         pacsv.WriteOptions(include_header=False, quoting_style="needed", null_string=null),
     )
-    return out.getvalue(), list(table.column_names)
+    return out.getvalue()
