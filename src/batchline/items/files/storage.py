@@ -18,9 +18,6 @@ import time
 from collections.abc import Mapping
 from typing import Any, BinaryIO
 
-import fsspec
-from fsspec.implementations.local import LocalFileSystem
-
 from batchline.errors import ConfigurationError, OutputInUse
 
 StorageOptions = Mapping[str, Any] | None
@@ -31,12 +28,23 @@ COMPRESSIONS = ("gzip", "bz2", "xz")
 
 def filesystem(path: str, storage_options: StorageOptions = None) -> tuple[Any, str]:
     """The fsspec filesystem holding ``path`` and the path within it."""
+    import fsspec  # here: a job reading and writing local files never imports it (~50 ms)
+
     fs, inner = fsspec.core.url_to_fs(str(path), **dict(storage_options or {}))
     return fs, str(inner)
 
 
 def is_local(fs: Any) -> bool:
+    from fsspec.implementations.local import LocalFileSystem
+
     return isinstance(fs, LocalFileSystem)
+
+
+def plain_local(path: str, storage_options: StorageOptions = None) -> bool:
+    """A path that is a local file by its look alone (no protocol, no chained URL, no
+    options): opened with ``open`` as fsspec's local filesystem would, without fsspec."""
+    text = str(path)
+    return not storage_options and "://" not in text and "::" not in text
 
 
 def compression_of(path: str, compression: str | None) -> str | None:
@@ -72,9 +80,12 @@ def open_input(
     A seek in a compressed stream is not free: gzip, bz2 and xz decompress again from the start
     (backwards) or from the current position (forwards) up to the offset.
     """
-    fs, inner = filesystem(path, storage_options)
     kind = compression_of(path, compression)
-    raw: Any = open(inner, "rb") if is_local(fs) else fs.open(inner, "rb")  # noqa: SIM115
+    if plain_local(path, storage_options):
+        raw: Any = open(os.path.expanduser(str(path)), "rb")  # noqa: SIM115
+    else:
+        fs, inner = filesystem(path, storage_options)
+        raw = open(inner, "rb") if is_local(fs) else fs.open(inner, "rb")  # noqa: SIM115
     try:
         if kind is None:
             return InputFile(raw)
@@ -107,12 +118,15 @@ def open_output(
     lease ran out but that still has the file open (frozen, say), keeps a restart from cutting
     and writing the file under it. The restart waits up to ``lock_timeout`` seconds for it.
     """
-    fs, inner = filesystem(path, storage_options)
-    if not is_local(fs):
-        raise ConfigurationError(
-            f"{path}: restartable file writers need a local path (this store cannot truncate a "
-            "file); write locally, then upload with a copy/move step"
-        )
+    if plain_local(path, storage_options):
+        inner = os.path.expanduser(str(path))
+    else:
+        fs, inner = filesystem(path, storage_options)
+        if not is_local(fs):
+            raise ConfigurationError(
+                f"{path}: restartable file writers need a local path (this store cannot truncate a "
+                "file); write locally, then upload with a copy/move step"
+            )
     if offset is None:
         parent = os.path.dirname(inner)
         if parent:
