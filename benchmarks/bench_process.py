@@ -1,0 +1,136 @@
+"""The row-path imports timed as their users run them: one process per run, the clock started
+at the command (benchmarks/as_process.py is each process), the job repository on the same
+PostgreSQL database, 1M trade rows, chunks of 10,000.
+
+- typed: the typed job (``DelimitedReader`` into ``Trade``, validation, ``PostgresCopyWriter``)
+  against the hand-written typed loop (``csv.reader``, conversions into a tuple,
+  ``copy.write_row``, a commit per 10,000), each a ``python`` process (goal <= 1.25);
+- records: raw CSV records through ``PostgresCopyWriter(csv_records=True)`` against psql's
+  ``\\copy`` of the file (goal <= 1.4).
+
+The in-process benchmarks (typed_copy, copy_writer) start the clock inside a warm interpreter
+with the engine built; the notes here give what a process spends before its first chunk (the
+``engine ready`` moment: imports, ``Engine(url)``), which they do not see.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import psycopg
+import sqlalchemy as sa
+
+from benchmarks.bench_copy_writer import _psql
+from benchmarks.harness import Comparison, alternate, median
+from benchmarks.trades import make_trades, rows_for
+
+ADMIN_URL = os.environ.get(
+    "BATCHLINE_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+DDL = """CREATE TABLE bench_trades (
+    trade_id bigint, trade_date date, symbol text, side text, quantity integer,
+    price numeric(12, 4), currency text, counterparty text, settle_date date,
+    notional numeric(18, 4))"""
+
+
+def run(quick: bool) -> list[Comparison]:
+    rows = rows_for(quick)
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    name = f"bl_bench_proc_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE DATABASE {name}"))
+    url = sa.make_url(ADMIN_URL).set(database=name)
+    try:
+        with tempfile.TemporaryDirectory(prefix="bl-bench-") as folder:
+            path = Path(folder) / "trades.csv"
+            make_trades(path, rows)
+            return _compare(url, path, rows)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
+def _compare(url: sa.URL, path: Path, rows: int) -> list[Comparison]:
+    dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+    repository = url.render_as_string(hide_password=False)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(DDL)  # type: ignore[arg-type]
+    runs = itertools.count(1)
+    ready: dict[str, list[float]] = {"typed": [], "records": [], "hand": []}
+
+    def process(kind: str, url_text: str) -> None:
+        argv = [sys.executable, "-m", "benchmarks.as_process", kind, url_text, str(path)]
+        done = subprocess.run(
+            [*argv, str(next(runs))],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        if done.returncode:
+            raise AssertionError(f"{kind} process failed: {done.stderr[-2000:]}")
+        marks = dict(line.rsplit(" ", 1) for line in done.stderr.splitlines() if " " in line)
+        ready[kind].append(float(marks["engine ready"]))
+
+    def psql_copy() -> None:
+        command = f"\\copy bench_trades FROM '{path}' WITH (FORMAT csv, HEADER true)"
+        subprocess.run([*_psql(url), "-c", command], check=True, capture_output=True)
+
+    seconds = alternate(
+        {
+            "typed job": lambda: process("typed", repository),
+            "hand loop": lambda: process("hand", dsn),
+            "records job": lambda: process("records", repository),
+            "psql": psql_copy,
+        },
+        repeats=3,
+        setup=lambda label: _truncate(dsn),
+        check=lambda label: _check(dsn, label),
+    )
+    note = (
+        f"{rows:,} rows, a process per run, chunks of 10,000; runs: "
+        + ", ".join(f"{k} {'/'.join(f'{v:.2f}' for v in vs)}" for k, vs in seconds.items())
+        + "; before the first chunk (imports, Engine): "
+        + ", ".join(f"{k} {'/'.join(f'{v:.2f}' for v in vs)}" for k, vs in ready.items())
+    )
+    return [
+        Comparison(
+            "typed trades -> postgres, as a process",
+            "`python job.py`: DelimitedReader(Trade) + validate + PostgresCopyWriter",
+            "`python hand.py`: csv + conversions + COPY write_row",
+            median(seconds["typed job"]),
+            median(seconds["hand loop"]),
+            "ratio <= 1.25",
+            1.25,
+            note=note,
+        ),
+        Comparison(
+            "csv records -> postgres, as a process",
+            "`python job.py`: CsvRecordReader + PostgresCopyWriter(csv_records)",
+            "psql \\copy",
+            median(seconds["records job"]),
+            median(seconds["psql"]),
+            "ratio <= 1.4",
+            1.4,
+            note=note,
+        ),
+    ]
+
+
+def _truncate(dsn: str) -> None:
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("TRUNCATE bench_trades")
+
+
+def _check(dsn: str, label: str) -> None:
+    with psycopg.connect(dsn) as conn:
+        found = conn.execute("SELECT count(*) FROM bench_trades").fetchone()
+    if not found or not found[0]:
+        raise AssertionError(f"{label}: nothing loaded")
