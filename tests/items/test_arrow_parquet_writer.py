@@ -264,3 +264,33 @@ class TestObjectStore:
         assert table.column("id").to_pylist() == list(range(28))
         assert pq.ParquetFile(io.BytesIO(report.output)).num_row_groups == 4
         assert not fs.exists(f"{path}.parts")
+
+
+class TestOlderRuns:
+    def test_a_run_begun_with_ipc_parts_finishes_with_them(self, tmp_path: Path) -> None:
+        """A restart of a run whose context lists Arrow IPC parts (the writer before it
+        appended row groups) goes on with parts: the committed one is encoded into the file
+        with the new chunk's."""
+        from batchline import ExecutionContext
+        from batchline.items.base import Chunk
+        from batchline.model import StepExecution
+
+        target = tmp_path / "old.parquet"
+        staging = tmp_path / "old.parquet.parts"
+        staging.mkdir()
+        committed = pa.Table.from_batches([batch(0, 6)])
+        with (staging / "000001.arrow").open("wb") as f, pa.ipc.new_file(f, SCHEMA) as ipc:
+            ipc.write_table(committed)
+        (staging / "000002.arrow").write_bytes(b"a part that never committed")
+        context = ExecutionContext({"writer.parts": ["000001.arrow"]})
+        writer = ArrowParquetWriter(str(target))
+        writer.open(context)
+        se = StepExecution(id=1, job_execution_id=1, step_name="s")
+        writer.write([batch(6, 4)], Chunk(2, None, se))
+        writer.update(context)
+        se.commit_count += 1
+        writer.complete()
+        writer.close()
+        assert pq.read_table(target).column("id").to_pylist() == list(range(10))
+        assert pq.ParquetFile(target).num_row_groups == 2
+        assert not staging.exists()

@@ -85,7 +85,9 @@ class AppendedParquet:
             )
         self._data.truncate(size)
         self._data.seek(size)
-        self._footers = open(self.footers_path, "r+b")  # noqa: SIM115
+        # a footers file that is gone describes no row group: the check below says so
+        exists = os.path.exists(self.footers_path)
+        self._footers = open(self.footers_path, "r+b" if exists else "w+b")  # noqa: SIM115
         self.footers, self.groups, self.schema = [], [], None
         kept = 0
         while self.row_groups < groups:
