@@ -203,6 +203,9 @@ class TestLocalFile:
             AppendedParquet(staging, target, "snappy").resume(size + 10, 1, target)
         with pytest.raises(ConfigurationError, match="describes only 1"):
             AppendedParquet(staging, target, "snappy").resume(size, 2, target)
+        os.remove(os.path.join(staging, "footers"))
+        with pytest.raises(ConfigurationError, match="describes only 0"):
+            AppendedParquet(staging, target, "snappy").resume(size, 1, target)
 
     def test_a_chunk_of_other_types_is_cast_or_named(self, tmp_path: Path) -> None:
         """A column null throughout a chunk is cast to the file's type; a column that cannot
