@@ -120,7 +120,9 @@ def test_sigterm_stops_the_backfill_and_resume_finishes(tmp_path: Path) -> None:
     with Engine(url) as engine:
         backfill_jobs.tables.create_all(engine.repository.engine)  # type: ignore[attr-defined]
     log = tmp_path / "first.log"
-    env = {**os.environ, backfill_jobs.PAUSE_ENV: "0.1"}
+    # 0.4 s an item, 4.8 s an execution: the two running ones are still running when the
+    # signal lands, even on a loaded machine (at 0.1 s both once completed first in CI).
+    env = {**os.environ, backfill_jobs.PAUSE_ENV: "0.4"}
     argv = [sys.executable, "-m", "batchline", "-r", url, "--jobs", "tests.jobs.backfill_jobs"]
     argv += ["--no-progress", "-q", "backfill", "daily_load", "--range"]
     argv += ["day:date=2026-11-01..2026-11-10", "--concurrency", "2"]
