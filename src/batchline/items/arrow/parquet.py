@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 from collections.abc import Sequence
@@ -12,7 +11,7 @@ from typing import Any
 from batchline.errors import ConfigurationError, ItemReadError
 from batchline.items.arrow.blocks import pyarrow
 from batchline.items.arrow.parquet_append import AppendedParquet
-from batchline.items.arrow.parquet_footer import as_file, shift_offsets, split_file
+from batchline.items.arrow.parquet_footer import encode, merge, shift_offsets, split_file
 from batchline.items.base import Chunk
 from batchline.items.files.storage import StorageOptions, filesystem, is_local, lock_beside
 from batchline.items.parquet import ParquetWriter, _one_line
@@ -141,12 +140,13 @@ class ArrowParquetWriter(ParquetWriter):
 
     # Arrow encodes with the GIL released: the step reads the next batch meanwhile.
     overlaps_reads = True
+    _appended: AppendedParquet | None = None  # the local file; None on an object store
 
     def __repr__(self) -> str:
         return f"ArrowParquetWriter({self.path!r})"
 
     def open(self, context: ExecutionContext) -> None:
-        self._appended: AppendedParquet | None = None
+        self._appended = None
         if not is_local(self._fs) or f"{self.name}.parts" in context:
             super().open(context)  # an object store, or a restart of a run that wrote parts
             return
@@ -203,13 +203,9 @@ class ArrowParquetWriter(ParquetWriter):
             context[f"{self.name}.groups"] = appended.row_groups
             return
         if table is not None:
-            import pyarrow.parquet as pq
-
             part = f"{len(self._parts) + len(self._pending) + 1:06d}.parquet"
             with self._fs.open(self._part_path(part), "wb") as f:
-                pq.write_table(
-                    table, f, compression=self.compression, row_group_size=max(table.num_rows, 1)
-                )
+                f.write(encode(table, self.compression))
             self._pending.append(part)
         context[f"{self.name}.parts"] = self._parts + self._pending
 
@@ -246,11 +242,9 @@ class ArrowParquetWriter(ParquetWriter):
         """The parts' row groups joined as they are, their footers moved (an object store)."""
         if not parts:
             return False
-        import pyarrow.parquet as pq
-
         pa = pyarrow()
         temporary = f"{self._target}.assembling"
-        merged: Any = None
+        moved: list[bytes] = []
         with self._fs.open(temporary, "wb") as out:
             out.write(b"PAR1")
             position = 4
@@ -259,22 +253,12 @@ class ArrowParquetWriter(ParquetWriter):
                     data = f.read()
                 if path.endswith(".arrow"):  # Arrow IPC: a run begun by an older batchline
                     table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
-                    encoded = io.BytesIO()
-                    pq.write_table(
-                        table, encoded, compression=self.compression, row_group_size=table.num_rows
-                    )
-                    data = encoded.getvalue()
+                    data = encode(table, self.compression)
                 body, footer = split_file(data)
                 out.write(body)
-                meta = pq.read_metadata(io.BytesIO(as_file(shift_offsets(footer, position - 4))))
+                moved.append(shift_offsets(footer, position - 4))
                 position += len(body)
-                if merged is None:
-                    merged = meta
-                else:
-                    merged.append_row_groups(meta)
-            footer_file = io.BytesIO()
-            merged.write_metadata_file(footer_file)
-            out.write(footer_file.getvalue()[4:])
+            out.write(merge(moved))
         self._fs.mv(temporary, self._target)
         return True
 

@@ -21,7 +21,15 @@ from typing import Any, BinaryIO
 
 from batchline.errors import ConfigurationError
 from batchline.items.arrow.blocks import pyarrow
-from batchline.items.arrow.parquet_footer import FooterError, as_file, shift_offsets, split_file
+from batchline.items.arrow.parquet_footer import (
+    FooterError,
+    as_file,
+    encode,
+    merge,
+    read_footer,
+    shift_offsets,
+    split_file,
+)
 
 _MAGIC = b"PAR1"
 
@@ -121,15 +129,10 @@ class AppendedParquet:
 
     def append(self, table: Any) -> None:
         """Encode ``table`` as one row group and append it, pending until ``commit``."""
-        import pyarrow.parquet as pq
-
         data, footers = self._stream(self._data), self._stream(self._footers)
         if self.schema is not None and not table.schema.equals(self.schema):
             table = self._conform(table)
-        encoded = io.BytesIO()
-        with pq.ParquetWriter(encoded, table.schema, compression=self.compression) as writer:
-            writer.write_table(table, row_group_size=max(table.num_rows, 1))
-        body, footer = split_file(encoded.getbuffer().tobytes())
+        body, footer = split_file(encode(table, self.compression))
         moved = shift_offsets(footer, data.tell() - len(_MAGIC))
         data.write(body)
         data.flush()
@@ -154,19 +157,12 @@ class AppendedParquet:
     def finish(self, target: str) -> bool:
         """The committed row groups, with their merged footer, moved to ``target``; False when
         there are none (nothing is written)."""
-        import pyarrow.parquet as pq
-
         self.rollback()  # only what committed
         if not self.footers:
             self.close()
             return False
-        merged = pq.read_metadata(io.BytesIO(as_file(self.footers[0])))
-        for footer in self.footers[1:]:
-            merged.append_row_groups(pq.read_metadata(io.BytesIO(as_file(footer))))
-        out = io.BytesIO()
-        merged.write_metadata_file(out)
         data = self._stream(self._data)
-        data.write(out.getbuffer()[len(_MAGIC) :])
+        data.write(merge(self.footers))
         data.flush()
         os.fsync(data.fileno())
         self.close()
@@ -186,7 +182,7 @@ class AppendedParquet:
 
         pa = pyarrow()
         try:
-            meta = pq.read_metadata(io.BytesIO(as_file(footer)))
+            meta = read_footer(footer)
         except (pa.ArrowException, OSError, FooterError) as exc:
             raise ConfigurationError(
                 f"{self.label}: {self.footers_path} holds a footer that cannot be read ({exc})"

@@ -4,12 +4,14 @@ Arrow writes a Parquet file only from its first byte (a sink already holding dat
 so ``ArrowParquetWriter`` encodes each chunk as a file of its own and appends that file's row
 group to the output. The row group's offsets then count from the wrong start; this module
 rewrites them in the footer (Thrift's compact protocol, the only encoding Parquet footers use),
-copying every other byte as it is, so that ``pyarrow`` can merge the moved footers into the
-output's footer.
+copying every other byte as it is; ``merge`` then has pyarrow join the moved footers into the
+output's footer. The object-store path of the writer joins its part files the same way.
 """
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from typing import Any
 
 _MAGIC = b"PAR1"
@@ -46,6 +48,33 @@ def split_file(data: bytes) -> tuple[bytes, bytes]:
 def as_file(footer: bytes) -> bytes:
     """A footer as the bytes of a metadata-only file (what ``pq.read_metadata`` opens)."""
     return _MAGIC + footer + len(footer).to_bytes(4, "little") + _MAGIC
+
+
+def encode(table: Any, compression: str) -> bytes:
+    """``table`` as a whole Parquet file of one row group."""
+    import pyarrow.parquet as pq
+
+    out = io.BytesIO()
+    pq.write_table(table, out, compression=compression, row_group_size=max(table.num_rows, 1))
+    return out.getvalue()
+
+
+def read_footer(footer: bytes) -> Any:
+    """A footer's ``pyarrow.parquet.FileMetaData``."""
+    import pyarrow.parquet as pq
+
+    return pq.read_metadata(io.BytesIO(as_file(footer)))
+
+
+def merge(footers: Sequence[bytes]) -> bytes:
+    """Footers (their offsets already moved) as the one that ends the file: their row groups
+    in order, then the footer's length and the magic. pyarrow checks their schemas agree."""
+    merged = read_footer(footers[0])
+    for footer in footers[1:]:
+        merged.append_row_groups(read_footer(footer))
+    out = io.BytesIO()
+    merged.write_metadata_file(out)  # a metadata-only file: the magic, then what we need
+    return out.getvalue()[len(_MAGIC) :]
 
 
 def shift_offsets(footer: bytes, delta: int) -> bytes:
