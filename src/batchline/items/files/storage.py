@@ -40,11 +40,16 @@ def is_local(fs: Any) -> bool:
     return isinstance(fs, LocalFileSystem)
 
 
-def plain_local(path: str, storage_options: StorageOptions = None) -> bool:
-    """A path that is a local file by its look alone (no protocol, no chained URL, no
-    options): opened with ``open`` as fsspec's local filesystem would, without fsspec."""
+def _located(path: str, storage_options: StorageOptions) -> tuple[Any, str]:
+    """(None, the OS path) for a local file, else (its fsspec filesystem, the path within).
+
+    A path with no protocol, no chained URL and no options is local by its look alone and is
+    resolved without importing fsspec (as fsspec's local filesystem would: ``~`` expanded)."""
     text = str(path)
-    return not storage_options and "://" not in text and "::" not in text
+    if not storage_options and "://" not in text and "::" not in text:
+        return None, os.path.expanduser(text)
+    fs, inner = filesystem(text, storage_options)
+    return (None, inner) if is_local(fs) else (fs, inner)
 
 
 def compression_of(path: str, compression: str | None) -> str | None:
@@ -81,11 +86,8 @@ def open_input(
     (backwards) or from the current position (forwards) up to the offset.
     """
     kind = compression_of(path, compression)
-    if plain_local(path, storage_options):
-        raw: Any = open(os.path.expanduser(str(path)), "rb")  # noqa: SIM115
-    else:
-        fs, inner = filesystem(path, storage_options)
-        raw = open(inner, "rb") if is_local(fs) else fs.open(inner, "rb")  # noqa: SIM115
+    fs, inner = _located(path, storage_options)
+    raw: Any = open(inner, "rb") if fs is None else fs.open(inner, "rb")  # noqa: SIM115
     try:
         if kind is None:
             return InputFile(raw)
@@ -118,15 +120,12 @@ def open_output(
     lease ran out but that still has the file open (frozen, say), keeps a restart from cutting
     and writing the file under it. The restart waits up to ``lock_timeout`` seconds for it.
     """
-    if plain_local(path, storage_options):
-        inner = os.path.expanduser(str(path))
-    else:
-        fs, inner = filesystem(path, storage_options)
-        if not is_local(fs):
-            raise ConfigurationError(
-                f"{path}: restartable file writers need a local path (this store cannot truncate a "
-                "file); write locally, then upload with a copy/move step"
-            )
+    fs, inner = _located(path, storage_options)
+    if fs is not None:
+        raise ConfigurationError(
+            f"{path}: restartable file writers need a local path (this store cannot truncate a "
+            "file); write locally, then upload with a copy/move step"
+        )
     if offset is None:
         parent = os.path.dirname(inner)
         if parent:
