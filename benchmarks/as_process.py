@@ -15,15 +15,17 @@ Each imports only what a user's script would: batchline's public names or psycop
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 _STARTED = time.perf_counter()
 
 
 def typed(url: str, path: Path, run: int) -> None:
-    from batchline import DelimitedReader, Engine, JobBuilder, PostgresCopyWriter, StepBuilder
+    from batchline import DelimitedReader, PostgresCopyWriter, StepBuilder
     from benchmarks.trades import COLUMNS, COMMIT_INTERVAL, Trade, validate
 
     step = (
@@ -33,16 +35,11 @@ def typed(url: str, path: Path, run: int) -> None:
         .processor(validate)
         .writer(PostgresCopyWriter("bench_trades", COLUMNS))
     )
-    job = JobBuilder("typed_as_process").step(step).build()
-    with Engine(url) as engine:
-        _mark("engine ready")
-        execution = engine.start(job, {"run": run})
-    if execution.status.name != "COMPLETED":
-        raise SystemExit(f"typed job: {execution.exit_status}")
+    _start(url, "typed_as_process", step, run)
 
 
 def records(url: str, path: Path, run: int) -> None:
-    from batchline import CsvRecordReader, Engine, JobBuilder, PostgresCopyWriter, StepBuilder
+    from batchline import CsvRecordReader, PostgresCopyWriter, StepBuilder
     from benchmarks.trades import COLUMNS, COMMIT_INTERVAL
 
     step = (
@@ -51,12 +48,19 @@ def records(url: str, path: Path, run: int) -> None:
         .reader(lambda se: CsvRecordReader(str(path)))
         .writer(PostgresCopyWriter("bench_trades", COLUMNS, csv_records=True))
     )
-    job = JobBuilder("records_as_process").step(step).build()
+    _start(url, "records_as_process", step, run)
+
+
+def _start(url: str, name: str, step: Any, run: int) -> None:
+    """The job of one step on ``Engine(url)``, as a user's script starts it."""
+    from batchline import Engine, JobBuilder
+
+    job = JobBuilder(name).step(step).build()
     with Engine(url) as engine:
         _mark("engine ready")
         execution = engine.start(job, {"run": run})
     if execution.status.name != "COMPLETED":
-        raise SystemExit(f"records job: {execution.exit_status}")
+        raise SystemExit(f"{name}: {execution.exit_status}")
 
 
 def hand(dsn: str, path: Path, run: int) -> None:
@@ -88,7 +92,7 @@ def _mark(label: str) -> None:
 def main(argv: list[str]) -> None:
     kind, url, path, run = argv
     kinds = {"typed": typed, "records": records, "hand": hand}
-    profile = __import__("os").environ.get("BATCHLINE_PROCESS_PROFILE")
+    profile = os.environ.get("BATCHLINE_PROCESS_PROFILE")
     if profile:
         import cProfile
 

@@ -16,52 +16,27 @@ with the engine built; the notes here give what a process spends before its firs
 from __future__ import annotations
 
 import itertools
-import os
 import subprocess
 import sys
-import tempfile
-import uuid
 from pathlib import Path
 
-import psycopg
 import sqlalchemy as sa
 
 from benchmarks.bench_copy_writer import _psql
+from benchmarks.bench_typed_copy import _check_loaded, _truncate, trades_database
 from benchmarks.harness import Comparison, alternate, median
-from benchmarks.trades import make_trades, rows_for
-
-ADMIN_URL = os.environ.get(
-    "BATCHLINE_BENCH_POSTGRES", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
-DDL = """CREATE TABLE bench_trades (
-    trade_id bigint, trade_date date, symbol text, side text, quantity integer,
-    price numeric(12, 4), currency text, counterparty text, settle_date date,
-    notional numeric(18, 4))"""
+from benchmarks.trades import rows_for
 
 
 def run(quick: bool) -> list[Comparison]:
     rows = rows_for(quick)
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"bl_bench_proc_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as conn:
-        conn.execute(sa.text(f"CREATE DATABASE {name}"))
-    url = sa.make_url(ADMIN_URL).set(database=name)
-    try:
-        with tempfile.TemporaryDirectory(prefix="bl-bench-") as folder:
-            path = Path(folder) / "trades.csv"
-            make_trades(path, rows)
-            return _compare(url, path, rows)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        admin.dispose()
+    with trades_database(rows, "bl_bench_proc") as (url, path):
+        return _compare(url, path, rows)
 
 
 def _compare(url: sa.URL, path: Path, rows: int) -> list[Comparison]:
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
     repository = url.render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(DDL)  # type: ignore[arg-type]
     runs = itertools.count(1)
     ready: dict[str, list[float]] = {"typed": [], "records": [], "hand": []}
 
@@ -92,7 +67,7 @@ def _compare(url: sa.URL, path: Path, rows: int) -> list[Comparison]:
         },
         repeats=3,
         setup=lambda label: _truncate(dsn),
-        check=lambda label: _check(dsn, label),
+        check=lambda label: _check_loaded(dsn, rows, label),
     )
     note = (
         f"{rows:,} rows, a process per run, chunks of 10,000; runs: "
@@ -122,15 +97,3 @@ def _compare(url: sa.URL, path: Path, rows: int) -> list[Comparison]:
             note=note,
         ),
     ]
-
-
-def _truncate(dsn: str) -> None:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("TRUNCATE bench_trades")
-
-
-def _check(dsn: str, label: str) -> None:
-    with psycopg.connect(dsn) as conn:
-        found = conn.execute("SELECT count(*) FROM bench_trades").fetchone()
-    if not found or not found[0]:
-        raise AssertionError(f"{label}: nothing loaded")

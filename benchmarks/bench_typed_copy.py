@@ -19,6 +19,8 @@ import itertools
 import os
 import tempfile
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -53,17 +55,27 @@ INSERT = f"INSERT INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join(['%s'] 
 
 def run(quick: bool) -> list[Comparison]:
     rows = rows_for(quick)
-    repeats = 3
+    with trades_database(rows, "bl_bench_typed") as (url, path):
+        return _compare(url, path, rows, repeats=3)
+
+
+@contextmanager
+def trades_database(rows: int, prefix: str) -> Iterator[tuple[sa.URL, Path]]:
+    """A PostgreSQL database of its own with the empty trades table, and a trade file of
+    ``rows`` rows; both gone afterwards."""
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"bl_bench_typed_{uuid.uuid4().hex[:8]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     url = sa.make_url(ADMIN_URL).set(database=name)
     try:
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(DDL)  # type: ignore[arg-type]
         with tempfile.TemporaryDirectory(prefix="bl-bench-") as folder:
             path = Path(folder) / "trades.csv"
             make_trades(path, rows)
-            return _compare(url, path, rows, repeats)
+            yield url, path
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -126,8 +138,6 @@ def as_if_alone(loop: Any, dsn: str, path: Path) -> None:
 
 def _compare(url: sa.URL, path: Path, rows: int, repeats: int) -> list[Comparison]:
     dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute(DDL)  # type: ignore[arg-type]
     runs = itertools.count(1)
     job, unfrozen = typed_job(), typed_job(gc_freeze=False)
     with Engine(url.render_as_string(hide_password=False)) as engine:
