@@ -35,6 +35,7 @@ a leading seconds field.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import math
@@ -327,23 +328,21 @@ class JobScheduler:
         if schedule_id is not None and states is not None and states.is_paused(schedule_id):
             log.info("%s at %s: schedule %r is paused", job_name, scheduled_at, schedule_id)
             return None
-        if schedule_id in self._no_overlap:
-            # Held from the check until the launch has recorded its execution: two occurrences
-            # due together (a catch-up and the next second) must not both find none running.
-            with self._no_overlap_lock:
-                running = self._earlier_still_running(job_name, parameters)
-                if running is not None:
-                    log.warning(
-                        "%s at %s: skipped, execution %d of an earlier occurrence still runs "
-                        "(schedule %r does not overlap)",
-                        job_name,
-                        scheduled_at,
-                        running,
-                        schedule_id,
-                    )
-                    return None
-                handle = self.fire(job_name, scheduled_at, parameters)
-        else:
+        exclusive = schedule_id in self._no_overlap
+        # Held from the check until the launch has recorded its execution: two occurrences due
+        # together (a catch-up and the next second) must not both find none running.
+        with self._no_overlap_lock if exclusive else contextlib.nullcontext():
+            running = self._earlier_still_running(job_name, parameters) if exclusive else None
+            if running is not None:
+                log.warning(
+                    "%s at %s: skipped, execution %d of an earlier occurrence still runs "
+                    "(schedule %r does not overlap)",
+                    job_name,
+                    scheduled_at,
+                    running,
+                    schedule_id,
+                )
+                return None
             handle = self.fire(job_name, scheduled_at, parameters)
         return handle.execution_id if handle else None
 
