@@ -246,6 +246,13 @@ class TestLocalFile:
         assert pq.read_table(target).num_rows == 0
 
 
+def test_closing_a_writer_never_opened_is_harmless(tmp_path: Path) -> None:
+    """A step closes its streams when another one failed to open: this one did not open."""
+    writer = ArrowParquetWriter(str(tmp_path / "never.parquet"))
+    writer.close()
+    assert not (tmp_path / "never.parquet.parts").exists()
+
+
 class TestObjectStore:
     def test_contract_on_memory_store_is_byte_exact(self) -> None:
         """memory:// cannot truncate: parts, joined by their bytes when the step completes."""
