@@ -66,6 +66,30 @@ class TestCounts:
         assert se.commit_count == 4
         assert [r["id"] for r in out.rows] == [i for i in range(100) if i % 4]
 
+    def test_a_processor_that_returns_more_rows_filters_none(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """An explode (more rows out than in) writes them all and counts nothing filtered;
+        filtered counts, batch by batch, only the rows a batch came back without, and a row
+        skipped in the row-by-row pass is a skip, not a filtered row."""
+        write_csv(tmp_path / "in.csv", 30)
+
+        def process(batch: pa.RecordBatch) -> Any:
+            if pc.any(pc.equal(batch["id"], 25)).as_py():
+                raise ValueError("id 25")
+            if batch["id"][0].as_py() < 10:
+                return pa.Table.from_batches([batch, batch])  # every row twice
+            return batch.filter(pc.greater(batch["qty"], 0))  # 1 row in 4 removed
+
+        out = Collect()
+        step = step_of(tmp_path / "in.csv", out, 10, process).skip(ValueError, limit=1).build()
+        execution = run_step(sqlite_engine, step)
+        (se,) = execution.step_executions
+        kept = [i for i in range(10, 30) if i % 4 and i != 25]
+        assert (se.read_count, se.write_count) == (30, 20 + len(kept))
+        assert (se.filter_count, se.process_skip_count) == (19 - len(kept), 1)
+        assert sorted(r["id"] for r in out.rows) == sorted([*range(10), *range(10), *kept])
+
     def test_a_row_reader_is_refused_with_a_clear_message(
         self, sqlite_engine: Engine, tmp_path: Path
     ) -> None:

@@ -110,6 +110,10 @@ class _Gathered:
     def output_count(self) -> int:
         return len(self.outputs)
 
+    def filtered_count(self) -> int:
+        """Items the processor removed (returned None for)."""
+        return self.read_count() - self.process_skips - self.output_count()
+
     def input_of(self, output_index: int) -> int:
         """The index in ``items`` of the item that produced outputs[output_index]."""
         return output_index + sum(1 for at in self.dropped_at if at <= output_index)
@@ -613,7 +617,7 @@ class _Run:
             with self.tm.begin() as tx:
                 chunk.connection = tx.connection
                 writing(chunk, got, attempt)
-                counts.filtered += got.read_count() - got.process_skips - got.output_count()
+                counts.filtered += got.filtered_count()
                 if self.streams:
                     # A file is written here, outside any transaction's fence.
                     self.control.check_lease(f"step {self.step.name!r} chunk {chunk.number}")

@@ -55,7 +55,16 @@ class ColumnarStep(ChunkStep):
 
 
 class _Batches(_Gathered):
-    """A columnar chunk: ``items`` and ``outputs`` are record batches, counted by their rows."""
+    """A columnar chunk: ``items`` and ``outputs`` are record batches, counted by their rows.
+
+    A processor may return more rows than it was given (an explode), so what it removed is
+    counted batch by batch as it runs, never below zero, not taken as rows in minus rows out.
+    """
+
+    filtered = 0
+
+    def filtered_count(self) -> int:
+        return self.filtered
 
     def read_count(self) -> int:
         return sum(batch.num_rows for batch in self.items)
@@ -95,12 +104,17 @@ class _ColumnarRun(_Run):
         if process is None:
             got.outputs = list(got.items)
             return
+        assert isinstance(got, _Batches)
         for batch in got.items:
+            skips = got.process_skips
             try:
                 result = process(batch)
             except Exception as exc:
                 result = self._process_failed_batch(chunk, got, batch, exc)
-            got.outputs.extend(as_batches(result))
+            outputs = as_batches(result)
+            got.outputs.extend(outputs)
+            kept = sum(output.num_rows for output in outputs) + got.process_skips - skips
+            got.filtered += max(0, batch.num_rows - kept)
 
     def _process_failed_batch(
         self, chunk: Chunk, got: _Gathered, batch: Any, error: Exception
