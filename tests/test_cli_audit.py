@@ -65,3 +65,37 @@ def test_cli_actions_are_audited_with_the_os_user_and_host(sqlite_url: str) -> N
     assert details[7].startswith("cron expression 'not a cron': expected 5 fields")
     with Engine(sqlite_url) as engine:
         assert [b.started_by for b in engine.backfills()] == [ACTOR]
+
+
+def test_purge_and_tokens_are_audited_never_the_secret(sqlite_url: str) -> None:
+    """Deleting history and deciding who may use the console are operator actions: a purge is
+    one row with what it deleted (a dry run none), a token's creation and revocation one row
+    each, a refused one with its reason; the token itself appears in no row."""
+    cli_jobs.create_output(sqlite_url)
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(main, ["-r", sqlite_url, "--jobs", JOBS, "--no-progress", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("start", "cli_count", "count:int=3")
+    secret = run("token", "create", "ops", "--scope", "operate").strip()
+    refused = runner.invoke(main, ["-r", sqlite_url, "token", "create", "ops"])
+    assert refused.exit_code != 0
+    run("token", "revoke", "ops")
+    run("purge", "--older-than", "2999-01-01", "--dry-run")
+    run("purge", "--older-than", "2999-01-01", "--yes")
+
+    found = entries(sqlite_url)
+    seen = [(e.token_name, e.action, e.target, e.outcome) for e in found[1:]]
+    assert seen == [
+        (ACTOR, "token-create", "token ops", "done"),
+        (ACTOR, "token-create", "token ops", "refused"),
+        (ACTOR, "token-revoke", "token ops", "done"),
+        (ACTOR, "purge", "executions before 2999-01-01 00:00:00 UTC", "done"),
+    ]
+    assert found[1].detail == "scope operate"
+    assert found[2].detail == "a token named 'ops' exists already"
+    assert "1 batch_job_execution" in found[4].detail, found[4].detail
+    assert all(secret not in f"{e.target} {e.detail}" for e in found)

@@ -8,7 +8,7 @@ import re
 import click
 from rich.table import Table
 
-from batchline.cli import output
+from batchline.cli import audited, output
 from batchline.cli.state import state
 from batchline.model import utcnow
 
@@ -88,7 +88,16 @@ def purge(older_than: str, dry_run: bool, yes: bool) -> None:
             f"Delete finished executions created before {cutoff:%Y-%m-%d %H:%M:%S} UTC?",
             abort=True,
         )
-    result = purge_repository(engine.repository, cutoff, dry_run=dry_run)
+    st, target = state(), f"executions before {cutoff:%Y-%m-%d %H:%M:%S} UTC"
+    if dry_run:
+        result = purge_repository(engine.repository, cutoff, dry_run=True)
+    else:
+        # Deleting history is an operator's action like a stop: the audit says who and what.
+        with audited.refusals(st, "purge", target):
+            result = purge_repository(engine.repository, cutoff, dry_run=False)
+        counts = ", ".join(f"{n} {name}" for name, n in sorted(result.deleted.items()) if n)
+        kept = f"; kept {result.kept} a restart needs" if result.kept else ""
+        audited.record(st, "purge", target, detail=f"deleted {counts or 'nothing'}{kept}")
     verb = "would delete" if dry_run else "deleted"
     table = Table(title=f"Purge before {cutoff:%Y-%m-%d %H:%M:%S} UTC: rows {verb}")
     table.add_column("table")

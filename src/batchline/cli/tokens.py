@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.table import Table
 
-from batchline.cli import output
+from batchline.cli import audited, output
 from batchline.cli.state import state
 
 if TYPE_CHECKING:
@@ -34,7 +34,12 @@ def token() -> None:
 @click.option("--scope", type=click.Choice(SCOPES), default="read", show_default=True)
 def create(name: str, scope: str) -> None:
     """Create a token and print it: the only time it is shown (the repository keeps a hash)."""
-    click.echo(store().create(name, scope))
+    # Who may use the console is decided here: audited like a stop (never the token itself).
+    st, target = state(), f"token {name}"
+    with audited.refusals(st, "token-create", target):
+        secret = store().create(name, scope)
+    audited.record(st, "token-create", target, detail=f"scope {scope}")
+    click.echo(secret)
 
 
 @token.command("list")
@@ -54,5 +59,5 @@ def list_tokens() -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke a token: refused from its next request on."""
-    revoked = store().revoke(name)
+    revoked = audited.done(state(), "token-revoke", f"token {name}", lambda: store().revoke(name))
     click.echo(f"revoked {output.printable(revoked.name)}")
