@@ -3,8 +3,9 @@
 A block is read from the file (``block_size`` bytes), cut back to its last record boundary and
 parsed by Arrow's C++ reader on all cores; a chunk takes rows from it, and a chunk may span two
 blocks. What commits with a chunk is the byte offset where its current block starts and ends,
-the rows of that block already taken, and the line number of the block's first line: a restart
-reads exactly that block again and skips those rows, whatever the batch size of either run.
+the rows of that block already taken, and the line number of the block's first line (and, read
+without a schema, the types inferred from the first block): a restart reads exactly that block
+again, parsed to the same types, and skips those rows, whatever the batch size of either run.
 
 A block Arrow refuses (a row with the wrong number of fields, a value its column type cannot
 take) is split in halves at record boundaries and each half parsed again, down to the single
@@ -15,7 +16,9 @@ used for this reason: it gives no byte offsets, and one bad row loses its whole 
 
 from __future__ import annotations
 
+import base64
 import io
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,7 +69,7 @@ class LineBlockReader:
         if block_size < 1:
             raise ConfigurationError(f"{path}: block_size must be >= 1")
         self.path = str(path)
-        if self.path.endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
+        if self.path.lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
             raise ConfigurationError(
                 f"{path}: columnar readers restart at byte offsets, which a compressed file "
                 "does not have; decompress it first (or use the row readers)"
@@ -81,7 +84,9 @@ class LineBlockReader:
         self._next_line = 1
         self._eof = False
         self.count = 0  # rows read, bad ones included
-        self._schema: Any = None
+        self.schema: Any = None  # the types asked; subclasses set it
+        self._schema: Any = None  # what the blocks are parsed to: asked, or inferred once
+        self._schema_text: str | None = None  # the inferred one as committed
 
     # --- what subclasses provide ----------------------------------------------------------
 
@@ -126,6 +131,11 @@ class LineBlockReader:
         start = int(context.get(f"{key}.offset", header))
         self._next_line = int(context.get(f"{key}.line", 1 + lines))
         self.count = int(context.get(f"{key}.count", 0))
+        # A restart goes on with the types inferred from the first block, not from the block it
+        # resumes in: those could differ, and then rows counted as taken would be others.
+        saved = context.get(f"{key}.schema")
+        self._schema = _schema_of(saved) if saved else None
+        self._schema_text = saved or None
         self._next = start
         self._eof = False
         end = context.get(f"{key}.end")
@@ -151,6 +161,10 @@ class LineBlockReader:
             context[f"{key}.line"] = block.line
             context[f"{key}.taken"] = block.taken
         context[f"{key}.count"] = self.count
+        if self.schema is None and self._schema is not None:
+            if self._schema_text is None:
+                self._schema_text = _schema_text(self._schema)
+            context[f"{key}.schema"] = self._schema_text
 
     def close(self) -> None:
         self._block = None
@@ -289,6 +303,16 @@ class LineBlockReader:
 
     def estimated_size(self) -> None:
         return None
+
+
+def _schema_text(schema: Any) -> str:
+    """The schema as context text: compressed, as a wide file's is rewritten at each commit."""
+    return base64.b64encode(zlib.compress(schema.serialize().to_pybytes())).decode("ascii")
+
+
+def _schema_of(text: str) -> Any:
+    pa = pyarrow()
+    return pa.ipc.read_schema(pa.py_buffer(zlib.decompress(base64.b64decode(text))))
 
 
 def _concat(tables: Sequence[Any]) -> Any:

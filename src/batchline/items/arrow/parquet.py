@@ -68,9 +68,28 @@ class ArrowParquetReader:
             raise ItemReadError(
                 f"not a readable Parquet file: {_one_line(exc)}", source=self.path
             ) from None
+        self._check_columns()
         self.row_group = int(context.get(f"{self.name}.row_group", 0))
         self.offset = int(context.get(f"{self.name}.offset", 0))
         self.count = int(context.get(f"{self.name}.count", 0))
+
+    def _check_columns(self) -> None:
+        """Arrow drops the columns asked that the file lacks: name them instead."""
+        names = self._parquet.schema_arrow.names
+        schema = self._parquet.schema
+        paths = [schema.column(i).path for i in range(len(schema))]
+        missing = [
+            c
+            for c in self.columns or []
+            if c not in names and not any(p == c or p.startswith(f"{c}.") for p in paths)
+        ]
+        if missing:
+            shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+            self.close()
+            raise ItemReadError(
+                f"no column {', '.join(map(repr, missing))} in the file ({shown})",
+                source=self.path,
+            )
 
     def update(self, context: ExecutionContext) -> None:
         context[f"{self.name}.row_group"] = self.row_group
@@ -99,11 +118,16 @@ class ArrowParquetReader:
                 except (pa.ArrowException, OSError) as exc:
                     group = self.row_group
                     self.row_group, self.offset = group + 1, 0
-                    raise ItemReadError(
+                    error = ItemReadError(
                         f"row group {group} is unreadable ({_one_line(exc)}); "
                         "skipped to the next group",
                         source=self.path,
-                    ) from None
+                    )
+                    if not pieces:
+                        raise error from None
+                    # the rows taken before it in this call are past: hand them over with it
+                    self.count += rows - wanted
+                    return self._batch(pieces), [error], self.row_group >= groups
             take = min(self._table.num_rows - self.offset, wanted)
             if take > 0:
                 pieces.append(self._table.slice(self.offset, take))
@@ -112,14 +136,18 @@ class ArrowParquetReader:
             if self.offset >= self._table.num_rows:
                 self.row_group, self.offset, self._table = self.row_group + 1, 0, None
         self.count += rows - wanted
-        ended = self.row_group >= groups
+        return self._batch(pieces), [], self.row_group >= groups
+
+    @staticmethod
+    def _batch(pieces: list[Any]) -> Any:
         if not pieces:
-            return None, [], ended
+            return None
+        pa = pyarrow()
         table = pieces[0] if len(pieces) == 1 else pa.concat_tables(pieces)
         batches = table.to_batches()
         if len(batches) != 1:
             batches = table.combine_chunks().to_batches()
-        return batches[0], [], ended
+        return batches[0]
 
 
 class ArrowParquetWriter(ParquetWriter):

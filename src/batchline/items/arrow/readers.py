@@ -58,25 +58,56 @@ class ArrowCsvReader(LineBlockReader):
 
     def _read_header(self, first: bytes) -> tuple[int, int]:
         if not self.header:
+            self._check_columns()
             return 0, 0
+        if not first:
+            return 0, 0  # an empty file: no rows, as for the row readers
         end = self._first_boundary(first + b"\n", 0)
-        if end <= 0:
-            end = len(first)
+        while end <= 0:  # a header longer than what was read
+            more = self._file.read(len(first))
+            if not more:
+                end = len(first)
+                break
+            first += more
+            end = self._first_boundary(first + b"\n", 0)
+        line = first[:end].rstrip(b"\r\n")
+        if b"\r" in line.replace(b"\r\n", b""):
+            # Arrow would end lines there, but records are found by their "\n": none is found
+            raise ItemReadError(
+                "lines end with a bare CR: convert the file to LF or CRLF line ends",
+                source=self.path,
+                line=1,
+            )
         import pyarrow.csv as pacsv
 
         pa = pyarrow()
         try:
             names = pacsv.read_csv(
-                pa.py_buffer(first[:end]),
+                pa.py_buffer(line + b"\n"),  # Arrow refuses a header alone without one
                 parse_options=self._parse_options(),
                 read_options=pacsv.ReadOptions(use_threads=False),
             ).column_names
-        except pa.ArrowInvalid as exc:
+        except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # names must be UTF-8
             raise ItemReadError(
                 f"cannot read the header: {' '.join(str(exc).split())}", source=self.path, line=1
             ) from None
         self._names = list(names)
+        self._check_columns()
         return end, first.count(b"\n", 0, end)
+
+    def _check_columns(self) -> None:
+        """Columns asked that the file lacks fail here, not as a parse error on every row."""
+        wanted = self.columns or (list(self.schema.names) if self.schema is not None else [])
+        missing = [c for c in wanted if c not in (self._names or [])]
+        if missing:
+            names = self._names or []
+            shown = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "")
+            raise ItemReadError(
+                f"no column {', '.join(map(repr, missing))} in the "
+                f"{'header' if self.header else 'schema'} ({shown})",
+                source=self.path,
+                line=1 if self.header else None,
+            )
 
     def _is_boundary(self, data: bytes, end: int) -> bool:
         return not self.newlines_in_values or data.count(self._quote, 0, end) % 2 == 0
@@ -152,4 +183,10 @@ class ArrowJsonReader(LineBlockReader):
         )
         if schema is not None and table.schema != schema:
             table = table.select(schema.names)
+        # Arrow's JSON reader does not check UTF-8 (its CSV reader does): a bad byte would reach
+        # the writer as a string. Raised as ArrowInvalid, the record is a bad one.
+        try:
+            table.validate(full=True)
+        except UnicodeDecodeError as exc:  # in a field name
+            raise pyarrow().ArrowInvalid(f"a field name is not UTF-8: {exc}") from None
         return table
