@@ -173,6 +173,18 @@ class TestFaults:
         assert execution.status is BatchStatus.FAILED
         assert "limit" in execution.exit_status.description.lower()
 
+    def test_a_bad_row_fails_the_step_naming_its_line_not_an_item_number(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """Without a skip the failure names the file and line of the bad row; an item number
+        would point at the batch's first row, counted before the good rows around it."""
+        path = tmp_path / "in.csv"
+        path.write_text("id,name,qty\n1,a,1\n2,b,2\n3,c,z\n4,d,4\n")
+        execution = run_step(sqlite_engine, step_of(path, Collect(), 10).build())
+        assert execution.status is BatchStatus.FAILED
+        first = execution.exit_status.description.splitlines()[0]
+        assert f"chunk 1: reading {path} line 4: ItemReadError" in first, first
+
 
 AWKWARD = pa.table(
     {

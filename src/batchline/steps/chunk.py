@@ -411,14 +411,21 @@ class _Run:
 
     def _read_failed(self, chunk: Chunk, got: _Gathered, exc: Exception) -> None:
         position = self.reads + got.records_read() + 1
-        where = _read_position(exc, position)
+        where = self._read_where(exc, position)
         if not self._skip("read", exc, None, got.skips, self._total(got), where):
             raise step_failure(
                 f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
-                f"reading item {position}",
+                f"reading {self._reading(where, position)}",
                 exc,
             ) from exc
         got.read_skips_at.append(len(got.items))
+
+    def _read_where(self, exc: Exception, position: int) -> str:
+        """Where a failed read was, for its skip record: the file and line, or the item."""
+        return _read_position(exc, position)
+
+    def _reading(self, where: str, position: int) -> str:
+        return f"item {position}"
 
     # --- process ----------------------------------------------------------------------------
 

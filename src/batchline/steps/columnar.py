@@ -99,6 +99,16 @@ class _ColumnarRun(_Run):
             got.items.append(batch)
         return got, ended
 
+    # A batch's bad rows are handed over before its good ones are counted: an item number
+    # would point at the wrong row, so the failure names the file and line the error carries.
+    def _read_where(self, exc: Exception, position: int) -> str:
+        if isinstance(exc, ItemReadError) and exc.line is None:
+            return exc.source or "the input"
+        return super()._read_where(exc, position)
+
+    def _reading(self, where: str, position: int) -> str:
+        return where
+
     def _process_chunk(self, chunk: Chunk, got: _Gathered) -> None:
         process = self.process
         if process is None:
