@@ -266,6 +266,24 @@ class TestCsvFiles:
             "(id, name)"
         )
 
+    @pytest.mark.parametrize("columns", [None, ["qty", "id"]])
+    def test_a_bad_value_names_its_field_as_the_row_readers_do(
+        self, engine: Engine, tmp_path: Path, columns: list[str] | None
+    ) -> None:
+        """Arrow numbers the file's columns ("In CSV column #2"); the skip names the field,
+        also when the columns read are fewer and in another order."""
+        path = tmp_path / "in.csv"
+        path.write_text("id,name,qty\n1,a,10\n2,b,x\nz,c,4\n")
+        reader = ArrowCsvReader(str(path), schema=SCHEMA, columns=columns)
+        execution = Job(engine, reader).start(10)
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        found = [(s.position, s.error_message) for s in engine.skipped_items(execution.id)]
+        assert [position for position, _ in found] == [f"{path} line 3", f"{path} line 4"]
+        assert [message.split(": ", 1)[0] for _, message in found] == [
+            f"{path}, line 3, field 'qty'",
+            f"{path}, line 4, field 'id'",
+        ]
+
 
 class TestJsonLines:
     @pytest.mark.parametrize("schema", [{"id": pa.int64(), "name": pa.string()}, None])

@@ -293,8 +293,16 @@ class LineBlockReader:
         line += text[: len(text) - len(stripped)].count("\n")
         reason = " ".join(str(exc).split())
         return ItemReadError(
-            f"Arrow cannot parse the record: {reason}", source=self.path, line=line, raw=stripped
+            f"Arrow cannot parse the record: {reason}",
+            source=self.path,
+            line=line,
+            field=self._field_of(reason),
+            raw=stripped,
         )
+
+    def _field_of(self, reason: str) -> str | None:
+        """The column an Arrow parse error names, where the format says which."""
+        return None
 
     def _empty(self) -> Any:
         pa = pyarrow()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from batchline.errors import ItemReadError
 from batchline.items.arrow.blocks import BLOCK_SIZE, LineBlockReader, pyarrow
 from batchline.items.files.storage import StorageOptions
+
+_CSV_COLUMN = re.compile(r"In CSV column #(\d+)")
 
 
 class ArrowCsvReader(LineBlockReader):
@@ -108,6 +111,14 @@ class ArrowCsvReader(LineBlockReader):
                 source=self.path,
                 line=1 if self.header else None,
             )
+
+    def _field_of(self, reason: str) -> str | None:
+        # Arrow numbers the file's columns ("In CSV column #2: ..."); the row readers name them.
+        found = _CSV_COLUMN.search(reason)
+        names = self._names or []
+        if found is None or int(found.group(1)) >= len(names):
+            return None
+        return names[int(found.group(1))]
 
     def _is_boundary(self, data: bytes, end: int) -> bool:
         return not self.newlines_in_values or data.count(self._quote, 0, end) % 2 == 0
