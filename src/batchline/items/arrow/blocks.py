@@ -282,7 +282,9 @@ class LineBlockReader:
             right = self._parse_lenient(data[half:], right_line, pieces, errors, before + left)
             return left + right
         if self._schema is None:
-            self._schema = table.schema
+            self._schema = _kept_types(table.schema)
+            if self._schema != table.schema:
+                table = self._parse(data)  # as text, as every later block will be
         pieces.append(table)
         return int(table.num_rows)
 
@@ -311,6 +313,17 @@ class LineBlockReader:
 
     def estimated_size(self) -> None:
         return None
+
+
+def _kept_types(inferred: Any) -> Any:
+    """The inferred types kept for the rest of the file. A column empty throughout the first
+    block is Arrow's null type, which would refuse every later value: it is kept as text
+    instead (as polars infers it), so those values are read, not skipped."""
+    pa = pyarrow()
+    return pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in inferred],
+        metadata=inferred.metadata,
+    )
 
 
 def _schema_text(schema: Any) -> str:
