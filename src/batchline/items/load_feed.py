@@ -43,7 +43,12 @@ class LoadFeed:
     def _feed(self, pieces: Iterable[bytes]) -> None:
         try:
             rendered = iter(pieces)
-            piece = next(rendered, None)  # ready before the server asks for the file
+            try:
+                piece = next(rendered, None)  # ready before the server asks for the file
+            except BaseException as exc:
+                # PyMySQL may be opening the pipe already: it must read an end, not wait for
+                # a writer forever.
+                self.error, piece = exc, None
             with open(self.path, "wb", buffering=0) as out:  # waits for PyMySQL to open it
                 _widen(out.fileno())
                 while piece is not None and not self._stop.is_set():
@@ -60,15 +65,19 @@ class LoadFeed:
         thread, self._thread = self._thread, None
         if thread is not None:
             self._stop.set()
-            if thread.is_alive():
-                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
-                try:
-                    os.set_blocking(fd, True)
-                    while os.read(fd, 1 << 16):
-                        pass
-                finally:
-                    os.close(fd)
-            thread.join()
+            # Open for reading and writing: that never waits, and it stays open until the
+            # thread is done, so a thread still rendering its first piece opens the pipe
+            # after this and does not wait for a reader forever (a read-only end would see
+            # no writer yet, read its end at once and close).
+            fd = os.open(self.path, os.O_RDWR | os.O_NONBLOCK)
+            try:
+                while thread.is_alive():
+                    try:
+                        os.read(fd, 1 << 16)  # a write into a full pipe goes on
+                    except BlockingIOError:
+                        thread.join(0.01)
+            finally:
+                os.close(fd)
         shutil.rmtree(self._folder, ignore_errors=True)
 
 

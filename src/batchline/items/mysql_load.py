@@ -21,14 +21,23 @@ and checks that every row was inserted: a bad value never passes silently.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
 import sqlalchemy as sa
 
 from batchline.errors import BatchlineError, ConfigurationError
-from batchline.items.arrow.text import csv_bytes, csv_table, is_arrow
+from batchline.items.arrow.text import (
+    EncodeError,
+    as_table,
+    as_text,
+    check_types,
+    csv_bytes,
+    is_arrow,
+    is_bytes,
+    selected,
+)
 from batchline.items.base import Chunk
 from batchline.items.driver_errors import as_sqlalchemy
 from batchline.items.load_feed import LoadFeed
@@ -110,21 +119,43 @@ class MySqlLoadDataWriter:
 
     def _load_arrow(self, driver: Any, chunk: Chunk, batches: Sequence[Any]) -> None:
         """Record batches (a columnar step): CSV by Arrow's C++ writer, strings quoted, NULL
-        unquoted for null, booleans as 0 and 1."""
-        table = csv_table(batches, self.columns, bools_as_ints=True)
-        names = table.column_names
+        unquoted for null, booleans as 0 and 1, bytes as hex the statement unhexes (the
+        server would read raw bytes as utf8mb4 text)."""
+        label = repr(self)
+        batches = [selected(b, self.columns, label) for b in batches if b.num_rows]
+        if not batches:
+            return
+        for batch in batches:
+            check_types(batch.schema, label)
+        hexed = {f.name for b in batches for f in b.schema if is_bytes(f.type)}
         quote = chunk.connection.dialect.identifier_preparer.quote
         target = ".".join(quote(part) for part in (self.schema, self.table) if part)
+        fields = [f"@h{i}" if c in hexed else quote(c) for i, c in enumerate(self.columns)]
+        unhex = [f"{quote(c)} = UNHEX(@h{i})" for i, c in enumerate(self.columns) if c in hexed]
         statement = (
             f"LOAD DATA LOCAL INFILE %s INTO TABLE {target} CHARACTER SET utf8mb4 "
             "FIELDS TERMINATED BY ',' OPTIONALLY ENCLOSED BY '\"' ESCAPED BY '' "
-            f"LINES TERMINATED BY '\\n' ({', '.join(map(quote, names))})"
+            f"LINES TERMINATED BY '\\n' ({', '.join(fields)})"
+            + (f" SET {', '.join(unhex)}" if unhex else "")
         )
-        pieces = (
-            csv_bytes(table.slice(i, _ROWS_A_PIECE), null="NULL")
-            for i in range(0, table.num_rows, _ROWS_A_PIECE)
-        )
-        self._load(driver, chunk, statement, pieces, table.num_rows)
+        pieces = self._arrow_pieces(batches, hexed)
+        self._load(driver, chunk, statement, pieces, sum(b.num_rows for b in batches))
+
+    def _arrow_pieces(self, batches: Sequence[Any], hexed: set[str]) -> Iterator[bytes]:
+        """The batches' CSV a slice at a time (rendered by the feed's thread), each batch on
+        its own: a processor's outputs may differ in schema."""
+        done = 0
+        for batch in batches:
+            for start in range(0, batch.num_rows, _ROWS_A_PIECE):
+                piece = as_table(batch.slice(start, _ROWS_A_PIECE))
+                try:
+                    yield csv_bytes(as_text(piece, mysql=True, hexed=hexed), null="NULL")
+                except EncodeError as exc:
+                    raise LoadDataError(
+                        f"{self!r}: column {exc.column!r} ({exc.kind}), row "
+                        f"{done + start + exc.row + 1} of the chunk: {exc.reason}"
+                    ) from None
+            done += batch.num_rows
 
     def _load(
         self, driver: Any, chunk: Chunk, statement: str, pieces: Iterable[bytes], rows: int

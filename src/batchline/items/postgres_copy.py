@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
 from batchline.items import copy_rows
-from batchline.items.arrow.text import csv_text, is_arrow
+from batchline.items.arrow.text import EncodeError, check_types, csv_text, is_arrow, selected
 from batchline.items.base import Chunk
 from batchline.items.driver_errors import as_sqlalchemy
 from batchline.items.rows import tuple_getter
@@ -81,7 +81,8 @@ class PostgresCopyWriter:
 
         target = sql.Identifier(*([self.schema] if self.schema else []), self.table)
         if is_arrow(items[0]):
-            self._write_arrow(driver, target, items)
+            with as_sqlalchemy(chunk.connection, f"COPY {self.table} FROM STDIN"):
+                self._write_arrow(driver, target, items)
             return
         columns = (
             sql.SQL(" ({})").format(sql.SQL(", ").join(map(sql.Identifier, self.columns)))
@@ -137,26 +138,44 @@ class PostgresCopyWriter:
         """Record batches (a columnar step): binary COPY encoded column by column when every
         column's type allows (items/arrow/binary_copy.py), else CSV text by Arrow's C++ writer;
         a slice of rows at a time, so the server reads one while the next is encoded."""
+        import psycopg
         from psycopg import sql
 
         from batchline.items.arrow import binary_copy
 
         names = list(self.columns) or list(batches[0].schema.names)
-        batches = [b.select(names) for b in batches]
-        encode = self._binary_encoder(driver, names, batches[0].schema)
-        options = sql.SQL("FORMAT binary" if encode is not None else "FORMAT csv")
+        batches = [selected(b, names, repr(self)) for b in batches if b.num_rows]
+        if not batches:
+            return
+        # an encoder per schema: the batches of a chunk (a processor's outputs) may differ
+        encoders = [self._binary_encoder(driver, names, b.schema) for b in batches]
+        binary = all(e is not None for e in encoders)
+        if not binary:
+            for batch in batches:
+                check_types(batch.schema, repr(self))
+        options = sql.SQL("FORMAT binary" if binary else "FORMAT csv")
         statement = sql.SQL("COPY {} ({}) FROM STDIN ({})").format(
             target, sql.SQL(", ").join(map(sql.Identifier, names)), options
         )
         self.overlaps_reads = True
+        done = 0
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            if encode is not None:
+            if binary:
                 copy.write(binary_copy.HEADER)
-            for batch in batches:
+            for batch, encode in zip(batches, encoders, strict=True):
                 for start in range(0, batch.num_rows, _ARROW_SLICE):
                     piece = batch.slice(start, _ARROW_SLICE)
-                    copy.write(encode(piece) if encode else csv_text([piece], names)[0])
-            if encode is not None:
+                    try:
+                        copy.write(encode(piece) if binary else csv_text(piece))
+                    except EncodeError as exc:
+                        # the class the server raises for a value it refuses (sqlalchemy's
+                        # DataError), so the CSV and binary paths skip alike
+                        raise psycopg.DataError(
+                            f"{self!r}: column {exc.column!r} ({exc.kind}), row "
+                            f"{done + start + exc.row + 1} of the chunk: {exc.reason}"
+                        ) from None
+                done += batch.num_rows
+            if binary:
                 copy.write(binary_copy.TRAILER)
 
     def _binary_encoder(self, driver: Any, names: list[str], schema: Any) -> Any:

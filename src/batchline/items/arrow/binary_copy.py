@@ -4,9 +4,11 @@ The server reads binary COPY without parsing text (no digit-by-digit integers, d
 numerics), which is where ``\\copy`` of a CSV file spends its time. Each value is written in its
 target column's binary format, so the encoder asks the table its column types first
 (``column_types``) and encodes only those it knows: smallint, integer, bigint, real, double
-precision, boolean, date, timestamp, timestamptz, text, varchar, char, and numeric from Arrow
-decimals of up to 18 digits. ``encoder`` returns None for anything else, and the writer then
-sends CSV text.
+precision, boolean, date, timestamp, timestamptz, text, varchar, char, bytea, and numeric from
+Arrow decimals of up to 18 digits. ``encoder`` returns None for anything else, and the writer
+then sends CSV text. A value its column cannot hold (an overflow, a NUL in text) is an
+``EncodeError`` naming the column and row, as the server would refuse it: the server checks a
+binary value's range less than its text (a float4 overflows to infinity, an int32 would wrap).
 
 A row is ``int16 field count`` then per field ``int32 length`` (-1 for NULL) and the bytes;
 the whole COPY starts with the signature and ends with ``int16 -1``. Rows differ in length only
@@ -19,10 +21,16 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from batchline.items.arrow.text import EncodeError, first_refused
+
 HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 TRAILER = b"\xff\xff"
 _PG_EPOCH_DAYS = 10_957  # 2000-01-01 - 1970-01-01
 _PG_EPOCH_MICROS = _PG_EPOCH_DAYS * 86_400 * 1_000_000
+# PostgreSQL's own limits (IS_VALID_DATE, IS_VALID_TIMESTAMP), since 1970: beyond them an int32
+# day count would wrap, or land on the infinity sentinels.
+_PG_DAYS = (-2_451_545 + _PG_EPOCH_DAYS, 2_145_031_949 + _PG_EPOCH_DAYS)
+_PG_MIN_MICROS = -211_813_488_000_000_000 + _PG_EPOCH_MICROS
 
 # (lengths, scatter): per row the value's byte length (-1 for NULL); scatter(buffer, positions)
 # writes the non-null values at their positions.
@@ -59,18 +67,25 @@ def encoder(types: Sequence[str], schema: Any) -> Callable[[Any], bytes] | None:
         encoders.append(made)
 
     def encode(batch: Any) -> bytes:
-        return _rows(batch, encoders)
+        return _rows(batch, encoders, list(schema.names), list(types))
 
     return encode
 
 
-def _rows(batch: Any, encoders: list[Encode]) -> bytes:
+def _rows(batch: Any, encoders: list[Encode], names: list[str], types: list[str]) -> bytes:
     import numpy as np
 
     n = batch.num_rows
     if n == 0:
         return b""
-    encoded = [enc(batch.column(i)) for i, enc in enumerate(encoders)]
+    encoded = []
+    for i, enc in enumerate(encoders):
+        column = batch.column(i)
+        try:
+            encoded.append(enc(column))
+        except ValueError as exc:  # ArrowInvalid too: a cast out of range
+            reason = " ".join(str(exc).split())
+            raise EncodeError(names[i], types[i], first_refused(enc, column), reason) from None
     sizes = np.full(n, 2, dtype=np.int64)
     for lengths, _ in encoded:
         sizes += 4 + np.maximum(lengths, 0)
@@ -140,16 +155,19 @@ def _column_encoder(pg_type: str, arrow_type: Any, pa: Any) -> Encode | None:
     if pg_type == "smallint" and integer:
         return _fixed(cast(pa.int16(), ">i2"), 2)
     if pg_type == "double precision" and (floating or integer):
-        return _fixed(cast(pa.float64(), ">f8"), 8)
+        return _fixed(_floats(">f8", pg_type), 8)
     if pg_type == "real" and (floating or integer):
-        return _fixed(cast(pa.float32(), ">f4"), 4)
+        return _fixed(_floats(">f4", pg_type), 4)
     if pg_type == "boolean" and pa.types.is_boolean(arrow_type):
         return _fixed(cast(pa.bool_(), "u1"), 1)
     if pg_type == "date" and pa.types.is_date(arrow_type):
 
         def days(c: Any) -> Any:
             since_1970 = pc.cast(c, pa.date32()).cast(pa.int32()).to_numpy(zero_copy_only=False)
-            return (since_1970.astype(np.int64) - _PG_EPOCH_DAYS).astype(">i4")
+            since_1970 = since_1970.astype(np.int64)
+            if len(c) and (since_1970.min() < _PG_DAYS[0] or since_1970.max() >= _PG_DAYS[1]):
+                raise ValueError("date out of range")
+            return (since_1970 - _PG_EPOCH_DAYS).astype(">i4")
 
         return _fixed(days, 4)
     if pg_type.startswith("timestamp") and pa.types.is_timestamp(arrow_type):
@@ -158,8 +176,16 @@ def _column_encoder(pg_type: str, arrow_type: Any, pa: Any) -> Encode | None:
             return None
 
         def micros(c: Any) -> Any:
-            us = pc.cast(c, pa.timestamp("us", arrow_type.tz)).cast(pa.int64())
-            return (us.to_numpy(zero_copy_only=False) - _PG_EPOCH_MICROS).astype(">i8")
+            if arrow_type.unit == "ns":
+                # rounded half to even, as the server rounds the text of the CSV path
+                us, rest = np.divmod(c.cast(pa.int64()).to_numpy(zero_copy_only=False), 1000)
+                us += (rest > 500) | ((rest == 500) & (us % 2 == 1))
+            else:
+                us = pc.cast(c, pa.timestamp("us", arrow_type.tz)).cast(pa.int64())
+                us = us.to_numpy(zero_copy_only=False)
+            if len(c) and us.min() < _PG_MIN_MICROS:
+                raise ValueError("timestamp out of range")
+            return (us - _PG_EPOCH_MICROS).astype(">i8")
 
         return _fixed(micros, 8)
     if pg_type.startswith("numeric") and pa.types.is_decimal(arrow_type):
@@ -167,19 +193,50 @@ def _column_encoder(pg_type: str, arrow_type: Any, pa: Any) -> Encode | None:
     text = pg_type == "text" or pg_type.startswith(("character varying", "character("))
     if text and (pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type)):
         return _text
+    if text and pa.types.is_string_view(arrow_type):
+        return lambda c: _text(c.cast(pa.large_string()))
+    if pg_type == "bytea" and (
+        pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type)
+    ):
+        return _text
+    if pg_type == "bytea" and (
+        pa.types.is_binary_view(arrow_type) or pa.types.is_fixed_size_binary(arrow_type)
+    ):
+        return lambda c: _text(c.cast(pa.large_binary()))
     return None
 
 
+def _floats(dtype: str, pg_type: str) -> Callable[[Any], Any]:
+    """Numbers as float8 or float4 values: the server rounds an integer's text as numpy does,
+    and refuses a float too large for its type (numpy would make it infinite)."""
+    import numpy as np
+
+    def values(c: Any) -> Any:
+        wide = c.to_numpy(zero_copy_only=False)
+        with np.errstate(over="ignore"):
+            out = wide.astype(dtype)
+        over = np.isinf(out) & np.isfinite(wide)
+        if over.any():
+            raise ValueError(f"{float(wide[over][0])!r} is out of range for type {pg_type}")
+        return out
+
+    return values
+
+
 def _text(column: Any) -> Encoded:
+    """Strings (text, varchar, char) or bytes (bytea) as they are: offsets and one buffer."""
     import numpy as np
     import pyarrow as pa
 
-    large = pa.types.is_large_string(column.type)
+    large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
     buffers = column.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int64 if large else np.int32)
     offsets = offsets[column.offset : column.offset + len(column) + 1].astype(np.int64)
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else None
     lengths = np.diff(offsets)
+    text = pa.types.is_string(column.type) or pa.types.is_large_string(column.type)
+    if text and data is not None and (data[offsets[0] : offsets[-1]] == 0).any():
+        raise ValueError("PostgreSQL text cannot contain NUL (0x00) characters")
     valid = _valid(column)
     if valid is not None:
         lengths = np.where(valid, lengths, -1)
@@ -211,6 +268,8 @@ def _numeric(precision: int, scale: int, pa: Any) -> Encode | None:
 
     def encode(column: Any) -> Encoded:
         n = len(column)
+        if column.type.byte_width != 16:  # decimal32, 64 or 256: as the 128-bit layout read here
+            column = column.cast(pa.decimal128(precision, scale))
         raw = np.frombuffer(column.buffers()[1], dtype="<i8")
         unscaled = raw[2 * column.offset : 2 * (column.offset + n) : 2] * factor
         valid = _valid(column)

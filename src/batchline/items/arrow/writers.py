@@ -9,7 +9,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from batchline.errors import ConfigurationError
 from batchline.items.arrow.blocks import pyarrow
+from batchline.items.arrow.text import selected
 from batchline.items.base import Chunk
 from batchline.items.files.writer import FileWriter
 from batchline.items.sql_writers import SqlWriter
@@ -44,6 +46,8 @@ class ArrowCsvWriter(FileWriter[Any]):
         **options: Any,
     ) -> None:
         self.columns = list(columns)
+        if not self.columns:
+            raise ConfigurationError(f"ArrowCsvWriter({path!r}) needs column names")
         self.delimiter = delimiter
         heading = delimiter.join(self.columns) if header else None
         super().__init__(path, header=heading, **options)
@@ -61,9 +65,14 @@ class ArrowCsvWriter(FileWriter[Any]):
         pa = pyarrow()
         tables = [b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in items]
         out = io.BytesIO()
-        for table in tables:
+        views = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+        for table in tables:  # Arrow's CSV writer has no views
+            table = selected(table, self.columns, repr(self))
+            for i, field in enumerate(table.schema):
+                if field.type in views:
+                    table = table.set_column(i, field.name, table.column(i).cast(views[field.type]))
             pacsv.write_csv(
-                table.select(self.columns),
+                table,
                 out,
                 pacsv.WriteOptions(
                     include_header=False, delimiter=self.delimiter, quoting_style="needed"
