@@ -79,7 +79,7 @@ def against_dlt(path: Path, folder: Path, rows: int) -> list[Comparison]:
                 )
                 pipeline.run(batches(), table_name=TABLE, write_disposition="append")
 
-            seconds = alternate({"columnar": columnar, "dlt": with_dlt}, repeats=2)
+            seconds = alternate({"columnar": columnar, "dlt": with_dlt}, repeats=3)
     finally:
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
