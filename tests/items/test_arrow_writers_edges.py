@@ -29,6 +29,7 @@ from batchline.testing import run_step
 from tests.backends import fresh_database, import_extra
 
 pa = import_extra("pyarrow", "arrow")
+pacsv = import_extra("pyarrow.csv", "arrow")
 
 NY = "America/New_York"
 TEXTS = ["", None, "\\N", "NULL", 'tab\t nl\n cr\r back\\ "q" a,b é 🎉 𝄞']
@@ -499,3 +500,21 @@ class TestCsvWriter:
             assert "no column 'nope'" in first_line(execution)
         with pytest.raises(ConfigurationError, match="column names"):
             ArrowCsvWriter(str(tmp_path / "x.csv"), [])
+
+    def test_header_names_holding_the_delimiter_or_quotes_read_back_as_written(
+        self, tmp_path: Path
+    ) -> None:
+        """The header line is CSV too: a name with a comma, a quote or a newline is quoted
+        (joined as they were, the file read back had other columns than were written)."""
+        from batchline.testing import temporary_engine
+
+        names = ["id", "price, eur", 'say "hi"', "two\nlines"]
+        data = pa.table({name: [1, 2] for name in names})
+        target = tmp_path / "out.csv"
+        with temporary_engine() as engine:
+            step = StepBuilder("h").columnar(5).reader(Batches(data))
+            execution = run_step(engine, step.writer(ArrowCsvWriter(str(target), names)).build())
+        assert execution.status is BatchStatus.COMPLETED, first_line(execution)
+        back = pacsv.read_csv(target, parse_options=pacsv.ParseOptions(newlines_in_values=True))
+        assert back.column_names == names
+        assert back.num_rows == 2

@@ -3,6 +3,7 @@ columnar steps. PostgresCopyWriter and MySqlLoadDataWriter take record batches t
 
 from __future__ import annotations
 
+import csv
 import io
 from collections.abc import Sequence
 from typing import Any
@@ -49,7 +50,7 @@ class ArrowCsvWriter(FileWriter[Any]):
         if not self.columns:
             raise ConfigurationError(f"ArrowCsvWriter({path!r}) needs column names")
         self.delimiter = delimiter
-        heading = delimiter.join(self.columns) if header else None
+        heading = _header_line(self.columns, delimiter) if header else None
         super().__init__(path, header=heading, **options)
 
     def __repr__(self) -> str:
@@ -79,3 +80,11 @@ class ArrowCsvWriter(FileWriter[Any]):
                 ),
             )
         return out.getvalue().decode("utf-8")
+
+
+def _header_line(names: Sequence[str], delimiter: str) -> str:
+    """The names as a CSV line, quoted where a name holds the delimiter, a quote or a line
+    end (joined as they were, such a header read back had other columns)."""
+    out = io.StringIO()
+    csv.writer(out, delimiter=delimiter, lineterminator="\n").writerow(names)
+    return out.getvalue()[:-1]
