@@ -91,24 +91,12 @@ def _rows(batch: Any, encoders: list[Encode], names: list[str], types: list[str]
         except ValueError as exc:  # ArrowInvalid too: a cast out of range
             reason = " ".join(str(exc).split())
             raise EncodeError(names[i], types[i], first_refused(enc, column), reason) from None
-        parts += [_words(lengths.astype(">i4")), values]
+        parts += [_binary(lengths.astype(">i4"), None, n), values]
     nothing = pa.scalar(b"", pa.large_binary())  # the separator, and a NULL's value
     rows = pc.binary_join_element_wise(*parts, nothing, null_handling="replace")
     offsets = np.frombuffer(rows.buffers()[1], dtype=np.int64)[rows.offset : rows.offset + n + 1]
     data: bytes = rows.buffers()[2][int(offsets[0]) : int(offsets[-1])].to_pybytes()
     return data
-
-
-def _words(values: Any) -> Any:
-    """Fixed-width numpy values (one per row) as an Arrow binary array of their bytes."""
-    import numpy as np
-    import pyarrow as pa
-
-    width = values.dtype.itemsize
-    raw = np.ascontiguousarray(values).view(np.uint8)
-    return pa.FixedSizeBinaryArray.from_buffers(
-        pa.binary(width), len(values), [None, pa.py_buffer(raw)]
-    ).cast(pa.large_binary())
 
 
 def _binary(rows: Any, valid: Any, n: int) -> Any:
