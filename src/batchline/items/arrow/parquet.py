@@ -10,7 +10,7 @@ from typing import Any
 
 from batchline.errors import ConfigurationError, ItemReadError
 from batchline.items.arrow.blocks import pyarrow
-from batchline.items.arrow.parquet_append import AppendedParquet
+from batchline.items.arrow.parquet_append import AppendedParquet, conform
 from batchline.items.arrow.parquet_footer import encode, merge, shift_offsets, split_file
 from batchline.items.base import Chunk
 from batchline.items.files.storage import StorageOptions, filesystem, is_local, lock_beside
@@ -187,6 +187,10 @@ class ArrowParquetWriter(ParquetWriter):
             if size is None:
                 if os.path.exists(self._staging):
                     shutil.rmtree(self._staging)
+                # a new run replaces the file as FileWriter's truncates it: an older file left
+                # in place would pass for this run's output when the run writes none
+                if os.path.isfile(self._target):
+                    os.remove(self._target)
                 appended.start_new()
             else:
                 appended.resume(int(size), int(context.get(f"{self.name}.groups", 0)), self._target)
@@ -244,8 +248,14 @@ class ArrowParquetWriter(ParquetWriter):
         pa = pyarrow()
         parts = [b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in self._rows]
         self._rows = []
+        # a processor's outputs may differ in types: concat_tables' error names no column
+        first = parts[0].schema
+        what = f"{self.path}: a chunk's batch"
+        parts = [conform(p, first, what, "its first batch") for p in parts]
         table = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
-        return table.cast(self.schema) if self.schema is not None else table
+        if self.schema is None:
+            return table
+        return conform(table, self.schema, f"{self.path}: a chunk", "the schema given")
 
     def complete(self) -> None:
         appended = self._appended

@@ -131,7 +131,7 @@ class AppendedParquet:
         """Encode ``table`` as one row group and append it, pending until ``commit``."""
         data, footers = self._stream(self._data), self._stream(self._footers)
         if self.schema is not None and not table.schema.equals(self.schema):
-            table = self._conform(table)
+            table = conform(table, self.schema, f"{self.label}: a chunk", "the file")
         body, footer = split_file(encode(table, self.compression))
         moved = shift_offsets(footer, data.tell() - len(_MAGIC))
         data.write(body)
@@ -192,32 +192,38 @@ class AppendedParquet:
         self.footers.append(footer)
         self.groups.append(meta.num_row_groups)
 
-    def _conform(self, table: Any) -> Any:
-        """A chunk whose types differ from the first chunk's, cast to them where Arrow can
-        (a column null throughout a chunk, say); otherwise the chunk fails, naming the column."""
-        pa = pyarrow()
-        names, expected = table.schema.names, self.schema.names
-        if names != expected:
-            raise ConfigurationError(
-                f"{self.label}: a chunk has columns {names}, the file has {expected}"
-            )
-        try:
-            return table.cast(self.schema)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            column = next(
-                (
-                    f"{f.name} ({table.schema.field(f.name).type}, the file has {f.type})"
-                    for f in self.schema
-                    if table.schema.field(f.name).type != f.type
-                ),
-                "?",
-            )
-            raise ConfigurationError(
-                f"{self.label}: a chunk's column {column} cannot be cast to the file's type: "
-                f"{' '.join(str(exc).split())}"
-            ) from None
-
     def _stream(self, stream: BinaryIO | None) -> BinaryIO:
         if stream is None:
             raise ConfigurationError(f"{self.label}: the writer is not open")
         return stream
+
+
+def conform(table: Any, schema: Any, what: str, other: str) -> Any:
+    """``table`` (``what``) cast to ``schema`` (``other``'s) where Arrow can: a column null
+    throughout a chunk, say. Other columns, or a value the cast would change (an int64 too big
+    for int32, a null in a column not nullable), are a ConfigurationError naming the column."""
+    pa = pyarrow()
+    if table.schema.equals(schema):
+        return table
+    names, expected = table.schema.names, schema.names
+    if names != expected:
+        raise ConfigurationError(f"{what} has columns {names}, {other} has {expected}")
+    try:
+        return table.cast(schema)
+    except (ValueError, pa.ArrowNotImplementedError) as exc:  # ArrowInvalid is a ValueError
+        column = next(
+            (
+                f"{f.name} ({_kind(table.schema.field(f.name))}, {other} has {_kind(f)})"
+                for f in schema
+                if not table.schema.field(f.name).equals(f)
+            ),
+            "?",
+        )
+        raise ConfigurationError(
+            f"{what}'s column {column} cannot be cast to {other}'s type: "
+            f"{' '.join(str(exc).split())}"
+        ) from None
+
+
+def _kind(field: Any) -> str:
+    return str(field.type) if field.nullable else f"{field.type} not null"

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
 from batchline.items.arrow.blocks import pyarrow
-from batchline.items.arrow.text import selected
+from batchline.items.arrow.text import first_refused, is_bytes, selected
 from batchline.items.base import Chunk
 from batchline.items.files.writer import FileWriter
 from batchline.items.sql_writers import SqlWriter
@@ -27,8 +27,70 @@ class ArrowSqlWriter(SqlWriter):
         super().__init__(table, **options)
 
     def write(self, items: Sequence[Any], chunk: Chunk) -> None:
-        rows = [row for batch in items for row in batch.to_pylist()]
+        sqlite = isinstance(chunk.connection, sa.Connection) and (
+            chunk.connection.dialect.name == "sqlite"
+        )
+        rows: list[dict[str, Any]] = []
+        for batch in items:
+            if sqlite:
+                _refuse_nan(batch, repr(self), len(rows))
+            rows.extend(_in_microseconds(batch, repr(self), len(rows)).to_pylist())
         super().write(rows, chunk)
+
+
+def _refuse_nan(batch: Any, writer: str, before: int) -> None:
+    """SQLite stores a NaN as NULL, without a word: a NaN is a ValueError naming its row."""
+    import pyarrow.compute as pc
+
+    pa = pyarrow()
+    for i, field in enumerate(batch.schema):
+        if pa.types.is_floating(field.type):
+            nan = pc.is_nan(batch.column(i))
+            if pc.any(nan).as_py():
+                row = pc.index(nan, True).as_py()
+                raise ValueError(
+                    f"{writer}: column {field.name!r} ({field.type}), row {before + row + 1} of "
+                    "the chunk: NaN, which SQLite would store as NULL"
+                )
+
+
+# Python's datetime, and every driver, keeps microseconds: a nanosecond value would reach the
+# database truncated (pandas' Timestamp) or fail in pyarrow. It is refused, as
+# MySqlLoadDataWriter refuses it, so that what is stored is what the batch held.
+def _in_microseconds(batch: Any, writer: str, before: int) -> Any:
+    """The batch with its nanosecond columns in microseconds; a value with nanoseconds is a
+    ValueError naming the writer, the column and its row in the chunk."""
+    for i, field in enumerate(batch.schema):
+        to = _microseconds_of(field.type)
+        if to is None:
+            continue
+        column = batch.column(i)
+        try:
+            column = column.cast(to)
+        except ValueError:  # ArrowInvalid: a value would lose its nanoseconds
+            row = first_refused(lambda c: c.cast(to), column)  # noqa: B023  (called here)
+            value = column.slice(row, 1).cast("string")[0].as_py()
+            raise ValueError(
+                f"{writer}: column {field.name!r} ({field.type}), row {before + row + 1} of the "
+                f"chunk: {value} has nanoseconds, which the database cannot hold (cast the "
+                "column to microseconds first, rounding or truncating as you mean to)"
+            ) from None
+        batch = batch.set_column(i, field.name, column)
+    return batch
+
+
+def _microseconds_of(arrow_type: Any) -> Any:
+    """The microsecond type for a nanosecond timestamp, time or duration; None otherwise."""
+    pa = pyarrow()
+    if getattr(arrow_type, "unit", None) != "ns":
+        return None
+    if pa.types.is_timestamp(arrow_type):
+        return pa.timestamp("us", arrow_type.tz)
+    if pa.types.is_time64(arrow_type):
+        return pa.time64("us")
+    if pa.types.is_duration(arrow_type):
+        return pa.duration("us")
+    return None
 
 
 class ArrowCsvWriter(FileWriter[Any]):
@@ -49,6 +111,11 @@ class ArrowCsvWriter(FileWriter[Any]):
         self.columns = list(columns)
         if not self.columns:
             raise ConfigurationError(f"ArrowCsvWriter({path!r}) needs column names")
+        if len(delimiter) != 1 or delimiter in '"\r\n':
+            raise ConfigurationError(
+                f"ArrowCsvWriter({path!r}): the delimiter must be one character other than a "
+                f"quote or a line end, not {delimiter!r}"
+            )
         self.delimiter = delimiter
         heading = _header_line(self.columns, delimiter) if header else None
         super().__init__(path, header=heading, **options)
@@ -66,20 +133,58 @@ class ArrowCsvWriter(FileWriter[Any]):
         pa = pyarrow()
         tables = [b if isinstance(b, pa.Table) else pa.Table.from_batches([b]) for b in items]
         out = io.BytesIO()
-        views = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
-        for table in tables:  # Arrow's CSV writer has no views
-            table = selected(table, self.columns, repr(self))
-            for i, field in enumerate(table.schema):
-                if field.type in views:
-                    table = table.set_column(i, field.name, table.column(i).cast(views[field.type]))
+        # The header's line end on every line; named only when it is not Arrow's default, so
+        # the default needs no pyarrow that knows the option.
+        eol = {} if self.line_separator == "\n" else {"eol": self.line_separator}
+        options = pacsv.WriteOptions(
+            include_header=False, delimiter=self.delimiter, quoting_style="needed", **eol
+        )
+        done = 0
+        for table in tables:
             pacsv.write_csv(
-                table,
-                out,
-                pacsv.WriteOptions(
-                    include_header=False, delimiter=self.delimiter, quoting_style="needed"
-                ),
+                self._as_written(selected(table, self.columns, repr(self)), done), out, options
             )
+            done += table.num_rows
         return out.getvalue().decode("utf-8")
+
+    def _as_written(self, table: Any, before: int) -> Any:
+        """The columns in types Arrow's CSV writer takes and quotes as they need: views as
+        their plain types (it has none), bytes checked to be text, and, for a delimiter that
+        a number, date or time may hold, every column as text (Arrow quotes only strings)."""
+        pa = pyarrow()
+        views = {pa.string_view(): pa.large_string(), pa.binary_view(): pa.large_binary()}
+        quote_all = self.delimiter.isalnum() or self.delimiter in "+-.: "
+        for i, field in enumerate(table.schema):
+            column = table.column(i)
+            if field.type in views:
+                column = column.cast(views[field.type])
+            if is_bytes(field.type):
+                column = self._utf8(column, field, before)
+            elif quote_all and not _is_text(field.type):
+                column = column.cast(pa.large_string())
+            if column is not table.column(i):
+                table = table.set_column(i, field.name, column)
+        return table
+
+    def _utf8(self, column: Any, field: Any, before: int) -> Any:
+        """Bytes as the text they are; bytes that are not UTF-8 are a ValueError naming the
+        column and the row (Arrow's own names neither)."""
+        pa = pyarrow()
+        try:
+            return column.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            row = first_refused(lambda c: c.cast(pa.large_string()), column)
+            raw = column.slice(row, 1).cast(pa.large_binary())[0].as_py()
+            raise ValueError(
+                f"{self!r}: column {field.name!r} ({field.type}), row {before + row + 1} of the "
+                f"chunk: {raw[:40]!r} is not UTF-8 text, which a CSV file holds"
+            ) from None
+
+
+def _is_text(arrow_type: Any) -> bool:
+    pa = pyarrow()
+    t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t))
 
 
 def _header_line(names: Sequence[str], delimiter: str) -> str:
