@@ -90,6 +90,10 @@ class _ColumnarRun(_Run):
                 batch, errors, ended = ahead.items[0]
             else:
                 batch, errors, ended = self.read_batch(self.step.chunk_size)
+            # An empty chunk ends the step: a reader's empty batch that is not its end (a
+            # reader of the user's may return one) is read past, or the rows after it were lost.
+            while not (ended or errors or (batch is not None and batch.num_rows)):
+                batch, errors, ended = self.read_batch(self.step.chunk_size)
         except Exception as exc:
             self._read_failed(chunk, got, exc)
             return got, False
@@ -121,10 +125,23 @@ class _ColumnarRun(_Run):
                 result = process(batch)
             except Exception as exc:
                 result = self._process_failed_batch(chunk, got, batch, exc)
-            outputs = as_batches(result)
+            outputs = self._outputs(chunk, batch, result)
             got.outputs.extend(outputs)
             kept = sum(output.num_rows for output in outputs) + got.process_skips - skips
             got.filtered += max(0, batch.num_rows - kept)
+
+    def _outputs(self, chunk: Chunk, batch: Any, result: Any) -> list[Any]:
+        # A result of the wrong kind is the processor's doing, found outside its call: name the
+        # chunk and rows it was given, as a failure inside it would be named.
+        try:
+            return as_batches(result)
+        except Exception as exc:
+            first = self.reads + 1
+            raise step_failure(
+                f"job {self.job_name!r} step {self.step.name!r} chunk {chunk.number}: "
+                f"processing rows {first}-{first + batch.num_rows - 1}",
+                exc,
+            ) from exc
 
     def _process_failed_batch(
         self, chunk: Chunk, got: _Gathered, batch: Any, error: Exception
@@ -221,9 +238,9 @@ def as_batches(result: Any) -> list[Any]:
     if kind == "pyarrow" and name == "Table":
         return list(result.to_batches())
     if kind == "pandas" and name == "DataFrame":
-        import pyarrow
+        from batchline.items.arrow.frames import pandas_batch
 
-        return [pyarrow.RecordBatch.from_pandas(result, preserve_index=False)]
+        return [pandas_batch(result)]
     if kind == "polars" and name == "DataFrame":
         return list(result.to_arrow().to_batches())
     raise ConfigurationError(
