@@ -137,10 +137,16 @@ class CallableWriter(Generic[T]):
         self._wants_chunk = arity(fn) >= 2
 
     def write(self, items: Sequence[T], chunk: Chunk) -> None:
-        if self._wants_chunk:
-            self._fn(items, chunk)
-        else:
-            self._fn(items)
+        made = self._fn(items, chunk) if self._wants_chunk else self._fn(items)
+        if made is not None and callable(getattr(made, "write", None)):
+            # ``lambda s: CsvWriter(...)`` is taken for a writer function (only a parameter
+            # named step makes a factory): each chunk would make a writer and drop it, and
+            # its items would count as written though none was.
+            raise ConfigurationError(
+                f"writer function {_name(self._fn)} returned {made!r} instead of writing: a "
+                "function making a writer names its one parameter step (lambda step: ...) "
+                "or is passed with .writer(..., factory=True)"
+            )
 
 
 def reader_size(reader: Any) -> int | None:

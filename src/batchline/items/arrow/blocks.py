@@ -69,11 +69,9 @@ class LineBlockReader:
         if block_size < 1:
             raise ConfigurationError(f"{path}: block_size must be >= 1")
         self.path = str(path)
-        if self.path.lower().endswith((".gz", ".bz2", ".xz", ".zst", ".zip")):
-            raise ConfigurationError(
-                f"{path}: columnar readers restart at byte offsets, which a compressed file "
-                "does not have; decompress it first (or use the row readers)"
-            )
+        # ".gzip" too: the row readers read such a file as gzip (storage.compression_of)
+        if self.path.lower().endswith((".gz", ".gzip", ".bz2", ".xz", ".zst", ".zip")):
+            raise _compressed(self.path)
         self.block_size = block_size
         self.name = name
         self._storage_options = storage_options
@@ -125,7 +123,15 @@ class LineBlockReader:
             self._file = fs.open(inner, "rb")
         except OSError as exc:
             raise ItemReadError(f"cannot open: {exc}", source=self.path) from None
-        header, lines = self._read_header(self._file.read(1 << 16))
+        first = self._file.read(1 << 16)
+        # A compressed file under another name would be parsed as text: its bytes read as
+        # garbage records (read skips under a skip policy, every row lost) or refused for a
+        # reason that names something else (a bare CR).
+        kind = _compression(first)
+        if kind is not None:
+            self.close()
+            raise _compressed(self.path, kind)
+        header, lines = self._read_header(first)
         self._data_start = header
         key = self.name
         start = int(context.get(f"{key}.offset", header))
@@ -313,6 +319,36 @@ class LineBlockReader:
 
     def estimated_size(self) -> None:
         return None
+
+
+# The first bytes of compressed formats; none can start a UTF-8 text file (bz2's "BZh" is
+# followed by a level digit and a block magic, which text would not be).
+_MAGIC = (
+    (b"\x1f\x8b", "gzip"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+    (b"PK\x03\x04", "zip"),
+)
+
+
+def _compression(first: bytes) -> str | None:
+    """The compression a file's first bytes show, or None for anything else."""
+    for magic, kind in _MAGIC:
+        if first.startswith(magic):
+            return kind
+    bz2_block = first[4:10] in (b"\x31\x41\x59\x26\x53\x59", b"\x17\x72\x45\x38\x50\x90")
+    if first[:3] == b"BZh" and first[3:4].isdigit() and bz2_block:
+        return "bz2"
+    return None
+
+
+def _compressed(path: str, kind: str | None = None) -> ConfigurationError:
+    what = f"{kind}-compressed" if kind else "compressed"
+    return ConfigurationError(
+        f"{path}: the file is {what}; columnar readers restart at byte offsets, which a "
+        "compressed file does not have: decompress it first (or use the row readers)"
+    )
 
 
 def _kept_types(inferred: Any) -> Any:
