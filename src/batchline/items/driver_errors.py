@@ -11,17 +11,39 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+
+if TYPE_CHECKING:  # a typing name of recent SQLAlchemy only: never imported at run time
+    from sqlalchemy.engine.interfaces import DBAPIModule
 
 
 @contextmanager
 def as_sqlalchemy(conn: sa.Connection, statement: str) -> Iterator[None]:
-    """Re-raise a DB-API error of ``conn``'s driver as the matching ``sqlalchemy.exc`` class."""
+    """Re-raise a DB-API error of ``conn``'s driver as the matching ``sqlalchemy.exc`` class.
+
+    A lost connection is invalidated here, as SQLAlchemy's own execution does: the chunk's
+    rollback then leaves the dead connection alone instead of failing on it, and that second
+    error ("the connection is lost", PyMySQL's "(0, '')") no longer hides this one; the step
+    also sees ``connection_invalidated`` and knows the server rolled the chunk back."""
     dbapi = conn.dialect.loaded_dbapi
     try:
         yield
     except dbapi.Error as err:
+        lost = _lost(conn, err)
+        if lost:
+            conn.invalidate(err)
         raise sa.exc.DBAPIError.instance(
-            statement, None, err, dbapi.Error, dialect=conn.dialect
+            statement, None, err, dbapi.Error, connection_invalidated=lost, dialect=conn.dialect
         ) from err
+
+
+def _lost(conn: sa.Connection, err: DBAPIModule.Error) -> bool:
+    if conn.invalidated or conn.closed:
+        return False
+    try:
+        driver = conn.connection.dbapi_connection
+        return bool(conn.dialect.is_disconnect(err, driver, None))
+    except Exception:  # asking must never replace the error being raised
+        return False

@@ -163,7 +163,7 @@ class MySqlLoadDataWriter:
         feed = LoadFeed(pieces, self.folder)
         try:
             with as_sqlalchemy(chunk.connection, statement), driver.cursor() as cursor:
-                loaded = cursor.execute(statement, (feed.path,))
+                loaded = _execute(driver, cursor, statement, feed.path)
                 cursor.execute("SHOW WARNINGS LIMIT 3")
                 warnings = cursor.fetchall()
         finally:
@@ -183,6 +183,23 @@ class MySqlLoadDataWriter:
             raise LoadDataError(f"{self!r}: the server warned while loading the chunk: {first}")
         if loaded != rows:
             raise LoadDataError(f"{self!r}: {loaded} rows loaded of the chunk's {rows}")
+
+
+def _execute(driver: Any, cursor: Any, statement: str, path: str) -> int:
+    """The LOAD DATA, its lost connection raised as the driver's error.
+
+    PyMySQL sends the end of the file in a ``finally``: when sending the file lost the server,
+    it has closed the connection already, and that last send fails with an AttributeError (no
+    socket) that hides "MySQL server has gone away". The step must see the latter: a lost
+    connection, which rolled the chunk back."""
+    try:
+        loaded: int = cursor.execute(statement, (path,))
+        return loaded
+    except AttributeError as exc:
+        lost = exc.__context__
+        if getattr(driver, "_sock", True) is not None or not isinstance(lost, driver.Error):
+            raise
+    raise lost  # outside the handler: its chain stays the driver's own, without the slip
 
 
 def _field(value: Any) -> str:
