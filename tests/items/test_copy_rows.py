@@ -134,3 +134,26 @@ def _comparable(row: tuple[Any, ...]) -> tuple[Any, ...]:
         else v
         for v in row
     )
+
+
+def test_a_value_the_server_refuses_is_named_by_line_and_column(pg: str) -> None:
+    """PostgreSQL names the COPY line and column of a refused value only on its CONTEXT line,
+    below the one line a step failure keeps: the failure carries it."""
+    from batchline import BatchStatus, Engine, JobBuilder, ListReader, StepBuilder
+
+    with sa.create_engine(pg).begin() as conn:
+        conn.execute(sa.text("CREATE TABLE small (id int, amount numeric(4, 1))"))
+    rows = [(1, Decimal("1.5")), (2, Decimal("12.5")), (3, Decimal("99999.5"))]
+    step = (
+        StepBuilder("load")
+        .chunk(10)
+        .reader(ListReader(rows))
+        .writer(PostgresCopyWriter("small", ["id", "amount"]))
+    )
+    with Engine(pg) as engine:
+        execution = engine.start(JobBuilder("refused").step(step).build())
+    assert execution.status is BatchStatus.FAILED
+    description = execution.exit_status.description
+    assert "numeric field overflow" in description, description
+    first = description.splitlines()[0]
+    assert "line 3, column amount" in first, description

@@ -236,7 +236,21 @@ def cause_chain(exc: BaseException) -> str:
 
 def _one_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    line = f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    where = _server_context(exc)
+    return f"{line} ({where})" if where else line
+
+
+def _server_context(exc: BaseException) -> str | None:
+    """Where PostgreSQL says the statement failed: for a COPY, the line and column of the
+    value ("COPY trades, line 3, column qty: ..."), which it puts on a CONTEXT line of its own,
+    below the first line the failure keeps."""
+    orig = getattr(exc, "orig", None) or exc
+    context = getattr(getattr(orig, "diag", None), "context", None)
+    if not isinstance(context, str) or not context.strip():
+        return None
+    first = context.strip().splitlines()[0]
+    return first if len(first) <= 200 else first[:199] + "…"
 
 
 def step_failure(message: str, exc: BaseException) -> StepFailure:
