@@ -304,12 +304,13 @@ class LineBlockReader:
             f"Arrow cannot parse the record: {reason}",
             source=self.path,
             line=line,
-            field=self._field_of(reason),
+            field=self._field_of(reason, stripped),
             raw=stripped,
         )
 
-    def _field_of(self, reason: str) -> str | None:
-        """The column an Arrow parse error names, where the format says which."""
+    def _field_of(self, reason: str, record: str) -> str | None:
+        """The column an Arrow parse error names (or, failing that, the record shows), where
+        the format says which."""
         return None
 
     def _empty(self) -> Any:
@@ -354,12 +355,24 @@ def _compressed(path: str, kind: str | None = None) -> ConfigurationError:
 def _kept_types(inferred: Any) -> Any:
     """The inferred types kept for the rest of the file. A column empty throughout the first
     block is Arrow's null type, which would refuse every later value: it is kept as text
-    instead (as polars infers it), so those values are read, not skipped."""
+    instead (as polars infers it), so those values are read, not skipped. So is a null type
+    nested in a JSON list or object (``"tags": []`` in every record of the first block)."""
     pa = pyarrow()
-    return pa.schema(
-        [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in inferred],
-        metadata=inferred.metadata,
-    )
+    return pa.schema([f.with_type(_texted(f.type)) for f in inferred], metadata=inferred.metadata)
+
+
+def _texted(kind: Any) -> Any:
+    """``kind`` with text wherever it holds Arrow's null type."""
+    pa = pyarrow()
+    if pa.types.is_null(kind):
+        return pa.string()
+    if pa.types.is_struct(kind):
+        fields = [kind.field(i) for i in range(kind.num_fields)]
+        return pa.struct([f.with_type(_texted(f.type)) for f in fields])
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        item = kind.value_field.with_type(_texted(kind.value_type))
+        return pa.list_(item) if pa.types.is_list(kind) else pa.large_list(item)
+    return kind
 
 
 def _schema_text(schema: Any) -> str:

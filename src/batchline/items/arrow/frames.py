@@ -158,8 +158,9 @@ def _inferred_alike(inferred: Any, wanted: Any) -> bool:
 
 
 class polars_processor:
-    """``fn(polars.DataFrame) -> polars.DataFrame | None`` as a columnar processor
-    (``polars.from_arrow``: no copy for most column types)."""
+    """``fn(polars.DataFrame) -> polars.DataFrame | polars.LazyFrame | None`` as a columnar
+    processor (``polars.from_arrow``: no copy for most column types); a LazyFrame returned is
+    collected."""
 
     def __init__(self, fn: Callable[[Any], Any]) -> None:
         self.fn = fn
@@ -171,4 +172,9 @@ class polars_processor:
             from batchline.errors import ConfigurationError
 
             raise ConfigurationError("polars_processor needs polars: pip install polars") from None
-        return self.fn(polars.from_arrow(batch))
+        result = self.fn(polars.from_arrow(batch))
+        if isinstance(result, polars.LazyFrame):
+            # A query over the frame given, deferred: polars users chain ``frame.lazy()...`` for
+            # the optimizer and mean it run; refusing it would only ask for ``.collect()``.
+            return result.collect()
+        return result

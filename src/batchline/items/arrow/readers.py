@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -12,6 +13,7 @@ from batchline.items.arrow.blocks import BLOCK_SIZE, LineBlockReader, pyarrow
 from batchline.items.files.storage import StorageOptions
 
 _CSV_COLUMN = re.compile(r"In CSV column #(\d+)")
+_JSON_COLUMN = re.compile(r"Column\((/[^)]*)\)")  # a path: "/o/a", "/tags/[]"
 
 
 class ArrowCsvReader(LineBlockReader):
@@ -62,6 +64,10 @@ class ArrowCsvReader(LineBlockReader):
     def _read_header(self, first: bytes) -> tuple[int, int]:
         if not self.header:
             self._check_columns()
+            # The first record shows the line ends too: read on, a bare-CR file is one record,
+            # its rows read as one (a single bad value skips them all) and numbered line 1.
+            end = self._first_boundary(first + b"\n", 0)
+            self._refuse_bare_cr(first[: end if end > 0 else len(first)])
             return 0, 0
         if not first:
             return 0, 0  # an empty file: no rows, as for the row readers
@@ -74,13 +80,7 @@ class ArrowCsvReader(LineBlockReader):
             first += more
             end = self._first_boundary(first + b"\n", 0)
         line = first[:end].rstrip(b"\r\n")
-        if b"\r" in line.replace(b"\r\n", b""):
-            # Arrow would end lines there, but records are found by their "\n": none is found
-            raise ItemReadError(
-                "lines end with a bare CR: convert the file to LF or CRLF line ends",
-                source=self.path,
-                line=1,
-            )
+        self._refuse_bare_cr(line)
         import pyarrow.csv as pacsv
 
         pa = pyarrow()
@@ -98,6 +98,20 @@ class ArrowCsvReader(LineBlockReader):
         self._check_columns()
         return end, first.count(b"\n", 0, end)
 
+    def _refuse_bare_cr(self, record: bytes) -> None:
+        """Refuse a file whose first record holds a CR neither in a CRLF nor quoted (Arrow
+        reads a quoted one as part of the value): Arrow would end lines there, but records are
+        found by their "\n", and the row readers refuse such a file too."""
+        record = record.rstrip(b"\r\n").replace(b"\r\n", b"")
+        if self._quote:
+            record = b"".join(record.split(self._quote)[::2])  # outside quotes
+        if b"\r" in record:
+            raise ItemReadError(
+                "lines end with a bare CR: convert the file to LF or CRLF line ends",
+                source=self.path,
+                line=1,
+            )
+
     def _check_columns(self) -> None:
         """Columns asked that the file lacks fail here, not as a parse error on every row."""
         wanted = self.columns or (list(self.schema.names) if self.schema is not None else [])
@@ -112,7 +126,7 @@ class ArrowCsvReader(LineBlockReader):
                 line=1 if self.header else None,
             )
 
-    def _field_of(self, reason: str) -> str | None:
+    def _field_of(self, reason: str, record: str) -> str | None:
         # Arrow numbers the file's columns ("In CSV column #2: ..."); the row readers name them.
         found = _CSV_COLUMN.search(reason)
         names = self._names or []
@@ -182,16 +196,25 @@ class ArrowJsonReader(LineBlockReader):
     def _parse(self, data: bytes) -> Any:
         import pyarrow.json as pajson
 
+        pa = pyarrow()
         schema = self.schema if self.schema is not None else self._schema
-        parse = pajson.ParseOptions(
-            explicit_schema=schema,
-            unexpected_field_behavior="ignore" if schema is not None else "infer",
-        )
-        table = pajson.read_json(
-            io.BytesIO(data),
-            read_options=pajson.ReadOptions(use_threads=True),
-            parse_options=parse,
-        )
+        # A schema given selects the fields; one inferred from the first block does not: a field
+        # that block lacked would be dropped without a word, so its record is a bad one.
+        unexpected = "ignore" if self.schema is not None else "infer" if schema is None else "error"
+        parse = pajson.ParseOptions(explicit_schema=schema, unexpected_field_behavior=unexpected)
+        try:
+            table = pajson.read_json(
+                io.BytesIO(data),
+                read_options=pajson.ReadOptions(use_threads=True),
+                parse_options=parse,
+            )
+        except pa.ArrowInvalid as exc:
+            if "unexpected field" not in str(exc):
+                raise
+            raise pa.ArrowInvalid(
+                f"{exc}: the fields are those of the file's first block (give a schema naming "
+                "the fields to read)"
+            ) from None
         if schema is not None and table.schema != schema:
             table = table.select(schema.names)
         # Arrow's JSON reader does not check UTF-8 (its CSV reader does): a bad byte would reach
@@ -199,5 +222,39 @@ class ArrowJsonReader(LineBlockReader):
         try:
             table.validate(full=True)
         except UnicodeDecodeError as exc:  # in a field name
-            raise pyarrow().ArrowInvalid(f"a field name is not UTF-8: {exc}") from None
+            raise pa.ArrowInvalid(f"a field name is not UTF-8: {exc}") from None
         return table
+
+    def _field_of(self, reason: str, record: str) -> str | None:
+        # Arrow names a value's path ("Column(/o/a) changed from number to string"), not the
+        # field it did not expect: that one is the record's first key the schema lacks.
+        found = _JSON_COLUMN.search(reason)
+        if found is not None:
+            return found.group(1).strip("/").replace("/[]", "[]").replace("/", ".")
+        schema = self.schema if self.schema is not None else self._schema
+        if "unexpected field" not in reason or schema is None:
+            return None
+        try:
+            value = json.loads(record)
+        except ValueError:
+            return None
+        return _unexpected_key(value, pyarrow().struct(list(schema)), "")
+
+
+def _unexpected_key(value: Any, kind: Any, path: str) -> str | None:
+    """The path of the first key in ``value`` that the Arrow type ``kind`` has no field for."""
+    pa = pyarrow()
+    if isinstance(value, dict) and pa.types.is_struct(kind):
+        for key, item in value.items():
+            index = kind.get_field_index(key)
+            if index < 0:
+                return f"{path}{key}"
+            found = _unexpected_key(item, kind.field(index).type, f"{path}{key}.")
+            if found is not None:
+                return found
+    elif isinstance(value, list) and (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+        for item in value:
+            found = _unexpected_key(item, kind.value_type, f"{path[:-1]}[].")
+            if found is not None:
+                return found
+    return None
