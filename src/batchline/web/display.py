@@ -6,12 +6,16 @@
   cannot reorder the words around it; in names (of jobs, steps, parameters, tokens) the
   bidirectional controls are also shown escaped (``[U+202E]``), so a name cannot pose as
   another by reversing itself.
+- A name put in a URL's path keeps its slashes (``/jobs/reports/daily``) unless one of its
+  segments is ``.`` or ``..``: the browser would resolve those, so a job named
+  ``../jobs/payroll`` would link to, and its Start button start, another job.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import quote
 
 from markupsafe import Markup, escape
 
@@ -35,6 +39,16 @@ def isolated(text: object) -> Markup:
 def name(text: object) -> Markup:
     """A name: isolated, and its bidirectional controls shown rather than obeyed."""
     return Markup('<bdi class="name">%s</bdi>') % escape(visible(text))
+
+
+def in_path(text: object) -> str:
+    """``text`` percent-encoded as one part of a URL's path; its slashes kept, unless a segment
+    is a dot segment (then every slash is encoded, and the server's router, which decodes
+    the path, still sees the name). A whole name of ``.`` or ``..`` cannot be linked this way:
+    browsers resolve ``%2E`` too."""
+    value = str(text)
+    dots = any(segment in (".", "..") for segment in value.split("/"))
+    return quote(value, safe="" if dots else "/")
 
 
 def when(moment: dt.datetime | None) -> Markup | str:

@@ -67,6 +67,7 @@ templates.env.filters.update(
     name=display.name,
     text=display.isolated,
     visible=display.visible,
+    path=display.in_path,
     seconds=_seconds,
     pretty=_pretty,
 )
