@@ -251,6 +251,42 @@ class TestLoadDataWriter:
         assert execution.step("load").write_skip_count == 1
         assert found == [(i, f"r{i}") for i in (1, 2, 3, 4, 5)]
 
+    @pytest.mark.parametrize("writer", ["load_data", "sql"])
+    def test_a_failed_check_is_sqlalchemy_integrity_error(self, url: str, writer: str) -> None:
+        """A CHECK that fails is an IntegrityError on PostgreSQL and SQLite; PyMySQL raises
+        MariaDB's as OperationalError (4025), and LOAD DATA LOCAL makes it a warning: both
+        writers raise IntegrityError, so the one .skip() skips the row on every backend."""
+        checked = sa.Table(
+            "checked",
+            sa.MetaData(),
+            sa.Column("id", sa.Integer),
+            sa.Column("q", sa.Integer),
+            sa.CheckConstraint("q > 0", name="q_positive"),
+        )
+        bind = sa.create_engine(url)
+        checked.create(bind)
+        rows = [(1, 5), (2, -1), (3, 4), (4, -2), (5, 1)]
+        made = (
+            MySqlLoadDataWriter("checked", ["id", "q"])
+            if writer == "load_data"
+            else SqlWriter(checked, columns=["id", "q"])
+        )
+        step = (
+            StepBuilder("load")
+            .chunk(10)
+            .reader(ListReader(rows))
+            .writer(made)
+            .skip(sa.exc.IntegrityError, limit=3)
+        )
+        with Engine(url) as engine:
+            execution = engine.start(JobBuilder(f"checks_{writer}").step(step).build())
+        with bind.connect() as conn:
+            found = [tuple(r) for r in conn.execute(sa.select(checked).order_by(checked.c.id))]
+        bind.dispose()
+        assert execution.status is BatchStatus.COMPLETED, execution.exit_status
+        assert execution.step("load").write_skip_count == 2
+        assert found == [(1, 5), (3, 4), (5, 1)]
+
     def test_a_connection_without_local_infile_is_refused(self, url: str) -> None:
         """Without ?local_infile=1 the writer says what to add."""
         plain = sa.make_url(url).difference_update_query(["local_infile"])

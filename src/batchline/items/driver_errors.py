@@ -4,7 +4,9 @@ A writer's fast path (PyMySQL cursors, psycopg's COPY, LOAD DATA) bypasses SQLAl
 execution, so a duplicate key surfaced as ``pymysql.err.IntegrityError`` where the statement
 path raises ``sqlalchemy.exc.IntegrityError``: ``.skip(sqlalchemy.exc.IntegrityError)`` then
 worked on one backend and not another. Every SQL writer raises SQLAlchemy's classes (the
-driver's error stays reachable as ``.orig``), on every backend and path.
+driver's error stays reachable as ``.orig``), on every backend and path. A CHECK constraint
+that fails is an ``IntegrityError`` everywhere too: PyMySQL raises MariaDB's (4025) and
+MySQL's (3819) as ``OperationalError``, PostgreSQL and SQLite as ``IntegrityError``.
 """
 
 from __future__ import annotations
@@ -47,3 +49,20 @@ def _lost(conn: sa.Connection, err: DBAPIModule.Error) -> bool:
         return bool(conn.dialect.is_disconnect(err, driver, None))
     except Exception:  # asking must never replace the error being raised
         return False
+
+
+# ER_CONSTRAINT_FAILED (MariaDB), ER_CHECK_CONSTRAINT_VIOLATED (MySQL).
+_CHECK_FAILED = frozenset({4025, 3819})
+
+
+@contextmanager
+def checks_as_integrity() -> Iterator[None]:
+    """Re-raise a MySQL/MariaDB CHECK failure as ``sqlalchemy.exc.IntegrityError``, the class
+    PostgreSQL's and SQLite's take, so one ``.skip(IntegrityError)`` fits every backend."""
+    try:
+        yield
+    except sa.exc.OperationalError as err:
+        args = getattr(err.orig, "args", None) or (None,)
+        if args[0] not in _CHECK_FAILED:
+            raise
+        raise sa.exc.IntegrityError(err.statement, err.params, err.orig) from err.orig

@@ -47,6 +47,8 @@ _ESCAPES = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r", "
 
 
 _DUPLICATE_KEY = 1062  # ER_DUP_ENTRY
+# A duplicate key, MariaDB's failed CHECK (ER_CONSTRAINT_FAILED), MySQL's.
+_CONSTRAINT_FAILED = frozenset({_DUPLICATE_KEY, 4025, 3819})
 # Rows rendered at a time into the pipe the server reads (load_feed.py): the server parses
 # one piece while the next is rendered.
 _ROWS_A_PIECE = 4_096
@@ -170,13 +172,14 @@ class MySqlLoadDataWriter:
             feed.close()
         if feed.error is not None:  # the rows after it were not sent: the chunk fails
             raise feed.error
-        duplicate = next((w for w in warnings if w[1] == _DUPLICATE_KEY), None)
+        duplicate = next((w for w in warnings if w[1] in _CONSTRAINT_FAILED), None)
         if duplicate is not None:
-            # LOCAL turns a duplicate key into a warning; the INSERT paths raise it as an
-            # IntegrityError, and so does this writer, so one .skip() fits every writer.
+            # LOCAL turns a duplicate key or a failed CHECK into a warning; the INSERT paths
+            # raise it as an IntegrityError, and so does this writer, so one .skip() fits
+            # every writer.
             dbapi = chunk.connection.dialect.loaded_dbapi
             raise sa.exc.IntegrityError(
-                statement, None, dbapi.IntegrityError(_DUPLICATE_KEY, duplicate[2])
+                statement, None, dbapi.IntegrityError(duplicate[1], duplicate[2])
             )
         if warnings:
             first = "; ".join(f"{w[0]} {w[1]}: {w[2]}" for w in warnings)

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from batchline.errors import ConfigurationError
 from batchline.items.base import Chunk
-from batchline.items.driver_errors import as_sqlalchemy
+from batchline.items.driver_errors import as_sqlalchemy, checks_as_integrity
 from batchline.items.rows import as_dict, tuple_getter
 
 Mode = Literal["insert", "upsert"]
@@ -71,6 +71,10 @@ class SqlWriter:
             )
         if not items:
             return
+        with checks_as_integrity():
+            self._write(conn, items)
+
+    def _write(self, conn: sa.Connection, items: Sequence[Any]) -> None:
         if self.mode == "insert" and self._to_row is None:
             plan = self._direct_plan(conn, items[0])
             if plan is not None:
