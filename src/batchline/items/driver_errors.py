@@ -62,7 +62,7 @@ def checks_as_integrity() -> Iterator[None]:
     try:
         yield
     except sa.exc.OperationalError as err:
-        args = getattr(err.orig, "args", None) or (None,)
-        if args[0] not in _CHECK_FAILED:
+        orig = err.orig
+        if orig is None or (orig.args or (None,))[0] not in _CHECK_FAILED:
             raise
-        raise sa.exc.IntegrityError(err.statement, err.params, err.orig) from err.orig
+        raise sa.exc.IntegrityError(err.statement, err.params, orig) from orig
