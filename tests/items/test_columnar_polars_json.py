@@ -346,6 +346,23 @@ class TestJsonReader:
             got = [dict(r._mapping) for r in conn.execute(sa.select(table).order_by(table.c.id))]
         assert got == records
 
+    def test_objects_into_a_text_column_are_refused_naming_it(
+        self, sqlite_engine: Engine, tmp_path: Path
+    ) -> None:
+        """Into a column that is not JSON the driver failed naming a parameter's index
+        ("Error binding parameter 2"): the writer names the column and what to do."""
+        path = tmp_path / "objects.jsonl"
+        path.write_text("".join(json.dumps({"id": i, "o": {"a": i}}) + "\n" for i in range(3)))
+        metadata = sa.MetaData()
+        table = sa.Table("texts", metadata, sa.Column("id", sa.Integer), sa.Column("o", sa.Text))
+        metadata.create_all(sqlite_engine.repository.engine)
+        step = StepBuilder("texts").columnar(2).reader(ArrowJsonReader(str(path)))
+        execution = run_step(sqlite_engine, step.writer(ArrowSqlWriter(table)).build())
+        assert execution.status is BatchStatus.FAILED
+        first = execution.exit_status.description.splitlines()[0]
+        assert "column 'o' (struct<a: int64>) holds objects" in first, first
+        assert "make it a JSON column" in first, first
+
 
 def test_a_headerless_csv_file_with_bare_cr_line_ends_is_refused_at_line_1(
     sqlite_engine: Engine, tmp_path: Path

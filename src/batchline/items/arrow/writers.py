@@ -32,10 +32,32 @@ class ArrowSqlWriter(SqlWriter):
         )
         rows: list[dict[str, Any]] = []
         for batch in items:
+            _nested_into_json(batch.schema, self.table, repr(self))
             if sqlite:
                 _refuse_nan(batch, repr(self), len(rows))
             rows.extend(_in_microseconds(batch, repr(self), len(rows)).to_pylist())
         super().write(rows, chunk)
+
+
+def _nested_into_json(schema: Any, table: sa.Table, writer: str) -> None:
+    """A struct, map or list column goes to a JSON column (a list to an ARRAY too): into any
+    other the driver would fail naming a parameter's index ("Error binding parameter 2",
+    "cannot adapt type 'dict'"), not the column."""
+    pa = pyarrow()
+    for field in schema:
+        kind = field.type
+        nested = pa.types.is_struct(kind) or pa.types.is_map(kind)
+        listed = pa.types.is_list(kind) or pa.types.is_large_list(kind)
+        if not (nested or listed) or field.name not in table.c:
+            continue
+        target = table.c[field.name].type
+        if isinstance(target, sa.JSON) or (listed and isinstance(target, sa.ARRAY)):
+            continue
+        raise ConfigurationError(
+            f"{writer}: column {field.name!r} ({kind}) holds "
+            f"{'objects' if nested else 'lists'}, which a {target} column cannot take: make it "
+            f"a JSON column{' or an ARRAY' if listed else ''}, or turn the values into text first"
+        )
 
 
 def _refuse_nan(batch: Any, writer: str, before: int) -> None:
